@@ -1,0 +1,1 @@
+"""Kubernetes API test double for the local test world (see tests/world/README.md)."""
