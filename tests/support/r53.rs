@@ -1,0 +1,157 @@
+//! The local Route 53 double (`tests/world/r53_server.py`: moto + shim) and AWS SDK clients for it.
+//!
+//! Each [`R53World`] is its own server process on an OS-chosen loopback port, killed on drop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_route53::config::retry::RetryConfig;
+use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use super::{Proc, http, spawn_world_server};
+
+/// A running Route 53 double.
+pub struct R53World {
+    proc: Proc,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// The HTTP client the operator uses: hyper 1 + rustls on ring.
+pub fn http_client() -> aws_sdk_route53::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+impl R53World {
+    /// Health checks probe 20x faster than configured (`--hc-scale 0.05`); changes stay PENDING 1 s.
+    pub fn start() -> R53World {
+        R53World::start_with(&["--hc-scale", "0.05", "--change-delay", "1"], &[])
+    }
+
+    /// Start with extra CLI `args` (after `--host/--port/--port-file`) and environment.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> R53World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (proc, port) = spawn_world_server("r53_server.py", args, env, dir.path());
+        R53World { proc, port, dir }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Scratch directory of this world (server log: `r53_server.py.log`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Server log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+
+    /// A client with static test credentials in us-east-1 and the SDK's default retry policy.
+    /// Everything else comes from the standard AWS environment (e.g. `AWS_MAX_ATTEMPTS`).
+    pub async fn client(&self) -> aws_sdk_route53::Client {
+        self.build_client(None).await
+    }
+
+    /// As [`R53World::client`], but with `n` attempts per call (1 = no retries).
+    pub async fn client_max_attempts(&self, n: u32) -> aws_sdk_route53::Client {
+        self.build_client(Some(n)).await
+    }
+
+    async fn build_client(&self, attempts: Option<u32>) -> aws_sdk_route53::Client {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "r53-world",
+            ))
+            .http_client(http_client());
+        if let Some(n) = attempts {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n));
+        }
+        aws_sdk_route53::Client::new(&loader.load().await)
+    }
+
+    /// The environment a spawned operator process needs to reach this world.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL_ROUTE_53", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn control(&self, method: &str, path: &str, body: Option<&str>) -> serde_json::Value {
+        let (status, text) = http(method, self.port, path, body);
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: bad JSON ({e}): {text}"))
+    }
+
+    /// `{"requests": {Op: n}, "throttled": {Op: n}, "faults": {Op: n}}`.
+    pub fn counters(&self) -> serde_json::Value {
+        self.control("GET", "/_world/counters", None)
+    }
+
+    /// `counters()[kind][op]`, 0 when absent.
+    pub fn counter(&self, kind: &str, op: &str) -> u64 {
+        self.counters()[kind][op].as_u64().unwrap_or(0)
+    }
+
+    pub fn reset_counters(&self) {
+        self.control("POST", "/_world/counters/reset", Some("{}"));
+    }
+
+    /// Partial update of quota / faults / hc_scale / change_delay; returns the new settings.
+    pub fn configure(&self, cfg: serde_json::Value) -> serde_json::Value {
+        self.control("POST", "/_world/config", Some(&cfg.to_string()))
+    }
+
+    pub fn config(&self) -> serde_json::Value {
+        self.control("GET", "/_world/config", None)
+    }
+
+    /// Every health check ever created: id, CallerReference, config, status, deleted flag.
+    pub fn health_checks(&self) -> serde_json::Value {
+        self.control("GET", "/_world/healthchecks", None)
+    }
+
+    /// Make the given checker regions report failure for health check `id` (empty = clear).
+    pub fn force_failing_checkers(&self, id: &str, regions: &[&str]) {
+        let body = serde_json::json!({"id": id, "failing_regions": regions});
+        self.control("POST", "/_world/checkers", Some(&body.to_string()));
+    }
+
+    /// Create a public hosted zone; returns its id without the `/hostedzone/` prefix.
+    pub async fn create_zone(&self, name: &str) -> String {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let reference = format!("zone-{name}-{}", SEQ.fetch_add(1, Ordering::Relaxed));
+        let out = self
+            .client()
+            .await
+            .create_hosted_zone()
+            .name(name)
+            .caller_reference(reference)
+            .send()
+            .await
+            .expect("CreateHostedZone");
+        let id = out.hosted_zone().expect("zone").id();
+        id.trim_start_matches("/hostedzone/").to_string()
+    }
+}

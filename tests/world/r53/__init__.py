@@ -1,0 +1,6 @@
+"""Local Route 53 double: moto 5.2.5 plus a small shim (see tests/world/README.md, "Route 53 double").
+
+* ``control`` - knobs, request counters, quota/fault injection and the ``/_world/`` control API.
+* ``fixes``   - patches to moto's Route 53 handlers where moto diverges from the real service.
+* ``health``  - real loopback probing behind GetHealthCheckStatus.
+"""

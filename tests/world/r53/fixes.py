@@ -1,0 +1,573 @@
+"""Patches to moto 5.2.5's Route 53 handlers, each reproducing documented Route 53 behaviour.
+
+Errors subclass moto.route53.exceptions.Route53ClientError: moto picks the HTTP status and the XML
+error shape from that module (a plain moto.core exception becomes an empty HTTP 500)."""
+import ipaddress
+import random
+import string
+import time
+
+import moto.route53.urls as r53_urls
+from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
+from moto.route53 import exceptions as r53_exc
+from moto.route53.models import RecordSet
+from moto.route53.responses import Route53
+
+from . import control, health
+
+Err = r53_exc.Route53ClientError
+NoSuchHealthCheck = r53_exc.NoSuchHealthCheck
+HC_TYPES = ["HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP", "CALCULATED",
+            "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"]
+RR_TYPES = ["SOA", "A", "TXT", "NS", "CNAME", "MX", "NAPTR", "PTR", "SRV", "SPF", "AAAA", "CAA",
+            "DS", "TLSA", "SSHFP", "SVCB", "HTTPS"]
+_CHANGES = {}  # change id -> monotonic submit time
+
+
+class InvalidInput(Err):
+    def __init__(self, message):
+        super().__init__("InvalidInput", message)
+
+
+class InvalidChangeBatch(Err):
+    def __init__(self, messages):
+        # Real Route 53 lists every problem of the batch and applies none of it.
+        super().__init__("InvalidChangeBatch", "; ".join(messages))
+
+
+class HealthCheckAlreadyExists(Err):
+    def __init__(self, ref, deleted):
+        why = "was used by a health check that has been deleted" if deleted else \
+            "is already used by a health check with different settings"
+        super().__init__("HealthCheckAlreadyExists",
+                         f"The CallerReference '{ref}' {why}.")
+
+
+class HostedZoneAlreadyExists(Err):
+    def __init__(self, name, ref):
+        super().__init__("HostedZoneAlreadyExists",
+                         f"A hosted zone has already been created with the specified caller reference '{ref}'.")
+
+
+class HealthCheckVersionMismatch(Err):
+    def __init__(self):
+        super().__init__("HealthCheckVersionMismatch",
+                         "The value of HealthCheckVersion in the request doesn't match the value of "
+                         "HealthCheckVersion in the health check.")
+
+
+class NoSuchChange(Err):
+    def __init__(self, change_id):
+        super().__init__("NoSuchChange", f"A change with the specified change ID {change_id} does not exist.")
+
+
+def _range_error(field, value, lo=None, hi=None):
+    # AWS model validation wording ("1 validation error detected: ...").
+    if lo is not None and value < lo:
+        bound = f"greater than or equal to {lo}"
+    elif hi is not None and value > hi:
+        bound = f"less than or equal to {hi}"
+    else:
+        return None
+    return InvalidInput(f"1 validation error detected: Value '{value}' at '{field}' failed to "
+                        f"satisfy constraint: Member must have value {bound}")
+
+
+def _enum_error(value, allowed):
+    return InvalidInput(f"Invalid XML ; cvc-enumeration-valid: Value '{value}' is not facet-valid "
+                        f"with respect to enumeration '[{', '.join(allowed)}]'. It must be a value "
+                        "from the enumeration.")
+
+
+def new_change():
+    """Route 53 returns a unique change id, PENDING until the change reaches every server."""
+    cid = "C" + "".join(random.choices(string.ascii_uppercase + string.digits, k=13))
+    _CHANGES[cid] = time.monotonic()
+    return {"Id": f"/change/{cid}", "Status": "PENDING", "SubmittedAt": utcnow()}
+
+
+def _change_info(cid):
+    cid = cid.replace("/change/", "")
+    if cid not in _CHANGES:
+        raise NoSuchChange(cid)
+    done = time.monotonic() - _CHANGES[cid] >= control.SETTINGS["change_delay"]
+    return {"Id": f"/change/{cid}", "Status": "INSYNC" if done else "PENDING", "SubmittedAt": utcnow()}
+
+
+# ---------------------------------------------------------------- health checks
+
+def _hc_config(cfg):
+    """Validate a HealthCheckConfig (API reference constraints) and fill in documented defaults."""
+    t = cfg.get("Type")
+    if t not in HC_TYPES:
+        raise _enum_error(t, HC_TYPES)
+    c = {"Type": t}
+    if t in health.ENDPOINT_TYPES:
+        # Port: 1-65535; default 80 for HTTP*, 443 for HTTPS*; TCP requires a port.
+        port = cfg.get("Port")
+        if port is None:
+            if t == "TCP":
+                raise InvalidInput("Invalid parameter : Port is required for health checks of type TCP")
+            port = 443 if t.startswith("HTTPS") else 80
+        e = _range_error("healthCheckConfig.port", int(port), 1, 65535)
+        if e:
+            raise e
+        c["Port"] = int(port)
+        # RequestInterval: dev guide, "every 30 seconds or every 10 seconds"; it cannot be changed later.
+        ri = 30 if cfg.get("RequestInterval") is None else int(cfg["RequestInterval"])
+        e = _range_error("healthCheckConfig.requestInterval", ri, 10, 30)
+        if e:
+            raise e
+        if ri not in (10, 30):
+            raise InvalidInput(f"Invalid parameter : RequestInterval {ri} is not supported; specify 10 or 30")
+        c["RequestInterval"] = ri
+        ip, fqdn = cfg.get("IPAddress"), cfg.get("FullyQualifiedDomainName")
+        if not ip and not fqdn:
+            raise InvalidInput("Invalid parameter : Either IPAddress or FullyQualifiedDomainName must be specified")
+        if ip is not None:
+            _check_ip(ip)
+        c["IPAddress"], c["FullyQualifiedDomainName"] = ip, fqdn
+    ft = cfg.get("FailureThreshold")
+    ft = 3 if ft is None else int(ft)
+    # FailureThreshold: 1-10, default 3.
+    e = _range_error("healthCheckConfig.failureThreshold", ft, 1, 10)
+    if e:
+        raise e
+    c["FailureThreshold"] = ft
+    _check_path_and_string(t, cfg.get("ResourcePath"), cfg.get("SearchString"))
+    c["ResourcePath"], c["SearchString"] = cfg.get("ResourcePath"), cfg.get("SearchString")
+    c["Regions"] = _check_regions(cfg.get("Regions"))
+    for k in ("Inverted", "Disabled", "MeasureLatency", "EnableSNI"):
+        c[k] = bool(cfg.get(k) or False)
+    c["HealthThreshold"] = cfg.get("HealthThreshold")
+    c["ChildHealthChecks"] = sorted(cfg.get("ChildHealthChecks") or []) or None
+    return c
+
+
+def _check_ip(ip):
+    # IPAddress: an IPv4 or IPv6 address (API reference pattern).
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        raise InvalidInput(f"Invalid IP address '{ip}'") from None
+
+
+def _check_path_and_string(t, path, search):
+    # ResourcePath: starts with '/', at most 255 characters.
+    if path is not None:
+        if len(path) > 255:
+            raise InvalidInput("1 validation error detected: Value at 'healthCheckConfig.resourcePath' "
+                               "failed to satisfy constraint: Member must have length less than or equal to 255")
+        if not path.startswith("/"):
+            raise InvalidInput(f"Invalid parameter : ResourcePath '{path}' must begin with a slash (/)")
+    # SearchString: at most 255 characters; required for HTTP_STR_MATCH and HTTPS_STR_MATCH.
+    if search is not None and len(search) > 255:
+        raise InvalidInput("1 validation error detected: Value at 'healthCheckConfig.searchString' "
+                           "failed to satisfy constraint: Member must have length less than or equal to 255")
+    if t and t.endswith("_STR_MATCH") and not search:
+        raise InvalidInput(f"Invalid parameter : SearchString is required for health checks of type {t}")
+
+
+def _check_regions(regions):
+    # Regions: values of the HealthCheckRegion enum; at least three when specified.
+    if not regions:
+        return None
+    for r in regions:
+        if r not in health.DEFAULT_REGIONS:
+            raise _enum_error(r, health.DEFAULT_REGIONS)
+    if len(set(regions)) < 3:
+        raise InvalidInput("Invalid parameter : You must specify at least 3 regions for a health check")
+    return sorted(set(regions))
+
+
+def create_health_check(self):
+    ref = self._get_param("CallerReference")
+    config = _hc_config(self._get_param("HealthCheckConfig") or {})
+    backend = self.backend
+    # CallerReference (API reference): the same reference and settings return the existing check;
+    # different settings, or the reference of a deleted check, give HealthCheckAlreadyExists.
+    for hc in backend.health_checks.values():
+        if hc.caller_reference == ref:
+            if health._STATE.get(hc.id, {}).get("config") == config:
+                return ActionResult({"HealthCheck": hc})
+            raise HealthCheckAlreadyExists(ref, deleted=False)
+    if ref in getattr(backend, "r53_deleted_refs", set()):
+        raise HealthCheckAlreadyExists(ref, deleted=True)
+    result = _orig["create_health_check"](self)
+    hc = result.result["HealthCheck"]
+    if "Port" in config:
+        hc.port = config["Port"]
+    hc.failure_threshold = config["FailureThreshold"]
+    hc.set_regions(config["Regions"])
+    health.track(hc, config)
+    result.result["Location"] = f"https://route53.amazonaws.com/2013-04-01/healthcheck/{hc.id}"
+    return result
+
+
+RESETTABLE = {"FullyQualifiedDomainName": "fqdn", "Regions": "regions", "ResourcePath": "resource_path",
+              "ChildHealthChecks": "children"}
+
+
+def update_health_check(self):
+    hc_id = self._get_param("HealthCheckId")
+    hc = self.backend.get_health_check(hc_id)
+    version = self._get_param("HealthCheckVersion")
+    # HealthCheckVersion (API reference): must match the current version, else HealthCheckVersionMismatch.
+    if version is not None and int(version) != hc.health_check_version:
+        raise HealthCheckVersionMismatch()
+    port, ft = self._get_param("Port"), self._get_param("FailureThreshold")
+    if port is not None and (e := _range_error("port", int(port), 1, 65535)):
+        raise e
+    if ft is not None and (e := _range_error("failureThreshold", int(ft), 1, 10)):
+        raise e
+    if self._get_param("IPAddress"):
+        _check_ip(self._get_param("IPAddress"))
+    _check_path_and_string(None, self._get_param("ResourcePath"), self._get_param("SearchString"))
+    _check_regions(self._get_param("Regions"))
+    reset = self._get_param("ResetElements") or []
+    for element in reset:
+        if element not in RESETTABLE:
+            raise _enum_error(element, list(RESETTABLE))
+    result = _orig["update_health_check"](self)
+    # ResetElements (API reference): reset the listed elements to their default values.
+    for element in reset:
+        setattr(hc, RESETTABLE[element], None)
+    # HealthCheckVersion increments with every update (API reference).
+    hc.health_check_version += 1
+    st = health._STATE.get(hc.id)
+    if st:
+        st["config"] = dict(st["config"], **{k: v for k, v in hc.health_check_config.items()
+                                              if k in st["config"]})
+    return result
+
+
+def delete_health_check(self):
+    hc_id = self._get_param("HealthCheckId")
+    backend = self.backend
+    # DeleteHealthCheck of an unknown id: NoSuchHealthCheck (API reference errors).
+    hc = backend.get_health_check(hc_id)
+    backend.health_checks.pop(hc_id)
+    # The CallerReference of a deleted check stays taken (HealthCheckAlreadyExists).
+    if not hasattr(backend, "r53_deleted_refs"):
+        backend.r53_deleted_refs = set()
+    backend.r53_deleted_refs.add(hc.caller_reference)
+    health.untrack(hc_id)
+    return EmptyResult()
+
+
+def list_health_checks(self):
+    # Marker / MaxItems paging (API reference): NextMarker is the id of the first check of the next page.
+    checks = self.backend.list_health_checks()
+    marker = self._get_param("Marker")
+    max_items = int(self._get_param("MaxItems") or 100)
+    ids = [hc.id for hc in checks]
+    start = ids.index(marker) if marker in ids else 0
+    page = checks[start:start + max_items]
+    truncated = start + max_items < len(checks)
+    return ActionResult({"HealthChecks": page, "Marker": marker, "IsTruncated": truncated,
+                         "NextMarker": checks[start + max_items].id if truncated else None,
+                         "MaxItems": max_items})
+
+
+def get_health_check_status(self):
+    hc_id = self._get_param("HealthCheckId")
+    hc = self.backend.get_health_check(hc_id)
+    if hc.id not in health._STATE:
+        health.track(hc, {})
+    # Per-checker observations from real probes (see health.py).
+    return ActionResult({"HealthCheckObservations": health.observations(hc.id)})
+
+
+def get_health_check_last_failure_reason(self):
+    hc_id = self._get_param("HealthCheckId")
+    hc = self.backend.get_health_check(hc_id)
+    if hc.id not in health._STATE:
+        health.track(hc, {})
+    return ActionResult({"HealthCheckObservations": health.last_failures(hc.id)})
+
+
+def get_health_check_count(self):
+    return ActionResult({"HealthCheckCount": len(self.backend.health_checks)})
+
+
+def _check_tag_target(self):
+    # Change/ListTagsForResource on an unknown health check: NoSuchHealthCheck (API reference errors).
+    if self._get_param("ResourceType") == "healthcheck":
+        self.backend.get_health_check(self._get_param("ResourceId"))
+
+
+def change_tags_for_resource(self):
+    _check_tag_target(self)
+    return _orig["change_tags_for_resource"](self)
+
+
+def list_tags_for_resource(self):
+    _check_tag_target(self)
+    return _orig["list_tags_for_resource"](self)
+
+
+# ---------------------------------------------------------------- hosted zones and changes
+
+def create_hosted_zone(self):
+    ref = self._get_param("CallerReference")
+    # CreateHostedZone: a reused CallerReference gives HostedZoneAlreadyExists (API reference).
+    for zone in self.backend.zones.values():
+        if zone.caller_reference == ref:
+            raise HostedZoneAlreadyExists(zone.name, ref)
+    result = _orig["create_hosted_zone"](self)
+    zone = result.result["HostedZone"]
+    for rr in zone.rrsets:
+        # The SOA record holds plain rdata (moto stores a Python dict repr).
+        rr.records = [v["Value"] if isinstance(v, dict) else v for v in rr.records]
+        rr.name = _fqdn(rr.name)
+    result.result["ChangeInfo"] = new_change()
+    return result
+
+
+def delete_hosted_zone(self):
+    result = _orig["delete_hosted_zone"](self)
+    result.result["ChangeInfo"] = new_change()
+    return result
+
+
+def get_change(self):
+    return ActionResult({"ChangeInfo": _change_info(self._get_param("Id"))})
+
+
+def _labels_reversed(name):
+    # ListHostedZonesByName / ListResourceRecordSets: sort by name with the labels reversed.
+    return ".".join(reversed(_fqdn(name).rstrip(".").split(".")))
+
+
+def list_hosted_zones_by_name(self):
+    dns_name, zone_id = self._get_param("DNSName"), self._get_param("HostedZoneId")
+    if zone_id and not dns_name:
+        raise InvalidInput("The input is not valid")  # hostedzoneid requires dnsname
+    max_items = int(self._get_param("MaxItems") or 100)
+    zones = sorted(self.backend.zones.values(), key=lambda z: (_labels_reversed(z.name), z.resource_id))
+    if dns_name:
+        # Start at the first zone whose reversed name is >= DNSName (and id >= HostedZoneId).
+        start = (_labels_reversed(dns_name), (zone_id or "").replace("/hostedzone/", ""))
+        zones = [z for z in zones if (_labels_reversed(z.name), z.resource_id) >= start]
+    page, rest = zones[:max_items], zones[max_items:]
+    return ActionResult({"HostedZones": page, "DNSName": dns_name, "HostedZoneId": zone_id,
+                         "IsTruncated": bool(rest), "MaxItems": max_items,
+                         "NextDNSName": rest[0].name if rest else None,
+                         "NextHostedZoneId": rest[0].resource_id if rest else None})
+
+
+# ---------------------------------------------------------------- record sets
+
+def _fqdn(name):
+    name = (name or "").lower()
+    return name if name.endswith(".") else name + "."
+
+
+def _key(rr):
+    return (rr["Name"], rr["Type"], rr.get("SetIdentifier"))
+
+
+def _describe(rr):
+    s = f"[name='{rr['Name']}', type='{rr['Type']}'"
+    if rr.get("SetIdentifier") is not None:
+        s += f", set-identifier='{rr['SetIdentifier']}'"
+    return s + "]"
+
+
+def _from_recordset(rs):
+    alias = rs.alias_target
+    return _norm({"Name": rs.name, "Type": rs.type, "SetIdentifier": rs.set_identifier,
+                  "TTL": rs.ttl, "ResourceRecords": [{"Value": v} for v in rs.records or []],
+                  "AliasTarget": alias, "HealthCheckId": rs.health_check_id, "Failover": rs.failover,
+                  "Weight": rs.weight, "Region": rs.region, "GeoLocation": rs.geo_location,
+                  "MultiValueAnswer": rs.multi_value_answer})
+
+
+def _norm(r):
+    alias = r.get("AliasTarget")
+    if alias:
+        alias = {"HostedZoneId": alias.get("HostedZoneId"), "DNSName": _fqdn(alias.get("DNSName")),
+                 "EvaluateTargetHealth": bool(alias.get("EvaluateTargetHealth"))}
+    records = [x["Value"] if isinstance(x, dict) else x for x in r.get("ResourceRecords") or []]
+    return {"Name": _fqdn(r.get("Name")), "Type": r.get("Type"), "SetIdentifier": r.get("SetIdentifier"),
+            "TTL": None if r.get("TTL") is None else int(r["TTL"]), "ResourceRecords": records or None,
+            "AliasTarget": alias or None, "HealthCheckId": r.get("HealthCheckId"),
+            "Failover": r.get("Failover"), "Weight": r.get("Weight"), "Region": r.get("Region"),
+            "GeoLocation": r.get("GeoLocation"), "MultiValueAnswer": r.get("MultiValueAnswer")}
+
+
+def _same_values(a, b):
+    # DELETE: "you must specify all the same values that you specified when you created it".
+    a, b = dict(a), dict(b)
+    a["ResourceRecords"] = sorted(a["ResourceRecords"] or [])
+    b["ResourceRecords"] = sorted(b["ResourceRecords"] or [])
+    return a == b
+
+
+def _where(action, rr):
+    return (f"in Change with [Action={action}, Name={rr['Name']}, Type={rr['Type']}, "
+            f"SetIdentifier={rr.get('SetIdentifier') or 'null'}]")
+
+
+def _validate_change(action, rr, zone, backend):
+    """Per-change checks. Returns InvalidChangeBatch messages; raises for InvalidInput/NoSuch*."""
+    if action not in ("CREATE", "DELETE", "UPSERT"):
+        raise _enum_error(action, ["CREATE", "DELETE", "UPSERT"])
+    if rr["Type"] not in RR_TYPES:
+        raise _enum_error(rr["Type"], RR_TYPES)
+    has_alias, has_values = rr["AliasTarget"] is not None, rr["TTL"] is not None or rr["ResourceRecords"]
+    # Exactly one of AliasTarget or (TTL and ResourceRecords) (real InvalidInput wording).
+    if has_alias and has_values:
+        raise InvalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and "
+                           f"ResourceRecords], or TrafficPolicyInstanceId], but found more than one {_where(action, rr)}")
+    if not has_alias and (rr["TTL"] is None or not rr["ResourceRecords"]):
+        raise InvalidInput("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and "
+                           f"ResourceRecords], or TrafficPolicyInstanceId], but found none {_where(action, rr)}")
+    if rr["TTL"] is not None and (e := _range_error("changeBatch.changes.member.resourceRecordSet.tTL",
+                                                    rr["TTL"], 0, 2147483647)):
+        raise e
+    if rr["Failover"] is not None:
+        if rr["Failover"] not in ("PRIMARY", "SECONDARY"):
+            raise _enum_error(rr["Failover"], ["PRIMARY", "SECONDARY"])
+        # A failover record needs a SetIdentifier (real InvalidInput wording).
+        if rr["SetIdentifier"] is None:
+            raise InvalidInput(f"Invalid request: Missing field 'SetIdentifier' {_where(action, rr)}")
+    # HealthCheckId must name an existing health check (ChangeResourceRecordSets error NoSuchHealthCheck).
+    if rr["HealthCheckId"] is not None and rr["HealthCheckId"] not in backend.health_checks:
+        raise NoSuchHealthCheck(rr["HealthCheckId"])
+    msgs = []
+    zone_name = _fqdn(zone.name)
+    if rr["Name"] != zone_name and not rr["Name"].endswith("." + zone_name):
+        # Real wording for a name outside the zone.
+        msgs.append(f"RRSet with DNS name {rr['Name']} is not permitted in zone {zone_name}")
+    if action == "DELETE":
+        return msgs
+    for v in rr["ResourceRecords"] or []:
+        if rr["Type"] == "A" and not _is_ip(v, 4):
+            msgs.append("Invalid Resource Record: FATAL problem: ARRDATAIllegalIPv4Address "
+                        f"(Value is not a valid IPv4 address) encountered with '{v}'")
+        if rr["Type"] == "AAAA" and not _is_ip(v, 6):
+            msgs.append("Invalid Resource Record: FATAL problem: AAAARRDATAIllegalIPv6Address "
+                        f"(Value is not a valid IPv6 address) encountered with '{v}'")
+    if rr["Failover"] == "PRIMARY" and not has_alias and rr["HealthCheckId"] is None:
+        # Real InvalidChangeBatch text (quoted in kubernetes-sigs/external-dns#2362).
+        msgs.append("A non-alias primary ResourceRecordSet must have an associated health check. No changes made.")
+    if rr["Type"] == "CNAME" and rr["Name"] == zone_name:
+        msgs.append(f"RRSet of type CNAME with DNS name {rr['Name']} is not permitted at apex in zone {zone_name}")
+    return msgs
+
+
+def _is_ip(v, version):
+    try:
+        return ipaddress.ip_address(v).version == version
+    except ValueError:
+        return False
+
+
+def _consistency(sets, touched, zone_name):
+    """Checks on the resulting zone for every (name, type) the batch touched."""
+    msgs = []
+    for name, rtype in sorted(touched):
+        group = [r for r in sets.values() if r["Name"] == name and r["Type"] == rtype]
+        simple = [r for r in group if r["SetIdentifier"] is None]
+        routed = [r for r in group if r["SetIdentifier"] is not None]
+        if simple and routed:
+            # Routing-policy sets and a simple set can't share a name and type.
+            msgs.append(f"RRSet with DNS name {name}, type {rtype} cannot be created as other RRSets "
+                        "exist with the same name and type.")
+        failover = [r for r in routed if r["Failover"]]
+        if failover and len(failover) != len(routed):
+            msgs.append(f"RRSet with DNS name {name}, type {rtype} mixes failover and non-failover "
+                        "record sets, which is not permitted.")
+        for role in ("PRIMARY", "SECONDARY"):
+            same = [r for r in failover if r["Failover"] == role]
+            if len(same) > 1:
+                # A failover name/type has at most one PRIMARY and one SECONDARY.
+                msgs.append(f"RRSet with DNS name {name}, type {rtype}, SetIdentifier "
+                            f"{same[1]['SetIdentifier']} cannot be created because a {role} failover "
+                            "RRSet with the same name and type already exists.")
+        if rtype != "CNAME" and any(r["Name"] == name and r["Type"] == "CNAME" for r in sets.values()) \
+                or rtype == "CNAME" and any(r["Name"] == name and r["Type"] != "CNAME" for r in sets.values()):
+            msgs.append(f"RRSet of type CNAME with DNS name {name} is not permitted because a conflicting "
+                        f"RRSet with the same DNS name already exists in zone {zone_name}")
+    return msgs
+
+
+def change_resource_record_sets(self):
+    backend = self.backend
+    zone = backend.get_hosted_zone(self._get_param("HostedZoneId"))
+    changes = self._get_param("ChangeBatch.Changes") or []
+    sets = {_key(r): r for r in map(_from_recordset, zone.rrsets)}
+    msgs, touched = [], set()
+    for change in changes:
+        action, rr = change.get("Action"), _norm(change.get("ResourceRecordSet") or {})
+        msgs += _validate_change(action, rr, zone, backend)
+        key, current = _key(rr), sets.get(_key(rr))
+        touched.add(key[:2])
+        # Record sets are identified by (name, type, SetIdentifier) - nothing else.
+        if action == "CREATE" and current is not None:
+            msgs.append(f"Tried to create resource record set {_describe(rr)} but it already exists")
+        elif action == "DELETE" and current is None:
+            msgs.append(f"Tried to delete resource record set {_describe(rr)} but it was not found")
+        elif action == "DELETE" and not _same_values(current, rr):
+            msgs.append(f"Tried to delete resource record set {_describe(rr)} but the values provided "
+                        "do not match the current values")
+        elif action == "DELETE":
+            del sets[key]
+        else:
+            sets[key] = rr  # CREATE, or UPSERT which replaces
+    msgs += _consistency(sets, touched, _fqdn(zone.name))
+    if msgs:
+        # A batch is all-or-nothing: any error rejects the whole ChangeBatch.
+        raise InvalidChangeBatch(msgs)
+    zone.rrsets = [_to_recordset(r) for r in sets.values()]
+    return ActionResult({"ChangeInfo": new_change()})
+
+
+def _to_recordset(r):
+    kwargs = {k: v for k, v in r.items() if v is not None}
+    kwargs["ResourceRecords"] = r["ResourceRecords"] or []
+    return RecordSet(kwargs)
+
+
+def _sort_key(r):
+    return (_labels_reversed(r["Name"]), r["Type"], r["SetIdentifier"] or "")
+
+
+def list_resource_record_sets(self):
+    zone = self.backend.get_hosted_zone(self._get_param("HostedZoneId"))
+    name, rtype = self._get_param("StartRecordName"), self._get_param("StartRecordType")
+    ident = self._get_param("StartRecordIdentifier")
+    if (rtype and not name) or (ident and not rtype):
+        raise InvalidInput("The input is not valid")
+    max_items = int(self._get_param("MaxItems") or 300)
+    rows = sorted(map(_from_recordset, zone.rrsets), key=_sort_key)
+    if name:
+        # Start at StartRecordName/StartRecordType/StartRecordIdentifier (inclusive), in list order.
+        start = (_labels_reversed(name), rtype or "", ident or "")
+        rows = [r for r in rows if _sort_key(r) >= start]
+    page, rest = rows[:max_items], rows[max_items:]
+    by_key = {_key(_from_recordset(rs)): rs for rs in zone.rrsets}
+    nxt = rest[0] if rest else None
+    return ActionResult({
+        "ResourceRecordSets": [by_key[_key(r)] for r in page], "IsTruncated": bool(rest),
+        "NextRecordName": nxt["Name"] if nxt else None, "NextRecordType": nxt["Type"] if nxt else None,
+        # NextRecordIdentifier is returned for record sets that have a routing policy.
+        "NextRecordIdentifier": nxt["SetIdentifier"] if nxt else None, "MaxItems": max_items})
+
+
+_PATCHES = [create_health_check, update_health_check, delete_health_check, list_health_checks,
+            get_health_check_status, get_health_check_last_failure_reason, get_health_check_count,
+            change_tags_for_resource, list_tags_for_resource, create_hosted_zone, delete_hosted_zone,
+            get_change, list_hosted_zones_by_name, change_resource_record_sets, list_resource_record_sets]
+_orig = {}
+
+
+def apply():
+    for fn in _PATCHES:
+        _orig[fn.__name__] = getattr(Route53, fn.__name__, None)
+        setattr(Route53, fn.__name__, fn)
+    # Operations moto 5.2.5 does not route at all.
+    r53_urls.url_paths[r"{0}/(?P<api_version>[\d_-]+)/healthcheck/(?P<health_check_id>[^/]+)/lastfailurereason$"] = Route53.dispatch
+    r53_urls.url_paths[r"{0}/(?P<api_version>[\d_-]+)/healthcheckcount$"] = Route53.dispatch

@@ -1,0 +1,220 @@
+"""Real health checking of loopback endpoints behind GetHealthCheckStatus.
+
+One probe per RequestInterval x hc_scale (timed from the previous response, as the API reference
+describes RequestInterval) feeds every checker region; each region keeps its own thresholded state,
+so a test can force single regions to fail (POST /_world/checkers)."""
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from datetime import datetime, timezone
+
+from . import control
+
+# HealthCheckRegion enum; the API reference: if you don't specify Regions, Route 53 uses all of them.
+DEFAULT_REGIONS = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
+                   "ap-southeast-2", "ap-northeast-1", "sa-east-1"]
+ENDPOINT_TYPES = {"HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP"}
+_STATE = {}    # hc id -> dict (kept after deletion, flagged "deleted")
+_FORCED = {}   # hc id -> set of regions forced to report failure
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _checker_ip(region):
+    return f"127.0.1.{DEFAULT_REGIONS.index(region) + 1}"
+
+
+def track(hc, config):
+    """Register a new health check (called under control.STATE_LOCK)."""
+    _STATE[hc.id] = {"hc": hc, "config": config, "deleted": False, "next_due": 0.0,
+                     "inflight": False, "probes": 0, "regions": {}}
+
+
+def untrack(hc_id):
+    if hc_id in _STATE:
+        _STATE[hc_id]["deleted"] = True
+
+
+def force_failing(hc_id, regions):
+    with control.STATE_LOCK:
+        _FORCED[hc_id] = set(regions)
+
+
+def _regions(st):
+    return st["hc"].regions or DEFAULT_REGIONS
+
+
+def _region_state(st, region):
+    # A new check is healthy until Route 53 has enough data (dev guide, "How Route 53 determines...").
+    return st["regions"].setdefault(region, {"healthy": True, "streak": 0, "detail": "No data yet",
+                                             "checked": _now(), "last_failure": None})
+
+
+def _reported(st, region):
+    hc = st["hc"]
+    if hc.disabled:
+        # API reference: after you disable a health check, Route 53 considers it always healthy.
+        return True, "Health check is disabled"
+    r = _region_state(st, region)
+    # API reference, Inverted: consider a health check unhealthy when it would be healthy, and vice versa.
+    return r["healthy"] != bool(hc.inverted), r["detail"]
+
+
+def observations(hc_id):
+    st = _STATE[hc_id]
+    out = []
+    for region in _regions(st):
+        ok, detail = _reported(st, region)
+        out.append({"Region": region, "IPAddress": _checker_ip(region),
+                    "StatusReport": {"Status": f"{'Success' if ok else 'Failure'}: {detail}",
+                                     "CheckedTime": _region_state(st, region)["checked"]}})
+    return out
+
+
+def last_failures(hc_id):
+    st = _STATE[hc_id]
+    out = []
+    for region in _regions(st):
+        lf = _region_state(st, region)["last_failure"]
+        if lf:
+            out.append({"Region": region, "IPAddress": _checker_ip(region),
+                        "StatusReport": {"Status": f"Failure: {lf[0]}", "CheckedTime": lf[1]}})
+    return out
+
+
+def overall(st):
+    # Dev guide: if more than 18% of health checkers report healthy, Route 53 considers it healthy.
+    regions = _regions(st)
+    healthy = sum(1 for r in regions if _reported(st, r)[0])
+    return healthy > 0.18 * len(regions)
+
+
+def describe_all():
+    out = []
+    for hc_id, st in _STATE.items():
+        hc = st["hc"]
+        out.append({"id": hc_id, "CallerReference": hc.caller_reference, "config": st["config"],
+                    "version": hc.health_check_version, "deleted": st["deleted"],
+                    "healthy": overall(st), "status": "Healthy" if overall(st) else "Unhealthy",
+                    "probes": st["probes"],
+                    "observations": [o["StatusReport"]["Status"] for o in observations(hc_id)]})
+    return out
+
+
+def _resolve(hc):
+    if hc.ip_address:
+        return hc.ip_address
+    infos = socket.getaddrinfo(hc.fqdn, hc.port, type=socket.SOCK_STREAM)
+    addrs = [i[4][0] for i in infos]
+    loop = [a for a in addrs if ipaddress.ip_address(a).is_loopback]
+    return (loop or addrs)[0]
+
+
+def probe(hc):
+    """Probe once; returns (ok, detail). Only loopback endpoints are ever contacted."""
+    if not hc.ip_address and not hc.fqdn:
+        return False, "No IPAddress or FullyQualifiedDomainName to check"
+    try:
+        ip = _resolve(hc)
+    except OSError as e:
+        return False, f"DNS resolution failed: {e}"
+    if not ipaddress.ip_address(ip).is_loopback:
+        return False, f"Not probed: {ip} is not a loopback address (no packet sent)"
+    port = int(hc.port)
+    try:
+        if hc.type_ == "TCP":
+            # Dev guide: TCP checks must establish a connection within ten seconds.
+            socket.create_connection((ip, port), timeout=10).close()
+            return True, f"TCP connection established. Resolved IP: {ip}"
+        return _probe_http(hc, ip, port)
+    except (OSError, http.client.HTTPException) as e:
+        return False, f"{type(e).__name__}: {e}. Resolved IP: {ip}"
+
+
+def _probe_http(hc, ip, port):
+    https = hc.type_.startswith("HTTPS")
+    host = hc.fqdn or ip
+    # Dev guide: connect within four seconds, then a 2xx/3xx status within two seconds.
+    if https:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # Route 53 does not validate SSL/TLS certificates
+        conn = http.client.HTTPSConnection(ip, port, timeout=4, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(ip, port, timeout=4)
+    try:
+        conn.connect()
+        conn.sock.settimeout(2)
+        conn.request("GET", hc.resource_path or "/", headers={"Host": host,
+                                                              "User-Agent": "Amazon-Route53-Health-Check-Service"})
+        resp = conn.getresponse()
+        # Dev guide: the search string must appear entirely within the first 5,120 bytes.
+        body = resp.read(5120)
+        status = f"HTTP Status Code {resp.status}, {resp.reason}. Resolved IP: {ip}"
+        if not 200 <= resp.status < 400:
+            return False, status
+        if hc.type_.endswith("_STR_MATCH"):
+            if hc.search_string.encode() not in body:
+                return False, f"String-matching: search string not found in the first 5120 bytes. {status}"
+        return True, status
+    finally:
+        conn.close()
+
+
+def _run_probe(hc_id):
+    with control.STATE_LOCK:
+        st = _STATE[hc_id]
+        hc = st["hc"]
+    try:
+        ok, detail = probe(hc)
+    except Exception as e:  # noqa: BLE001 - a probe bug must not stop the checker
+        ok, detail = False, f"probe error {e!r}"
+    now = _now()
+    with control.STATE_LOCK:
+        st["probes"] += 1
+        threshold = int(hc.failure_threshold or 3)
+        for region in _regions(st):
+            r_ok, r_detail = ok, detail
+            if region in _FORCED.get(hc_id, ()):
+                r_ok, r_detail = False, "Forced failure for this checker (/_world/checkers)"
+            r = _region_state(st, region)
+            r["checked"] = now
+            r["detail"] = r_detail
+            if not r_ok:
+                r["last_failure"] = (r_detail, now)
+            # Dev guide, FailureThreshold: consecutive checks an endpoint must pass or fail to change state.
+            if r_ok == r["healthy"]:
+                r["streak"] = 0
+            else:
+                r["streak"] += 1
+                if r["streak"] >= threshold:
+                    r["healthy"], r["streak"] = r_ok, 0
+        interval = float(hc.request_interval or 30) * control.SETTINGS["hc_scale"]
+        st["next_due"] = time.monotonic() + interval
+        st["inflight"] = False
+
+
+def checker_loop():
+    while True:
+        time.sleep(0.05)
+        now = time.monotonic()
+        with control.STATE_LOCK:
+            due = []
+            for hc_id, st in _STATE.items():
+                hc = st["hc"]
+                if st["deleted"] or st["inflight"] or hc.disabled or hc.type_ not in ENDPOINT_TYPES:
+                    continue
+                if now >= st["next_due"]:
+                    st["inflight"] = True
+                    due.append(hc_id)
+        for hc_id in due:
+            threading.Thread(target=_run_probe, args=(hc_id,), daemon=True).start()
+
+
+def start():
+    threading.Thread(target=checker_loop, daemon=True, name="r53-health-checker").start()
