@@ -13,6 +13,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as RecorderEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -64,12 +65,7 @@ pub struct Cond {
 /// A server with the Widget CRD preloaded through `--crd`.
 fn world_with(extra: &[&str]) -> KubeWorld {
     let crd = serde_yaml::to_string(&Widget::crd()).expect("crd yaml");
-    let file = tempfile::NamedTempFile::new().expect("crd file");
-    std::fs::write(file.path(), crd).expect("write crd");
-    let path = file.path().to_str().expect("utf-8 path");
-    let mut args = vec!["--crd", path];
-    args.extend_from_slice(extra);
-    KubeWorld::start_with(&args) // the server has read the CRD once it reports its port
+    KubeWorld::start_with_crds(&[&crd], extra)
 }
 
 fn world() -> KubeWorld {
@@ -334,6 +330,15 @@ async fn standard_status_reasons_and_optimistic_concurrency() {
         .expect_err("test op");
     assert_eq!(code_reason(e), (422, "Invalid".into()));
     assert_eq!(api.get("a").await.expect("get").spec.size, 2);
+    let e = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"size": 9}})),
+        )
+        .await
+        .expect_err("strategic merge on a custom resource");
+    assert_eq!(code_reason(e), (415, "UnsupportedMediaType".into()));
 }
 
 #[tokio::test]
@@ -834,6 +839,37 @@ async fn kube_watcher_sees_changes_without_errors() {
     assert_eq!(sizes.last(), Some(&2));
 }
 
+#[tokio::test]
+async fn after_a_server_restart_the_reflector_relists_and_drops_vanished_objects() {
+    let mut w = world();
+    let api = widgets(&w).await;
+    api.create(&PostParams::default(), &widget("before", 1))
+        .await
+        .expect("create");
+    let (reader, writer) = kube::runtime::reflector::store::<Widget>();
+    let stream = kube::runtime::reflector(writer, watcher(api.clone(), watcher::Config::default()))
+        .default_backoff();
+    let task = tokio::spawn(stream.for_each(|_| futures::future::ready(())));
+    let names = |r: &kube::runtime::reflector::Store<Widget>| {
+        let mut v: Vec<String> = r.state().iter().map(|o| o.name_any()).collect();
+        v.sort();
+        v
+    };
+    eventually("reflector holds `before`", WAIT, TICK, || async {
+        (names(&reader) == ["before"]).then_some(())
+    })
+    .await;
+    w.restart(); // empty state; RVs restart above every old one, so the resumed watch gets 410
+    api.create(&PostParams::default(), &widget("after", 1))
+        .await
+        .expect("create after restart");
+    eventually("reflector re-listed", WAIT, TICK, || async {
+        (names(&reader) == ["after"]).then_some(())
+    })
+    .await;
+    task.abort();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Controller, finalizer, Recorder, Lease
 // ---------------------------------------------------------------------------------------------------------
@@ -1175,8 +1211,19 @@ async fn kubectl_applies_a_crd_then_its_resources() {
         "--timeout=10s",
     ]));
     ok(&w.kubectl_stdin(&["apply", "-f", "-"], WIDGET_YAML));
+    let ssa = WIDGET_YAML.replace("k1", "k2");
+    ok(&w.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &ssa));
+    ok(&w.kubectl_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        &ssa.replace("size: 3", "size: 5"),
+    ));
     let names = ok(&w.kubectl(&["get", "widgets", "-o", "name"]));
-    assert_eq!(names.trim(), "widget.world.test.io/k1");
+    assert_eq!(
+        names.split_whitespace().collect::<Vec<_>>(),
+        ["widget.world.test.io/k1", "widget.world.test.io/k2"]
+    );
+    let size = ok(&w.kubectl(&["get", "wd", "k2", "-o", "jsonpath={.spec.size}"]));
+    assert_eq!(size, "5");
     assert!(ok(&w.kubectl(&["get", "crd"])).contains("widgets.world.test.io"));
 }
 

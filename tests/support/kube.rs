@@ -13,6 +13,7 @@ pub struct KubeWorld {
     port: u16,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
+    args: Vec<String>,
 }
 
 impl KubeWorld {
@@ -23,18 +24,41 @@ impl KubeWorld {
 
     /// Start with extra server arguments, e.g. `["--crd", path]` or `["--bookmark-interval", "1"]`.
     pub fn start_with(args: &[&str]) -> KubeWorld {
+        Self::start_with_crds(&[], args)
+    }
+
+    /// Start with CRD manifests (YAML or JSON text) preloaded: each is written into the world's
+    /// tempdir and passed as `--crd`, so [`KubeWorld::restart`] loads them again.
+    pub fn start_with_crds(crds: &[&str], args: &[&str]) -> KubeWorld {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
-        let kc = kubeconfig.to_str().expect("utf-8 tempdir");
-        let mut all = vec!["--kubeconfig", kc];
-        all.extend_from_slice(args);
-        let (proc, port) = spawn_world_server("k8s_server.py", &all, &[], dir.path());
+        let mut all: Vec<String> = vec!["--kubeconfig".into(), path_str(&kubeconfig)];
+        for (i, crd) in crds.iter().enumerate() {
+            let path = dir.path().join(format!("crd-{i}.yaml"));
+            std::fs::write(&path, crd).expect("write crd");
+            all.extend(["--crd".into(), path_str(&path)]);
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (proc, port) = spawn_world_server("k8s_server.py", &refs, &[], dir.path());
         KubeWorld {
             proc,
             port,
             dir,
             kubeconfig,
+            args: all,
         }
+    }
+
+    /// SIGKILL the server and start a fresh one (empty state, same CRDs and flags) on the same port.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let port = self.port.to_string();
+        let mut refs: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        refs.extend(["--port", port.as_str()]); // the last --port wins over the harness's `--port 0`
+        let (proc, port) = spawn_world_server("k8s_server.py", &refs, &[], self.dir.path());
+        assert_eq!(port, self.port, "restarted on another port");
+        self.proc = proc;
     }
 
     pub fn port(&self) -> u16 {
@@ -137,6 +161,10 @@ impl KubeWorld {
     pub fn kill(&mut self) {
         self.proc.kill();
     }
+}
+
+fn path_str(p: &std::path::Path) -> String {
+    p.to_str().expect("utf-8 tempdir path").to_string()
 }
 
 /// stdout of a finished command, panicking with stderr when it failed.

@@ -197,10 +197,12 @@ class Store:
         old = self.get(res, ns, name)
         if ctype == 'application/json-patch+json':
             new = patches.json_patch(old, body)
-        elif ctype in ('application/merge-patch+json', 'application/strategic-merge-patch+json'):
-            # strategic merge is approximated by a JSON merge patch (lists replaced, no $patch directives)
+        elif ctype == 'application/merge-patch+json':
             new = patches.merge_patch(old, body)
-        else:
+        elif ctype == 'application/strategic-merge-patch+json' and res.builtin:
+            # strategic merge (built-in kinds only) is approximated by a JSON merge patch: lists replace
+            new = patches.merge_patch(old, body)
+        else:  # custom resources reject strategic merge patches with 415, like the real server
             raise ApiError(415, 'UnsupportedMediaType', f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml')
         return self._update(res, old, new, sub)
 
