@@ -1,1 +1,21 @@
-//! route53-failover-operator library.
+//! route53-failover-operator: reconciles `FailoverRecord` resources into Route 53 health checks and a
+//! PRIMARY/SECONDARY failover record pair, and writes Route 53's health view back into status.
+//!
+//! The reconcile is a pipeline: read Route 53 → plan with pure functions ([`plan`]) → apply → write
+//! status ([`status`]). Route 53 sits behind the narrow [`route53::Route53`] trait.
+
+pub mod admin;
+pub mod cli;
+pub mod controller;
+pub mod crd;
+pub mod desired;
+pub mod error;
+pub mod metrics;
+pub mod naming;
+pub mod plan;
+pub mod reconcile;
+pub mod route53;
+pub mod status;
+pub mod telemetry;
+
+pub use error::{Error, Result};

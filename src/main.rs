@@ -1,1 +1,108 @@
-fn main() {}
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use route53_failover_operator::admin::{self, AdminState};
+use route53_failover_operator::cli::{Cli, Command, RunArgs};
+use route53_failover_operator::controller::{self, Context, Settings};
+use route53_failover_operator::metrics::Metrics;
+use route53_failover_operator::route53::aws::AwsRoute53;
+use route53_failover_operator::route53::budget::Budget;
+use route53_failover_operator::{crd, telemetry};
+use tokio::sync::watch;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crd => crd::crd_yaml()
+            .map(|y| print!("{y}"))
+            .map_err(|e| e.to_string().into()),
+        Command::Run(args) => run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
+    telemetry::init(args.log_format, &args.log_level);
+    let metrics = Arc::new(Metrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let admin_state = Arc::new(AdminState {
+        ready: AtomicBool::new(false),
+        registry,
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let admin = tokio::spawn(admin::serve(
+        args.admin_address,
+        admin_state.clone(),
+        stopped(stop_rx.clone()),
+    ));
+
+    let client = kube::Client::try_default().await?;
+    let sdk = AwsRoute53::client_from_env().await;
+    let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
+    let route53 = Arc::new(AwsRoute53::new(sdk, budget, metrics.clone()));
+    let settings = Settings {
+        owner_id: args.owner_id.clone(),
+        health_poll: args.health_poll_interval,
+        resync: args.resync_interval,
+        change_poll: args.change_poll_interval,
+        slow_retry: args.slow_retry_interval,
+        ..Settings::default()
+    };
+    let ctx = Arc::new(Context::new(client, route53, metrics, settings));
+    let ready_flag = admin_state.clone();
+    controller::run(
+        ctx,
+        args.namespace.clone(),
+        move || {
+            ready_flag.ready.store(true, Ordering::Release);
+            tracing::info!("initial watch list complete: ready");
+        },
+        stopped(stop_rx),
+    )
+    .await?;
+    admin.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

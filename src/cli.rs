@@ -1,0 +1,143 @@
+//! Command line: `crd` prints the CRD, `run` starts the controller. Every `run` flag can also be set by
+//! an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Kubernetes operator that reconciles FailoverRecords into Route 53 health checks and failover records.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the FailoverRecord CustomResourceDefinition as YAML.
+    Crd,
+    /// Run the controller (Route 53 is configured by the standard AWS environment, e.g. AWS_REGION,
+    /// AWS_ENDPOINT_URL_ROUTE_53, IRSA or Pod Identity credentials).
+    Run(RunArgs),
+}
+
+/// Log output format.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `run`.
+#[derive(Parser, Debug, Clone)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Owner id written into Route 53 SetIdentifiers and health check references. Must be stable and unique
+    /// per installation: records and checks carrying another owner id are never touched.
+    #[arg(long, env = "OWNER_ID", default_value = "route53-failover-operator", value_parser = parse_owner)]
+    pub owner_id: String,
+
+    /// How often endpoint health is read from Route 53 (GetHealthCheckStatus).
+    #[arg(long, env = "HEALTH_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub health_poll_interval: Duration,
+
+    /// How often records and health check settings are re-read and drift is repaired.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// How often a PENDING Route 53 change is polled until INSYNC.
+    #[arg(long, env = "CHANGE_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub change_poll_interval: Duration,
+
+    /// Retry delay for conflicts, missing zones and permission errors.
+    #[arg(long, env = "SLOW_RETRY_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub slow_retry_interval: Duration,
+
+    /// Route 53 requests per second for the whole process (the account's limit is shared by every caller).
+    #[arg(long, env = "ROUTE53_RATE", default_value_t = 4.0)]
+    pub route53_rate: f64,
+
+    /// Burst of Route 53 requests.
+    #[arg(long, env = "ROUTE53_BURST", default_value_t = 10.0)]
+    pub route53_burst: f64,
+
+    /// Address of the admin server (/livez, /readyz, /metrics).
+    #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub admin_address: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Parse `250ms`, `30s`, `5m`, `1h` (or plain seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_owner(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        Ok(s.to_string())
+    } else {
+        Err("owner id: 1-40 characters of [A-Za-z0-9._-]".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn owner_ids_are_bounded() {
+        assert!(parse_owner("cluster-a").is_ok());
+        assert!(parse_owner("a:b").is_err());
+        assert!(parse_owner(&"x".repeat(41)).is_err());
+    }
+}

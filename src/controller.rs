@@ -1,0 +1,439 @@
+//! The Kubernetes half of the operator: the kube-runtime `Controller`, the finalizer, status writes
+//! (server-side apply under one field manager, only when something changed) and Events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, field, info, info_span, warn};
+
+use crate::crd::{FINALIZER, FailoverRecord, FailoverRecordStatus, Health, Role};
+use crate::error::{Error, Result, Retry, backoff};
+use crate::metrics::{Metrics, RecordState};
+use crate::reconcile::{self, Note, SyncInput};
+use crate::route53::{HealthSource, Route53};
+use crate::status::{self, READY, next_status};
+
+/// Field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "route53-failover-operator";
+
+/// Tunables of the controller.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Owner id written into Route 53 identifiers; must be stable and unique per operator installation.
+    pub owner_id: String,
+    /// How often endpoint health is read from Route 53.
+    pub health_poll: Duration,
+    /// How often records and health check settings are re-read and drift repaired.
+    pub resync: Duration,
+    /// How often a PENDING change is polled.
+    pub change_poll: Duration,
+    /// Retry delay for errors that wait on external state (conflicts, missing zones, access denied).
+    pub slow_retry: Duration,
+    /// Base and cap of the jittered exponential backoff for throttling and transient errors.
+    pub backoff_base: Duration,
+    /// Cap of the backoff.
+    pub backoff_cap: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            owner_id: "route53-failover-operator".into(),
+            health_poll: Duration::from_secs(30),
+            resync: Duration::from_secs(300),
+            change_poll: Duration::from_secs(5),
+            slow_retry: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ObjectMemory {
+    failures: u32,
+    last_full: Option<(i64, Instant)>,
+}
+
+/// Shared state of all reconciles.
+pub struct Context<R> {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Route 53 (and health source).
+    pub route53: Arc<R>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Tunables.
+    pub settings: Settings,
+    memory: Mutex<HashMap<String, ObjectMemory>>,
+}
+
+impl<R> Context<R> {
+    /// Build a context.
+    pub fn new(client: Client, route53: Arc<R>, metrics: Arc<Metrics>, settings: Settings) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            route53,
+            metrics,
+            settings,
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn memory<T>(&self, uid: &str, f: impl FnOnce(&mut ObjectMemory) -> T) -> T {
+        let mut m = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        f(m.entry(uid.to_string()).or_default())
+    }
+
+    fn forget(&self, uid: &str) {
+        self.memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+    }
+}
+
+/// Reconcile one FailoverRecord.
+pub async fn reconcile<R: Route53 + HealthSource>(
+    obj: Arc<FailoverRecord>,
+    ctx: Arc<Context<R>>,
+) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer();
+    let ns = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<FailoverRecord> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = info_span!("reconcile", object = %format!("{ns}/{}", obj.name_any()), generation = obj.metadata.generation, full = field::Empty);
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(o) => apply(o, &api, &ctx).await,
+            Finalizer::Cleanup(o) => cleanup(o, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply<R: Route53 + HealthSource>(
+    obj: Arc<FailoverRecord>,
+    api: &Api<FailoverRecord>,
+    ctx: &Context<R>,
+) -> Result<Action> {
+    let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let prev = obj.status.as_ref();
+    let s = &ctx.settings;
+    let ready_true = status::find_condition(prev, READY).is_some_and(|c| c.status == "True");
+    let full = ctx.memory(&uid, |m| match m.last_full {
+        Some((g, at)) => g != generation || at.elapsed() >= s.resync,
+        None => true,
+    }) || !ready_true
+        || prev.and_then(|p| p.observed_generation) != Some(generation)
+        || prev
+            .and_then(|p| p.change.as_ref())
+            .is_some_and(|c| c.status != "INSYNC");
+    tracing::Span::current().record("full", full);
+    let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let out = reconcile::sync(
+        ctx.route53.as_ref(),
+        SyncInput {
+            owner: &s.owner_id,
+            uid: &uid,
+            generation,
+            object_ref: &object_ref,
+            spec: &obj.spec,
+            status: prev,
+            full,
+        },
+    )
+    .await;
+    let oref = obj.object_ref(&());
+    for note in &out.notes {
+        publish(ctx, &oref, note).await;
+    }
+    if let Some(observation) = &out.observation {
+        let next = next_status(prev, observation, Timestamp::now());
+        announce_transitions(ctx, &oref, prev, &next, out.result.as_ref().err()).await;
+        ctx.metrics
+            .set_record_state(&uid, Some(record_state(&next)));
+        if prev != Some(&next) {
+            patch_status(api, &obj.name_any(), &next).await?;
+        }
+    }
+    let pending = out.result?;
+    if full {
+        ctx.memory(&uid, |m| m.last_full = Some((generation, Instant::now())));
+    }
+    ctx.memory(&uid, |m| m.failures = 0);
+    Ok(Action::requeue(if pending {
+        s.change_poll
+    } else {
+        s.health_poll
+    }))
+}
+
+async fn cleanup<R: Route53 + HealthSource>(
+    obj: Arc<FailoverRecord>,
+    ctx: &Context<R>,
+) -> Result<Action> {
+    let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
+    let oref = obj.object_ref(&());
+    if obj.spec.deletion_policy == crate::crd::DeletionPolicy::Retain {
+        info!("deletionPolicy Retain: leaving Route 53 untouched");
+        publish(
+            ctx,
+            &oref,
+            &Note {
+                warning: false,
+                reason: "Retained",
+                message: "deletionPolicy Retain: records and health checks left in Route 53".into(),
+            },
+        )
+        .await;
+    } else {
+        let notes = reconcile::cleanup(
+            ctx.route53.as_ref(),
+            &ctx.settings.owner_id,
+            &uid,
+            &obj.spec,
+            obj.status.as_ref(),
+        )
+        .await?;
+        for note in &notes {
+            publish(ctx, &oref, note).await;
+        }
+    }
+    ctx.metrics.set_record_state(&uid, None);
+    ctx.forget(&uid);
+    Ok(Action::await_change())
+}
+
+/// Server-side apply of the whole status under the operator's field manager.
+async fn patch_status(
+    api: &Api<FailoverRecord>,
+    name: &str,
+    status: &FailoverRecordStatus,
+) -> Result<()> {
+    let patch = json!({
+        "apiVersion": "route53.failover.io/v1alpha1",
+        "kind": "FailoverRecord",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    Ok(())
+}
+
+fn record_state(s: &FailoverRecordStatus) -> RecordState {
+    RecordState {
+        active: s.active_role,
+        health: [
+            s.primary
+                .as_ref()
+                .map(|e| e.health)
+                .unwrap_or(Health::Unknown),
+            s.secondary
+                .as_ref()
+                .map(|e| e.health)
+                .unwrap_or(Health::Unknown),
+        ],
+        ready: match status::find_condition(Some(s), READY).map(|c| c.status.as_str()) {
+            Some("True") => "True",
+            Some("False") => "False",
+            _ => "Unknown",
+        },
+    }
+}
+
+/// Events for failovers and for changes of the Ready condition into a failure state.
+async fn announce_transitions<R>(
+    ctx: &Context<R>,
+    oref: &k8s_openapi::api::core::v1::ObjectReference,
+    prev: Option<&FailoverRecordStatus>,
+    next: &FailoverRecordStatus,
+    error: Option<&Error>,
+) {
+    let prev_role = prev.and_then(|p| p.active_role);
+    if let (Some(from), Some(to)) = (prev_role, next.active_role) {
+        if from != to {
+            ctx.metrics.failover(to);
+            let (reason, why) = match to {
+                Role::Secondary => ("FailedOver", "the primary is unhealthy"),
+                Role::Primary => (
+                    "FailedBack",
+                    "the primary is healthy again (or both are unhealthy)",
+                ),
+            };
+            let detail = |e: &Option<crate::crd::EndpointStatus>| {
+                e.as_ref()
+                    .map(|e| format!("{:?} {}/{}", e.health, e.checkers_healthy, e.checkers_total))
+                    .unwrap_or_else(|| "Unknown".into())
+            };
+            let message = format!(
+                "Route 53 now answers with the {} endpoint: {why} (primary {}, secondary {})",
+                to.short(),
+                detail(&next.primary),
+                detail(&next.secondary)
+            );
+            info!(from = %from, to = %to, "{message}");
+            publish(
+                ctx,
+                oref,
+                &Note {
+                    warning: to == Role::Secondary,
+                    reason,
+                    message,
+                },
+            )
+            .await;
+        }
+    }
+    let before = status::find_condition(prev, READY);
+    let after = status::find_condition(Some(next), READY);
+    if let (Some(a), Some(_)) = (after, error) {
+        let changed = before.is_none_or(|b| b.reason != a.reason || b.message != a.message);
+        if a.status == "False" && changed {
+            let reason: &'static str = match a.reason.as_str() {
+                "InvalidSpec" => "InvalidSpec",
+                "Conflict" => "Conflict",
+                "ZoneNotFound" => "ZoneNotFound",
+                _ => "Route53Error",
+            };
+            publish(
+                ctx,
+                oref,
+                &Note {
+                    warning: true,
+                    reason,
+                    message: a.message.clone(),
+                },
+            )
+            .await;
+        }
+    }
+}
+
+async fn publish<R>(
+    ctx: &Context<R>,
+    oref: &k8s_openapi::api::core::v1::ObjectReference,
+    note: &Note,
+) {
+    let ev = Event {
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.into(),
+        note: Some(note.message.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, oref).await {
+        warn!(error = %e, reason = note.reason, "failed to publish event");
+    }
+}
+
+/// Decide when to retry a failed reconcile.
+pub fn error_policy<R>(obj: Arc<FailoverRecord>, error: &Error, ctx: Arc<Context<R>>) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&crate::metrics::ErrorLabels {
+            error: error.metric_label(),
+        })
+        .inc();
+    let uid = obj.uid().unwrap_or_default();
+    let s = &ctx.settings;
+    match error.retry() {
+        Retry::AwaitChange => {
+            warn!(object = %obj.name_any(), error = %error, "waiting for a spec change");
+            Action::await_change()
+        }
+        Retry::Slow => {
+            warn!(object = %obj.name_any(), error = %error, "retrying slowly");
+            Action::requeue(s.slow_retry)
+        }
+        Retry::Backoff => {
+            let n = ctx.memory(&uid, |m| {
+                m.failures = m.failures.saturating_add(1);
+                m.failures
+            });
+            let delay = backoff(n, s.backoff_base, s.backoff_cap);
+            warn!(object = %obj.name_any(), error = %error, attempt = n, ?delay, "retrying with backoff");
+            Action::requeue(delay)
+        }
+    }
+}
+
+/// Run the controller until `shutdown` resolves. `ready` is called once the first watch list is in.
+pub async fn run<R: Route53 + HealthSource>(
+    ctx: Arc<Context<R>>,
+    namespace: Option<String>,
+    ready: impl FnOnce() + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow_free::Result<()> {
+    let api: Api<FailoverRecord> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+        return Err(format!(
+            "cannot list FailoverRecords ({e}); is the CRD installed? `route53-failover-operator crd | kubectl apply --server-side -f -`"
+        )
+        .into());
+    }
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            ready();
+        }
+    });
+    info!("controller started");
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((o, _)) => tracing::debug!(object = %o.name, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, o)) => {
+                    tracing::debug!(object = %o.name, error = %e, "reconcile failed")
+                }
+                Err(e) => warn!(error = %e, "controller error"),
+            }
+        })
+        .await;
+    info!("controller stopped");
+    Ok(())
+}
+
+/// Minimal boxed-error result for start-up functions.
+pub mod anyhow_free {
+    /// A boxed error.
+    pub type Error = Box<dyn std::error::Error + Send + Sync>;
+    /// Result with a boxed error.
+    pub type Result<T> = std::result::Result<T, Error>;
+}

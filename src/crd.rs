@@ -1,0 +1,602 @@
+//! The `FailoverRecord` custom resource: one object for a Route 53 PRIMARY/SECONDARY failover pair
+//! and the health checks that guard it.
+//!
+//! Every Route 53 rule that can be decided from the object alone is a CEL rule (or an OpenAPI
+//! constraint) in the generated CRD, so the API server rejects bad input at admission. The same
+//! rules are checked again by [`FailoverRecordSpec::validate`] before anything is written, because a
+//! CRD can be installed without its rules (or an older one may be installed).
+
+// `printcolumn(type_ = ...)` repeats per column, which clippy mistakes for a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of the resource.
+pub const GROUP: &str = "route53.failover.io";
+/// Finalizer that guards Route 53 cleanup.
+pub const FINALIZER: &str = "route53.failover.io/cleanup";
+/// Default TTL of non-alias records.
+pub const DEFAULT_TTL: i64 = 60;
+/// CloudFront's canonical hosted zone id: aliases to it cannot evaluate target health.
+pub const CLOUDFRONT_ZONE_ID: &str = "Z2FDTNDATAQYW2";
+
+/// Desired state of a Route 53 failover record pair.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "route53.failover.io",
+    version = "v1alpha1",
+    kind = "FailoverRecord",
+    namespaced,
+    status = "FailoverRecordStatus",
+    shortname = "frec",
+    category = "route53",
+    derive = "PartialEq",
+    doc = "A Route 53 failover record pair (PRIMARY and SECONDARY record sets) with the health checks that decide which one Route 53 answers with.",
+    printcolumn(
+        name = "Record",
+        type_ = "string",
+        json_path = ".spec.name",
+        description = "DNS name of the record pair"
+    ),
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".spec.type",
+        description = "Record type"
+    ),
+    printcolumn(
+        name = "Active",
+        type_ = "string",
+        json_path = ".status.activeRole",
+        description = "The endpoint Route 53 answers with"
+    ),
+    printcolumn(
+        name = "Primary",
+        type_ = "string",
+        json_path = ".status.primary.health",
+        description = "Route 53's view of the primary endpoint"
+    ),
+    printcolumn(
+        name = "Secondary",
+        type_ = "string",
+        json_path = ".status.secondary.health",
+        description = "Route 53's view of the secondary endpoint"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
+        description = "Route 53 matches the spec"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.hostedZone == oldSelf.hostedZone").message("hostedZone is immutable: create a new FailoverRecord to move the record to another zone").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("self.name == oldSelf.name").message("name is immutable: create a new FailoverRecord for another record name").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("self.type == oldSelf.type").message("type is immutable: create a new FailoverRecord for another record type").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("!has(self.ttl) || !has(self.primary.alias) || !has(self.secondary.alias)").message("ttl cannot be set when both endpoints are aliases (Route 53 uses the alias target's TTL)"),
+    validation = Rule::new("has(self.primary.alias) || has(self.primary.healthCheck) || has(self.primary.existingHealthCheckId)").message("a non-alias primary needs a health check (healthCheck or existingHealthCheckId): Route 53 rejects a non-alias PRIMARY without one"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.values) || self.type != 'A' || e.values.all(v, isIP(v) && ip(v).family() == 4))").message("values of an A record must be IPv4 addresses"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.values) || self.type != 'AAAA' || e.values.all(v, isIP(v) && ip(v).family() == 6))").message("values of an AAAA record must be IPv6 addresses"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.values) || self.type != 'CNAME' || (e.values.size() == 1 && e.values.all(v, v.matches('^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\\\\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\\\\.?$'))))").message("a CNAME endpoint has exactly one value, a lower-case host name"),
+    validation = Rule::new("!has(self.primary.values) || !has(self.secondary.values) || self.primary.values != self.secondary.values").message("primary and secondary must differ"),
+    validation = Rule::new("!has(self.primary.alias) || !has(self.secondary.alias) || self.primary.alias.dnsName != self.secondary.alias.dnsName").message("primary and secondary must differ"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.alias) || ![e.alias.dnsName.lowerAscii(), e.alias.dnsName.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n)))").message("an alias cannot point at the record itself"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.healthCheck) || !has(e.healthCheck.fqdn) || ![e.healthCheck.fqdn.lowerAscii(), e.healthCheck.fqdn.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n)))").message("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.healthCheck) || has(e.healthCheck.ipAddress) || has(e.healthCheck.fqdn) || (has(e.values) && self.type != 'CNAME'))").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)"),
+    validation = Rule::new("[self.primary, self.secondary].all(e, !has(e.healthCheck) || has(e.healthCheck.ipAddress) || has(e.healthCheck.fqdn) || !has(e.values) || self.type == 'CNAME' || (ip(e.values[0]).isGlobalUnicast() && !ip(e.values[0]).isLoopback() && ![cidr('10.0.0.0/8'), cidr('172.16.0.0/12'), cidr('192.168.0.0/16'), cidr('100.64.0.0/10'), cidr('fc00::/7')].exists(c, c.containsIP(e.values[0]))))").message("the health check would probe the first value, which is not a public address: Route 53 cannot check private, loopback or non-routable addresses; set healthCheck.ipAddress or fqdn"),
+    validation = Rule::new("!has(self.hostedZone.name) || [self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z || n.endsWith('.' + z)))").message("name must be inside the hosted zone"),
+    validation = Rule::new("self.type != 'CNAME' || !has(self.hostedZone.name) || ![self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z))").message("a CNAME cannot be created at the zone apex")
+)]
+pub struct FailoverRecordSpec {
+    /// The hosted zone that holds the record, by `id` or by `name`. Immutable.
+    pub hosted_zone: HostedZoneRef,
+
+    /// Fully qualified DNS name of the record pair, inside the hosted zone (lower case; a trailing dot is
+    /// optional). Immutable.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(
+            pattern = r"^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$"
+        )
+    )]
+    pub name: String,
+
+    /// Record type of both records. Immutable.
+    #[serde(rename = "type")]
+    pub record_type: RecordType,
+
+    /// TTL in seconds of non-alias records (default 60; Route 53 recommends 60 or less for health-checked
+    /// records). Not allowed when both endpoints are aliases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub ttl: Option<i64>,
+
+    /// The endpoint Route 53 answers with while it is healthy (the PRIMARY record).
+    pub primary: Endpoint,
+
+    /// The endpoint Route 53 answers with when the primary is unhealthy (the SECONDARY record).
+    pub secondary: Endpoint,
+
+    /// What happens in Route 53 when this object is deleted: `Delete` removes both records and the health
+    /// checks this object created; `Retain` leaves Route 53 untouched.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// Which hosted zone holds the record: exactly one of `id` and `name`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.id) != has(self.name)").message("set exactly one of hostedZone.id and hostedZone.name"))]
+pub struct HostedZoneRef {
+    /// Hosted zone id, e.g. `Z0123456789ABCDEFGHIJ` (without the `/hostedzone/` prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^Z[A-Z0-9]{1,31}$"))]
+    pub id: Option<String>,
+
+    /// Hosted zone name, e.g. `example.com`; the operator looks its id up. When several zones share the name
+    /// (public and private), set `id` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(
+            pattern = r"^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$"
+        )
+    )]
+    pub name: Option<String>,
+}
+
+/// Record types supported for failover pairs.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    /// IPv4 address record.
+    A,
+    /// IPv6 address record.
+    #[allow(clippy::upper_case_acronyms)]
+    AAAA,
+    /// Canonical name record.
+    #[allow(clippy::upper_case_acronyms)]
+    CNAME,
+}
+
+impl RecordType {
+    /// The Route 53 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::A => "A",
+            RecordType::AAAA => "AAAA",
+            RecordType::CNAME => "CNAME",
+        }
+    }
+}
+
+/// What to do in Route 53 when the object is deleted.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    /// Delete both records, then the health checks this object created.
+    #[default]
+    Delete,
+    /// Leave records and health checks in Route 53.
+    Retain,
+}
+
+/// One side of the pair: record values or an alias target, and how Route 53 judges its health.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.values) != has(self.alias)").message("set exactly one of values and alias"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.existingHealthCheckId)").message("set at most one of healthCheck and existingHealthCheckId")
+)]
+pub struct Endpoint {
+    /// Record values: IPv4 addresses for A, IPv6 addresses for AAAA, one host name for CNAME.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 400), inner(length(min = 1, max = 255)))]
+    pub values: Option<Vec<String>>,
+
+    /// Alias target instead of values (an AWS resource or another record in the same zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasTarget>,
+
+    /// A health check that this object creates, keeps in sync and deletes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+
+    /// The id of a health check managed elsewhere: it is attached to the record, read for status, and never
+    /// changed or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub existing_health_check_id: Option<String>,
+}
+
+/// An alias target.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.hostedZoneId != 'Z2FDTNDATAQYW2' || !self.evaluateTargetHealth").message("CloudFront alias targets cannot evaluate target health: set evaluateTargetHealth to false"),
+    validation = Rule::new("self.hostedZoneId == 'Z2FDTNDATAQYW2' || self.evaluateTargetHealth").message("a failover alias must evaluate target health (evaluateTargetHealth: true), or Route 53 cannot fail over away from it")
+)]
+pub struct AliasTarget {
+    /// DNS name of the target, e.g. an ELB's DNS name or another record in the same zone.
+    #[schemars(length(min = 1, max = 255))]
+    pub dns_name: String,
+
+    /// Hosted zone id of the target: the canonical zone of the AWS resource (e.g. an ELB's
+    /// CanonicalHostedZoneId), or this zone's id for a record in the same zone.
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^Z[A-Z0-9]{1,31}$"))]
+    pub hosted_zone_id: String,
+
+    /// Whether Route 53 also judges this endpoint by the health of the alias target (default true).
+    #[serde(default = "default_true")]
+    pub evaluate_target_health: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Health check types supported for endpoints.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum HealthCheckType {
+    /// HTTP request; healthy on a 2xx/3xx status.
+    HTTP,
+    /// HTTPS request (certificates are not validated); healthy on a 2xx/3xx status.
+    HTTPS,
+    /// HTTP request; healthy when `searchString` is in the first 5,120 bytes of the body.
+    #[serde(rename = "HTTP_STR_MATCH")]
+    HttpStrMatch,
+    /// HTTPS request; healthy when `searchString` is in the first 5,120 bytes of the body.
+    #[serde(rename = "HTTPS_STR_MATCH")]
+    HttpsStrMatch,
+    /// TCP connection.
+    TCP,
+}
+
+impl HealthCheckType {
+    /// The Route 53 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthCheckType::HTTP => "HTTP",
+            HealthCheckType::HTTPS => "HTTPS",
+            HealthCheckType::HttpStrMatch => "HTTP_STR_MATCH",
+            HealthCheckType::HttpsStrMatch => "HTTPS_STR_MATCH",
+            HealthCheckType::TCP => "TCP",
+        }
+    }
+
+    /// Parse the Route 53 spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "HTTP" => HealthCheckType::HTTP,
+            "HTTPS" => HealthCheckType::HTTPS,
+            "HTTP_STR_MATCH" => HealthCheckType::HttpStrMatch,
+            "HTTPS_STR_MATCH" => HealthCheckType::HttpsStrMatch,
+            "TCP" => HealthCheckType::TCP,
+            _ => return None,
+        })
+    }
+
+    /// HTTPS or HTTPS_STR_MATCH.
+    pub fn is_https(self) -> bool {
+        matches!(
+            self,
+            HealthCheckType::HTTPS | HealthCheckType::HttpsStrMatch
+        )
+    }
+
+    /// A string-matching type.
+    pub fn is_str_match(self) -> bool {
+        matches!(
+            self,
+            HealthCheckType::HttpStrMatch | HealthCheckType::HttpsStrMatch
+        )
+    }
+}
+
+/// Route 53 health checker regions.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+pub enum HealthCheckRegion {
+    /// US East (N. Virginia).
+    #[serde(rename = "us-east-1")]
+    UsEast1,
+    /// US West (N. California).
+    #[serde(rename = "us-west-1")]
+    UsWest1,
+    /// US West (Oregon).
+    #[serde(rename = "us-west-2")]
+    UsWest2,
+    /// Europe (Ireland).
+    #[serde(rename = "eu-west-1")]
+    EuWest1,
+    /// Asia Pacific (Singapore).
+    #[serde(rename = "ap-southeast-1")]
+    ApSoutheast1,
+    /// Asia Pacific (Sydney).
+    #[serde(rename = "ap-southeast-2")]
+    ApSoutheast2,
+    /// Asia Pacific (Tokyo).
+    #[serde(rename = "ap-northeast-1")]
+    ApNortheast1,
+    /// South America (São Paulo).
+    #[serde(rename = "sa-east-1")]
+    SaEast1,
+}
+
+impl HealthCheckRegion {
+    /// The Route 53 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthCheckRegion::UsEast1 => "us-east-1",
+            HealthCheckRegion::UsWest1 => "us-west-1",
+            HealthCheckRegion::UsWest2 => "us-west-2",
+            HealthCheckRegion::EuWest1 => "eu-west-1",
+            HealthCheckRegion::ApSoutheast1 => "ap-southeast-1",
+            HealthCheckRegion::ApSoutheast2 => "ap-southeast-2",
+            HealthCheckRegion::ApNortheast1 => "ap-northeast-1",
+            HealthCheckRegion::SaEast1 => "sa-east-1",
+        }
+    }
+}
+
+/// A Route 53 health check owned by the FailoverRecord. Changes to `type`, `requestInterval`,
+/// `measureLatency`, or between checking by IP and by name only, replace the check (Route 53 cannot change
+/// them in place): the operator creates the new check, repoints the record, then deletes the old one.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("(self.type == 'HTTP_STR_MATCH' || self.type == 'HTTPS_STR_MATCH') == has(self.searchString)").message("searchString is required for HTTP_STR_MATCH and HTTPS_STR_MATCH and not allowed for other types"),
+    validation = Rule::new("self.type != 'TCP' || !has(self.resourcePath)").message("resourcePath is not allowed for TCP health checks"),
+    validation = Rule::new("self.type != 'TCP' || has(self.port)").message("a TCP health check needs a port"),
+    validation = Rule::new("!has(self.enableSNI) || !self.enableSNI || self.type == 'HTTPS' || self.type == 'HTTPS_STR_MATCH'").message("enableSNI applies only to HTTPS and HTTPS_STR_MATCH"),
+    validation = Rule::new("!has(self.ipAddress) || (ip(self.ipAddress).isGlobalUnicast() && !ip(self.ipAddress).isLoopback() && ![cidr('10.0.0.0/8'), cidr('172.16.0.0/12'), cidr('192.168.0.0/16'), cidr('100.64.0.0/10'), cidr('fc00::/7')].exists(c, c.containsIP(self.ipAddress)))").message("Route 53 cannot check private, loopback, link-local or other non-routable addresses")
+)]
+pub struct HealthCheckSpec {
+    /// How Route 53 checks the endpoint.
+    #[serde(rename = "type")]
+    pub check_type: HealthCheckType,
+
+    /// IPv4 or IPv6 address to check (defaults to the endpoint's first value for A and AAAA records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IPv4 or IPv6 address"))]
+    pub ip_address: Option<String>,
+
+    /// Domain name to check (and the Host header / SNI name for HTTP and HTTPS checks). Without `ipAddress`,
+    /// Route 53 resolves it and checks the address it gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub fqdn: Option<String>,
+
+    /// Port to check (default 80 for HTTP types, 443 for HTTPS types; required for TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+
+    /// Path requested by HTTP and HTTPS checks, starting with `/` (may include a query string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^/"))]
+    pub resource_path: Option<String>,
+
+    /// String that must appear in the first 5,120 bytes of the response body (STR_MATCH types only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub search_string: Option<String>,
+
+    /// Seconds between checks from each checker: 10 (fast, extra charge) or 30. Changing it replaces the check.
+    #[serde(default = "default_request_interval")]
+    #[schemars(extend("enum" = [10, 30]))]
+    pub request_interval: i32,
+
+    /// Consecutive results needed to change the endpoint's state, 1–10.
+    #[serde(default = "default_failure_threshold")]
+    #[schemars(range(min = 1, max = 10))]
+    pub failure_threshold: i32,
+
+    /// Checker regions (at least 3); all regions when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 3, max = 8))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub regions: Vec<HealthCheckRegion>,
+
+    /// Report healthy when the endpoint is unhealthy and the reverse: the way to force a failover.
+    #[serde(default)]
+    pub inverted: bool,
+
+    /// Send the fqdn in the TLS handshake (HTTPS types; default true when `fqdn` is set).
+    #[serde(default, rename = "enableSNI", skip_serializing_if = "Option::is_none")]
+    pub enable_sni: Option<bool>,
+
+    /// Measure latency between checker regions and the endpoint. Changing it replaces the check.
+    #[serde(default)]
+    pub measure_latency: bool,
+}
+
+fn default_request_interval() -> i32 {
+    30
+}
+
+fn default_failure_threshold() -> i32 {
+    3
+}
+
+/// Which record of the pair.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The PRIMARY record.
+    Primary,
+    /// The SECONDARY record.
+    Secondary,
+}
+
+impl Role {
+    /// Both roles, primary first.
+    pub const ALL: [Role; 2] = [Role::Primary, Role::Secondary];
+
+    /// Route 53's `Failover` value.
+    pub fn failover(self) -> &'static str {
+        match self {
+            Role::Primary => "PRIMARY",
+            Role::Secondary => "SECONDARY",
+        }
+    }
+
+    /// Lower-case name used in identifiers.
+    pub fn short(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "Primary",
+            Role::Secondary => "Secondary",
+        })
+    }
+}
+
+/// Route 53's view of an endpoint's health.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Health {
+    /// More than 18% of Route 53's checkers report the endpoint healthy.
+    Healthy,
+    /// 18% or fewer of the checkers report it healthy.
+    Unhealthy,
+    /// No health check, or no data yet.
+    #[default]
+    Unknown,
+}
+
+/// Observed state, written by the operator.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverRecordStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready` (Route 53 matches the spec and the last change is INSYNC), `PrimaryHealthy` and
+    /// `SecondaryHealthy` (Route 53's health view of each endpoint).
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+
+    /// The endpoint Route 53 answers with, computed with Route 53's failover rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_role: Option<Role>,
+
+    /// The hosted zone id the records live in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+
+    /// The primary endpoint as Route 53 sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<EndpointStatus>,
+
+    /// The secondary endpoint as Route 53 sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<EndpointStatus>,
+
+    /// The last record change submitted to Route 53.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeStatus>,
+
+    /// When the active role last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover_time: Option<Time>,
+}
+
+/// One endpoint as Route 53 sees it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointStatus {
+    /// SetIdentifier of the record set in Route 53.
+    pub set_identifier: String,
+    /// Id of the health check attached to the record, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
+    /// Route 53's aggregate health of the endpoint.
+    pub health: Health,
+    /// Checkers reporting the endpoint healthy.
+    #[serde(default)]
+    pub checkers_healthy: i32,
+    /// Checkers reporting at all.
+    #[serde(default)]
+    pub checkers_total: i32,
+    /// The most recent failure a checker reported, while the endpoint is not healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_reason: Option<String>,
+}
+
+/// A Route 53 change and its propagation state.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeStatus {
+    /// Route 53 change id.
+    pub id: String,
+    /// `PENDING` until every Route 53 name server has the change, then `INSYNC`.
+    pub status: String,
+}
+
+fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    serde_json::from_value(serde_json::json!({
+        "type": "array",
+        "description": "Standard Kubernetes conditions.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["lastTransitionTime", "message", "reason", "status", "type"],
+            "properties": {
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+                "message": {"type": "string", "maxLength": 32768},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                "reason": {"type": "string", "maxLength": 1024, "minLength": 1},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                "type": {"type": "string", "maxLength": 316}
+            }
+        }
+    }))
+    .unwrap_or_default()
+}
+
+/// The CRD as YAML, as written to `crds/` (and the Helm chart's `crds/`).
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    let crd = FailoverRecord::crd();
+    Ok(format!(
+        "# Generated by `route53-failover-operator crd`; do not edit.\n{}",
+        serde_yaml::to_string(&crd)?
+    ))
+}
+
+impl Default for FailoverRecord {
+    fn default() -> Self {
+        FailoverRecord::new("", FailoverRecordSpec::default())
+    }
+}
+
+impl Default for FailoverRecordSpec {
+    fn default() -> Self {
+        FailoverRecordSpec {
+            hosted_zone: HostedZoneRef::default(),
+            name: String::new(),
+            record_type: RecordType::A,
+            ttl: None,
+            primary: Endpoint::default(),
+            secondary: Endpoint::default(),
+            deletion_policy: DeletionPolicy::Delete,
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! From a `FailoverRecord` to the validated, normalised state the planner wants in Route 53.
+//!
+//! [`Desired::from_resource`] repeats the CRD's admission rules (a CRD may be installed without them) so
+//! that an invalid object never reaches Route 53: it becomes `Ready=False reason=InvalidSpec` instead.
+//! One rule is deliberately left to admission and to Route 53 itself: that health-checked addresses are
+//! public (Route 53 answers InvalidInput otherwise), so the operator can be exercised against loopback
+//! endpoints in the local test world.
+
+use std::net::IpAddr;
+
+use crate::crd::{
+    AliasTarget, CLOUDFRONT_ZONE_ID, DEFAULT_TTL, DeletionPolicy, Endpoint, FailoverRecordSpec,
+    HealthCheckSpec, RecordType, Role,
+};
+use crate::naming;
+use crate::route53::{Alias, HealthCheckConfig, RecordSet, fqdn};
+
+/// How the hosted zone is named in the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneRef {
+    /// By id.
+    Id(String),
+    /// By name (normalised, trailing dot).
+    Name(String),
+}
+
+/// What a record points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Values (normalised, sorted).
+    Values(Vec<String>),
+    /// Alias target (normalised).
+    Alias(Alias),
+}
+
+/// How an endpoint's health is judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DesiredHealth {
+    /// No health check (secondary, or alias relying on target health).
+    None,
+    /// A health check managed elsewhere.
+    Existing(String),
+    /// A health check this object owns.
+    Managed(HealthCheckConfig),
+}
+
+/// One desired record of the pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredEndpoint {
+    /// Which record.
+    pub role: Role,
+    /// SetIdentifier carrying the ownership proof.
+    pub set_identifier: String,
+    /// Values or alias.
+    pub target: Target,
+    /// Health check.
+    pub health: DesiredHealth,
+}
+
+/// The validated desired state of one FailoverRecord.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    /// Hosted zone.
+    pub zone: ZoneRef,
+    /// Record name (normalised).
+    pub name: String,
+    /// Record type.
+    pub rtype: RecordType,
+    /// TTL of non-alias records.
+    pub ttl: i64,
+    /// Primary, then secondary.
+    pub endpoints: [DesiredEndpoint; 2],
+    /// What to do on delete.
+    pub deletion_policy: DeletionPolicy,
+}
+
+impl Desired {
+    /// Validate and normalise a spec. `owner` is the operator's owner id and `uid` the object's uid.
+    pub fn from_spec(
+        spec: &FailoverRecordSpec,
+        owner: &str,
+        uid: &str,
+    ) -> Result<Desired, Vec<String>> {
+        let mut errs = Vec::new();
+        let zone = match (&spec.hosted_zone.id, &spec.hosted_zone.name) {
+            (Some(id), None) => {
+                if !valid_zone_id(id) {
+                    errs.push(format!("hostedZone.id {id:?} is not a hosted zone id (Z followed by 1-31 upper-case letters or digits)"));
+                }
+                ZoneRef::Id(id.clone())
+            }
+            (None, Some(name)) => {
+                if !valid_dns_name(name) {
+                    errs.push(format!(
+                        "hostedZone.name {name:?} is not a lower-case DNS name"
+                    ));
+                }
+                ZoneRef::Name(fqdn(name))
+            }
+            _ => {
+                errs.push("set exactly one of hostedZone.id and hostedZone.name".into());
+                ZoneRef::Id(String::new())
+            }
+        };
+        let name = fqdn(&spec.name);
+        if !valid_dns_name(&spec.name) {
+            errs.push(format!(
+                "name {:?} is not a lower-case DNS name of at most 253 characters",
+                spec.name
+            ));
+        }
+        if let ZoneRef::Name(zone_name) = &zone {
+            if !in_zone(&name, zone_name) {
+                errs.push(format!(
+                    "name {name} is not inside the hosted zone {zone_name}"
+                ));
+            } else if spec.record_type == RecordType::CNAME && &name == zone_name {
+                errs.push("a CNAME cannot be created at the zone apex".into());
+            }
+        }
+        let both_alias = spec.primary.alias.is_some() && spec.secondary.alias.is_some();
+        if spec.ttl.is_some() && both_alias {
+            errs.push("ttl cannot be set when both endpoints are aliases (Route 53 uses the alias target's TTL)".into());
+        }
+        let ttl = spec.ttl.unwrap_or(DEFAULT_TTL);
+        if !(0..=2_147_483_647).contains(&ttl) {
+            errs.push(format!("ttl {ttl} is out of range 0..2147483647"));
+        }
+        if spec.primary.alias.is_none()
+            && spec.primary.health_check.is_none()
+            && spec.primary.existing_health_check_id.is_none()
+        {
+            errs.push("a non-alias primary needs a health check (healthCheck or existingHealthCheckId): Route 53 rejects a non-alias PRIMARY without one".into());
+        }
+        if let (Some(a), Some(b)) = (&spec.primary.values, &spec.secondary.values) {
+            if sorted(
+                a.iter()
+                    .map(|v| normalise_value(spec.record_type, v))
+                    .collect(),
+            ) == sorted(
+                b.iter()
+                    .map(|v| normalise_value(spec.record_type, v))
+                    .collect(),
+            ) {
+                errs.push("primary and secondary must differ".into());
+            }
+        }
+        if let (Some(a), Some(b)) = (&spec.primary.alias, &spec.secondary.alias) {
+            if fqdn(&a.dns_name) == fqdn(&b.dns_name) {
+                errs.push("primary and secondary must differ".into());
+            }
+        }
+        let endpoints = Role::ALL.map(|role| {
+            let ep = match role {
+                Role::Primary => &spec.primary,
+                Role::Secondary => &spec.secondary,
+            };
+            endpoint(spec.record_type, &name, owner, uid, role, ep, &mut errs)
+        });
+        if errs.is_empty() {
+            Ok(Desired {
+                zone,
+                name,
+                rtype: spec.record_type,
+                ttl,
+                endpoints,
+                deletion_policy: spec.deletion_policy,
+            })
+        } else {
+            errs.dedup();
+            Err(errs)
+        }
+    }
+
+    /// The desired endpoint of a role.
+    pub fn endpoint(&self, role: Role) -> &DesiredEndpoint {
+        match role {
+            Role::Primary => &self.endpoints[0],
+            Role::Secondary => &self.endpoints[1],
+        }
+    }
+
+    /// The record set Route 53 should hold for `role`, given the health check id it should carry.
+    pub fn record_set(&self, role: Role, health_check_id: Option<String>) -> RecordSet {
+        let ep = self.endpoint(role);
+        let (ttl, values, alias) = match &ep.target {
+            Target::Values(v) => (Some(self.ttl), v.clone(), None),
+            Target::Alias(a) => (None, Vec::new(), Some(a.clone())),
+        };
+        RecordSet {
+            name: self.name.clone(),
+            rtype: self.rtype.as_str().to_string(),
+            set_identifier: Some(ep.set_identifier.clone()),
+            failover: Some(role),
+            ttl,
+            values,
+            alias,
+            health_check_id,
+        }
+    }
+}
+
+fn endpoint(
+    rtype: RecordType,
+    name: &str,
+    owner: &str,
+    uid: &str,
+    role: Role,
+    ep: &Endpoint,
+    errs: &mut Vec<String>,
+) -> DesiredEndpoint {
+    let r = role.short();
+    let target = match (&ep.values, &ep.alias) {
+        (Some(values), None) => {
+            if values.is_empty() || values.len() > 400 {
+                errs.push(format!("{r}.values must hold 1 to 400 values"));
+            }
+            for v in values {
+                if let Some(e) = check_value(rtype, v) {
+                    errs.push(format!("{r}.values: {e}"));
+                }
+            }
+            if rtype == RecordType::CNAME && values.len() != 1 {
+                errs.push(format!("{r}: a CNAME endpoint has exactly one value"));
+            }
+            Target::Values(sorted(
+                values.iter().map(|v| normalise_value(rtype, v)).collect(),
+            ))
+        }
+        (None, Some(alias)) => Target::Alias(check_alias(name, r, alias, errs)),
+        _ => {
+            errs.push(format!("{r}: set exactly one of values and alias"));
+            Target::Values(Vec::new())
+        }
+    };
+    let health = match (&ep.health_check, &ep.existing_health_check_id) {
+        (Some(_), Some(_)) => {
+            errs.push(format!(
+                "{r}: set at most one of healthCheck and existingHealthCheckId"
+            ));
+            DesiredHealth::None
+        }
+        (None, Some(id)) if id.is_empty() || id.len() > 64 => {
+            errs.push(format!(
+                "{r}.existingHealthCheckId must hold 1 to 64 characters"
+            ));
+            DesiredHealth::None
+        }
+        (None, Some(id)) => DesiredHealth::Existing(id.clone()),
+        (Some(hc), None) => match health_check_config(rtype, name, ep, hc) {
+            Ok(c) => DesiredHealth::Managed(c),
+            Err(e) => {
+                errs.extend(e.into_iter().map(|e| format!("{r}.healthCheck: {e}")));
+                DesiredHealth::None
+            }
+        },
+        (None, None) => DesiredHealth::None,
+    };
+    DesiredEndpoint {
+        role,
+        set_identifier: naming::set_identifier(owner, uid, role),
+        target,
+        health,
+    }
+}
+
+fn check_alias(name: &str, r: &str, alias: &AliasTarget, errs: &mut Vec<String>) -> Alias {
+    if !valid_zone_id(&alias.hosted_zone_id) {
+        errs.push(format!(
+            "{r}.alias.hostedZoneId {:?} is not a hosted zone id",
+            alias.hosted_zone_id
+        ));
+    }
+    if alias.dns_name.is_empty() || alias.dns_name.len() > 255 {
+        errs.push(format!("{r}.alias.dnsName must hold 1 to 255 characters"));
+    }
+    let dns_name = fqdn(&alias.dns_name);
+    if dns_name == name {
+        errs.push(format!("{r}.alias cannot point at the record itself"));
+    }
+    let cloudfront = alias.hosted_zone_id == CLOUDFRONT_ZONE_ID;
+    if cloudfront && alias.evaluate_target_health {
+        errs.push(format!("{r}.alias: CloudFront alias targets cannot evaluate target health: set evaluateTargetHealth to false"));
+    }
+    if !cloudfront && !alias.evaluate_target_health {
+        errs.push(format!("{r}.alias: a failover alias must evaluate target health (evaluateTargetHealth: true), or Route 53 cannot fail over away from it"));
+    }
+    Alias {
+        dns_name,
+        hosted_zone_id: alias.hosted_zone_id.clone(),
+        evaluate_target_health: alias.evaluate_target_health,
+    }
+}
+
+fn health_check_config(
+    rtype: RecordType,
+    name: &str,
+    ep: &Endpoint,
+    hc: &HealthCheckSpec,
+) -> Result<HealthCheckConfig, Vec<String>> {
+    let mut errs = Vec::new();
+    let t = hc.check_type;
+    if t.is_str_match() != hc.search_string.is_some() {
+        errs.push("searchString is required for HTTP_STR_MATCH and HTTPS_STR_MATCH and not allowed for other types".to_string());
+    }
+    if let Some(s) = &hc.search_string {
+        if s.is_empty() || s.len() > 255 {
+            errs.push("searchString must hold 1 to 255 characters".into());
+        }
+    }
+    if t == crate::crd::HealthCheckType::TCP {
+        if hc.resource_path.is_some() {
+            errs.push("resourcePath is not allowed for TCP health checks".into());
+        }
+        if hc.port.is_none() {
+            errs.push("a TCP health check needs a port".into());
+        }
+    }
+    if let Some(p) = &hc.resource_path {
+        if !p.starts_with('/') || p.len() > 255 {
+            errs.push("resourcePath must start with / and hold at most 255 characters".into());
+        }
+    }
+    if hc.enable_sni == Some(true) && !t.is_https() {
+        errs.push("enableSNI applies only to HTTPS and HTTPS_STR_MATCH".into());
+    }
+    let port = hc.port.unwrap_or(if t.is_https() { 443 } else { 80 });
+    if !(1..=65535).contains(&port) {
+        errs.push(format!("port {port} is out of range 1..65535"));
+    }
+    if hc.request_interval != 10 && hc.request_interval != 30 {
+        errs.push(format!(
+            "requestInterval must be 10 or 30, not {}",
+            hc.request_interval
+        ));
+    }
+    if !(1..=10).contains(&hc.failure_threshold) {
+        errs.push(format!(
+            "failureThreshold must be 1 to 10, not {}",
+            hc.failure_threshold
+        ));
+    }
+    let mut regions = hc.regions.clone();
+    regions.sort();
+    regions.dedup();
+    if !hc.regions.is_empty() && (regions.len() != hc.regions.len() || regions.len() < 3) {
+        errs.push("regions must list at least 3 distinct checker regions".into());
+    }
+    if let Some(ip) = &hc.ip_address {
+        if ip.parse::<IpAddr>().is_err() {
+            errs.push(format!("ipAddress {ip:?} is not an IPv4 or IPv6 address"));
+        }
+    }
+    let fqdn_name = hc
+        .fqdn
+        .as_ref()
+        .map(|f| f.trim_end_matches('.').to_ascii_lowercase());
+    if let Some(f) = &fqdn_name {
+        if f.is_empty() || f.len() > 255 {
+            errs.push("fqdn must hold 1 to 255 characters".into());
+        }
+        if fqdn(f) == name {
+            errs.push("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP".into());
+        }
+    }
+    // Default the checked address to the endpoint's first A/AAAA value, in the spec's order.
+    let ip_address = hc.ip_address.clone().or_else(|| {
+        if fqdn_name.is_some() || rtype == RecordType::CNAME {
+            return None;
+        }
+        ep.values
+            .as_ref()
+            .and_then(|v| v.first())
+            .map(|v| normalise_value(rtype, v))
+    });
+    if ip_address.is_none() && fqdn_name.is_none() {
+        errs.push("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)".into());
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(HealthCheckConfig {
+        check_type: t,
+        ip_address: ip_address.map(|ip| ip.parse::<IpAddr>().map(|a| a.to_string()).unwrap_or(ip)),
+        fqdn: fqdn_name,
+        port,
+        resource_path: if t == crate::crd::HealthCheckType::TCP {
+            None
+        } else {
+            Some(hc.resource_path.clone().unwrap_or_else(|| "/".into()))
+        },
+        search_string: hc.search_string.clone(),
+        request_interval: hc.request_interval,
+        failure_threshold: hc.failure_threshold,
+        regions,
+        inverted: hc.inverted,
+        enable_sni: t.is_https() && hc.enable_sni.unwrap_or(hc.fqdn.is_some()),
+        measure_latency: hc.measure_latency,
+    })
+}
+
+fn check_value(rtype: RecordType, v: &str) -> Option<String> {
+    match rtype {
+        RecordType::A if v.parse::<std::net::Ipv4Addr>().is_err() => {
+            Some(format!("{v:?} is not an IPv4 address"))
+        }
+        RecordType::AAAA if v.parse::<std::net::Ipv6Addr>().is_err() => {
+            Some(format!("{v:?} is not an IPv6 address"))
+        }
+        RecordType::CNAME if !valid_dns_name(v) => {
+            Some(format!("{v:?} is not a lower-case host name"))
+        }
+        _ => None,
+    }
+}
+
+/// Values in the form Route 53 returns them: canonical IPv6 text, host names with a trailing dot.
+pub fn normalise_value(rtype: RecordType, v: &str) -> String {
+    match rtype {
+        RecordType::A => v.trim().to_string(),
+        RecordType::AAAA => v
+            .trim()
+            .parse::<std::net::Ipv6Addr>()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| v.trim().to_string()),
+        RecordType::CNAME => fqdn(v),
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Z followed by 1–31 upper-case letters or digits.
+pub fn valid_zone_id(id: &str) -> bool {
+    id.len() >= 2
+        && id.len() <= 32
+        && id.starts_with('Z')
+        && id[1..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Lower-case DNS name, labels of 1–63 of `[a-z0-9_-]` not starting or ending with `-`, at most 253
+/// characters, optional trailing dot.
+pub fn valid_dns_name(name: &str) -> bool {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether `name` (normalised) is the zone apex or below it.
+pub fn in_zone(name: &str, zone: &str) -> bool {
+    name == zone || name.ends_with(&format!(".{zone}"))
+}

@@ -1,0 +1,639 @@
+//! Pure planning: what to do in Route 53, given what is desired and what Route 53 holds.
+//!
+//! Nothing here does IO. The reconciler reads Route 53, calls these functions, applies their output and
+//! writes status. Planning happens in three steps because record sets need the ids of health checks that
+//! may not exist yet:
+//!
+//! 1. [`plan_health_checks`]: which owned health checks to create, update in place, keep, or retire;
+//! 2. [`plan_records`]: the one transactional batch that makes both record sets match (or a conflict);
+//! 3. [`retire_health_checks`]: which retired checks can be deleted now (no record references them and no
+//!    change is still propagating).
+//!
+//! [`plan_deletion`] plans the finalizer's cleanup.
+
+use crate::crd::Role;
+use crate::desired::{Desired, DesiredHealth};
+use crate::naming;
+use crate::route53::{Change, HealthCheck, HealthCheckConfig, RecordSet, fqdn};
+
+/// One health check action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthCheckAction {
+    /// CreateHealthCheck with a deterministic CallerReference.
+    Create {
+        /// Which endpoint.
+        role: Role,
+        /// Deterministic, idempotent CallerReference.
+        caller_reference: String,
+        /// Settings.
+        config: HealthCheckConfig,
+    },
+    /// UpdateHealthCheck in place.
+    Update {
+        /// Which endpoint.
+        role: Role,
+        /// Health check id.
+        id: String,
+        /// HealthCheckVersion read from Route 53.
+        version: i64,
+        /// New settings.
+        config: HealthCheckConfig,
+    },
+}
+
+/// Output of [`plan_health_checks`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthCheckPlan {
+    /// Creates and updates to run before the records are written.
+    pub actions: Vec<HealthCheckAction>,
+    /// The health check id each record should carry, where already known (primary, secondary). A role
+    /// with a `Create` action gets its id when the create returns.
+    pub ids: [Option<String>; 2],
+    /// Owned checks that are no longer wanted: deleted once nothing references them.
+    pub retired: Vec<String>,
+}
+
+/// Decide what to do with the health checks this object owns.
+///
+/// `owned` are the checks whose CallerReference proves they belong to this object (any role); `attached`
+/// are the ids currently carried by this object's records in Route 53 (primary, secondary). A check that
+/// can reach the desired settings with UpdateHealthCheck is kept (the attached one first); otherwise a new
+/// one is created and the old one retired after the records are repointed.
+pub fn plan_health_checks(
+    desired: &Desired,
+    owned: &[HealthCheck],
+    attached: &[Option<String>; 2],
+    owner: &str,
+    uid: &str,
+    generation: i64,
+) -> HealthCheckPlan {
+    let mut plan = HealthCheckPlan::default();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, role) in Role::ALL.into_iter().enumerate() {
+        match &desired.endpoint(role).health {
+            DesiredHealth::None => {}
+            DesiredHealth::Existing(id) => plan.ids[i] = Some(id.clone()),
+            DesiredHealth::Managed(config) => {
+                let mut candidates: Vec<&HealthCheck> = owned
+                    .iter()
+                    .filter(|hc| {
+                        naming::role_of_caller_reference(uid, &hc.caller_reference) == Some(role)
+                    })
+                    .filter(|hc| hc.config.as_ref().is_some_and(|c| config.updatable_from(c)))
+                    .collect();
+                // Prefer the check the record already carries, then a stable order.
+                candidates.sort_by_key(|hc| {
+                    (
+                        attached[i].as_deref() != Some(hc.id.as_str()),
+                        hc.id.clone(),
+                    )
+                });
+                match candidates.first() {
+                    Some(hc) => {
+                        kept.push(&hc.id);
+                        plan.ids[i] = Some(hc.id.clone());
+                        if !hc.config.as_ref().is_some_and(|c| config.matches(c)) {
+                            plan.actions.push(HealthCheckAction::Update {
+                                role,
+                                id: hc.id.clone(),
+                                version: hc.version,
+                                config: config.clone(),
+                            });
+                        }
+                    }
+                    None => plan.actions.push(HealthCheckAction::Create {
+                        role,
+                        caller_reference: naming::caller_reference(
+                            owner,
+                            uid,
+                            role,
+                            &config.immutable_key(),
+                            generation,
+                        ),
+                        config: config.clone(),
+                    }),
+                }
+            }
+        }
+    }
+    plan.retired = owned
+        .iter()
+        .filter(|hc| !kept.contains(&hc.id.as_str()))
+        .map(|hc| hc.id.clone())
+        .collect();
+    plan.retired.sort();
+    plan
+}
+
+/// Output of [`plan_records`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordPlan {
+    /// Both records match: nothing to write.
+    InSync,
+    /// Write this batch (CREATE for missing records, UPSERT for our drifted ones).
+    Changes(Vec<Change>),
+    /// Record sets that are not ours occupy the name: nothing is written.
+    Conflict(String),
+}
+
+/// Whether two record sets would clash at the same name: same type, or either is a CNAME.
+fn clashes(a: &str, b: &str) -> bool {
+    a == b || a == "CNAME" || b == "CNAME"
+}
+
+/// Plan the record batch. `observed` are all record sets at the record's name.
+pub fn plan_records(
+    desired: &Desired,
+    ids: &[Option<String>; 2],
+    observed: &[RecordSet],
+) -> RecordPlan {
+    let rtype = desired.rtype.as_str();
+    let ours = |rs: &RecordSet, role: Role| {
+        rs.rtype == rtype
+            && rs.set_identifier.as_deref() == Some(desired.endpoint(role).set_identifier.as_str())
+    };
+    let foreign: Vec<&RecordSet> = observed
+        .iter()
+        .filter(|rs| fqdn(&rs.name) == desired.name && clashes(&rs.rtype, rtype))
+        .filter(|rs| !Role::ALL.iter().any(|r| ours(rs, *r)))
+        .collect();
+    if !foreign.is_empty() {
+        let list: Vec<String> = foreign
+            .iter()
+            .map(|rs| match &rs.set_identifier {
+                Some(id) => format!("{} {} (SetIdentifier {id:?})", rs.name, rs.rtype),
+                None => format!("{} {}", rs.name, rs.rtype),
+            })
+            .collect();
+        return RecordPlan::Conflict(format!(
+            "record sets not owned by this FailoverRecord exist at the name: {}; nothing was overwritten",
+            list.join(", ")
+        ));
+    }
+    let mut changes = Vec::new();
+    for (i, role) in Role::ALL.into_iter().enumerate() {
+        let want = desired.record_set(role, ids[i].clone());
+        match observed.iter().find(|rs| ours(rs, role)) {
+            None => changes.push(Change::Create(want)),
+            Some(have) if !same_record(have, &want) => changes.push(Change::Upsert(want)),
+            Some(_) => {}
+        }
+    }
+    if changes.is_empty() {
+        RecordPlan::InSync
+    } else {
+        RecordPlan::Changes(changes)
+    }
+}
+
+/// Compare a record set read from Route 53 with a desired one, ignoring representation differences
+/// Route 53 introduces on read (case, trailing dots, value order).
+pub fn same_record(have: &RecordSet, want: &RecordSet) -> bool {
+    let norm = |rs: &RecordSet| {
+        let mut values: Vec<String> = rs
+            .values
+            .iter()
+            .map(|v| {
+                if rs.rtype == "CNAME" {
+                    fqdn(v)
+                } else {
+                    v.parse::<std::net::IpAddr>()
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|_| v.clone())
+                }
+            })
+            .collect();
+        values.sort();
+        (
+            fqdn(&rs.name),
+            rs.rtype.clone(),
+            rs.set_identifier.clone(),
+            rs.failover,
+            rs.ttl,
+            values,
+            rs.alias.as_ref().map(|a| {
+                (
+                    fqdn(&a.dns_name),
+                    a.hosted_zone_id.clone(),
+                    a.evaluate_target_health,
+                )
+            }),
+            rs.health_check_id.clone(),
+        )
+    };
+    norm(have) == norm(want)
+}
+
+/// Which retired health checks may be deleted now: none while a change is propagating (name servers may
+/// still answer from records that reference them), and never one a record at the name still carries.
+pub fn retire_health_checks(
+    retired: &[String],
+    observed: &[RecordSet],
+    change_pending: bool,
+) -> Vec<String> {
+    if change_pending {
+        return Vec::new();
+    }
+    retired
+        .iter()
+        .filter(|id| {
+            !observed
+                .iter()
+                .any(|rs| rs.health_check_id.as_deref() == Some(id.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The finalizer's plan: delete this object's records first (with their exact current values, as Route 53
+/// requires), then every health check it owns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletionPlan {
+    /// One batch of DELETEs.
+    pub record_deletes: Vec<Change>,
+    /// Owned health checks, deleted after the records.
+    pub health_check_deletes: Vec<String>,
+}
+
+/// Plan the cleanup of an object. Records are recognised by the SetIdentifier prefix that carries the
+/// owner id and uid; health checks by their CallerReference (`owned`).
+pub fn plan_deletion(
+    name: &str,
+    owner: &str,
+    uid: &str,
+    observed: &[RecordSet],
+    owned: &[HealthCheck],
+) -> DeletionPlan {
+    let name = fqdn(name);
+    let prefix = format!("{owner}:{uid}:");
+    let mut record_deletes: Vec<Change> = observed
+        .iter()
+        .filter(|rs| fqdn(&rs.name) == name)
+        .filter(|rs| {
+            rs.set_identifier
+                .as_deref()
+                .is_some_and(|s| s.starts_with(&prefix))
+        })
+        .cloned()
+        .map(Change::Delete)
+        .collect();
+    record_deletes.sort_by(|a, b| a.record().set_identifier.cmp(&b.record().set_identifier));
+    let mut health_check_deletes: Vec<String> = owned.iter().map(|hc| hc.id.clone()).collect();
+    health_check_deletes.sort();
+    DeletionPlan {
+        record_deletes,
+        health_check_deletes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{FailoverRecordSpec, HealthCheckType};
+    use crate::desired::Desired;
+    use crate::route53::Alias;
+
+    const OWNER: &str = "test-owner";
+    const UID: &str = "6f1c2b1e-0000-4000-8000-000000000001";
+
+    fn spec(yaml: &str) -> FailoverRecordSpec {
+        serde_yaml::from_str(yaml).expect("spec yaml")
+    }
+
+    fn basic() -> Desired {
+        Desired::from_spec(
+            &spec(
+                r#"
+hostedZone: {name: example.com}
+name: app.example.com
+type: A
+primary:
+  values: ["192.0.2.10"]
+  healthCheck: {type: HTTP, resourcePath: /healthz}
+secondary:
+  values: ["192.0.2.20"]
+"#,
+            ),
+            OWNER,
+            UID,
+        )
+        .expect("valid")
+    }
+
+    fn hc(id: &str, role: Role, config: &HealthCheckConfig, version: i64) -> HealthCheck {
+        HealthCheck {
+            id: id.into(),
+            caller_reference: naming::caller_reference(
+                OWNER,
+                UID,
+                role,
+                &config.immutable_key(),
+                1,
+            ),
+            version,
+            config: Some(config.clone()),
+        }
+    }
+
+    fn managed(d: &Desired, role: Role) -> HealthCheckConfig {
+        match &d.endpoint(role).health {
+            DesiredHealth::Managed(c) => c.clone(),
+            other => panic!("not managed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn desired_defaults_ip_port_path_and_ttl() {
+        let d = basic();
+        let c = managed(&d, Role::Primary);
+        assert_eq!(c.ip_address.as_deref(), Some("192.0.2.10"));
+        assert_eq!(c.port, 80);
+        assert_eq!(c.resource_path.as_deref(), Some("/healthz"));
+        assert_eq!(c.request_interval, 30);
+        assert_eq!(c.failure_threshold, 3);
+        assert_eq!(d.ttl, 60);
+        assert_eq!(d.name, "app.example.com.");
+        assert_eq!(d.endpoint(Role::Secondary).health, DesiredHealth::None);
+    }
+
+    #[test]
+    fn first_reconcile_creates_check_then_both_records() {
+        let d = basic();
+        let plan = plan_health_checks(&d, &[], &[None, None], OWNER, UID, 1);
+        assert_eq!(plan.actions.len(), 1);
+        let HealthCheckAction::Create {
+            role,
+            caller_reference,
+            ..
+        } = &plan.actions[0]
+        else {
+            panic!("expected create")
+        };
+        assert_eq!(*role, Role::Primary);
+        assert_eq!(
+            naming::role_of_caller_reference(UID, caller_reference),
+            Some(Role::Primary)
+        );
+        assert_eq!(plan.ids, [None, None]);
+        assert!(plan.retired.is_empty());
+
+        let ids = [Some("hc-1".to_string()), None];
+        let RecordPlan::Changes(changes) = plan_records(&d, &ids, &[]) else {
+            panic!("expected changes")
+        };
+        assert_eq!(changes.len(), 2);
+        assert!(changes.iter().all(|c| matches!(c, Change::Create(_))));
+        let p = changes[0].record();
+        assert_eq!(p.failover, Some(Role::Primary));
+        assert_eq!(p.health_check_id.as_deref(), Some("hc-1"));
+        assert_eq!(p.ttl, Some(60));
+        assert_eq!(p.values, vec!["192.0.2.10"]);
+        assert_eq!(changes[1].record().health_check_id, None);
+    }
+
+    #[test]
+    fn retry_after_crash_reuses_the_same_caller_reference() {
+        let d = basic();
+        let a = plan_health_checks(&d, &[], &[None, None], OWNER, UID, 1);
+        let b = plan_health_checks(&d, &[], &[None, None], OWNER, UID, 1);
+        assert_eq!(
+            a, b,
+            "same object, role, settings and generation: same CallerReference"
+        );
+    }
+
+    #[test]
+    fn in_sync_state_plans_nothing() {
+        let d = basic();
+        let c = managed(&d, Role::Primary);
+        let owned = vec![hc("hc-1", Role::Primary, &c, 1)];
+        let plan = plan_health_checks(&d, &owned, &[Some("hc-1".into()), None], OWNER, UID, 2);
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.ids[0].as_deref(), Some("hc-1"));
+        let observed = vec![
+            d.record_set(Role::Primary, Some("hc-1".into())),
+            d.record_set(Role::Secondary, None),
+        ];
+        assert_eq!(plan_records(&d, &plan.ids, &observed), RecordPlan::InSync);
+    }
+
+    #[test]
+    fn mutable_change_updates_in_place_with_version() {
+        let d = basic();
+        let mut old = managed(&d, Role::Primary);
+        old.port = 8080;
+        old.failure_threshold = 5;
+        let owned = vec![hc("hc-1", Role::Primary, &old, 4)];
+        let plan = plan_health_checks(&d, &owned, &[Some("hc-1".into()), None], OWNER, UID, 3);
+        assert_eq!(
+            plan.actions,
+            vec![HealthCheckAction::Update {
+                role: Role::Primary,
+                id: "hc-1".into(),
+                version: 4,
+                config: managed(&d, Role::Primary),
+            }]
+        );
+        assert!(plan.retired.is_empty());
+    }
+
+    #[test]
+    fn immutable_change_creates_replacement_and_retires_old() {
+        let d = basic();
+        let mut old = managed(&d, Role::Primary);
+        old.request_interval = 10;
+        let owned = vec![hc("hc-old", Role::Primary, &old, 1)];
+        let plan = plan_health_checks(&d, &owned, &[Some("hc-old".into()), None], OWNER, UID, 5);
+        assert!(matches!(
+            &plan.actions[..],
+            [HealthCheckAction::Create {
+                role: Role::Primary,
+                ..
+            }]
+        ));
+        assert_eq!(plan.retired, vec!["hc-old".to_string()]);
+        // The old check is not deleted while a record still carries it or a change propagates.
+        let observed = vec![d.record_set(Role::Primary, Some("hc-old".into()))];
+        assert!(retire_health_checks(&plan.retired, &observed, false).is_empty());
+        let repointed = vec![d.record_set(Role::Primary, Some("hc-new".into()))];
+        assert!(retire_health_checks(&plan.retired, &repointed, true).is_empty());
+        assert_eq!(
+            retire_health_checks(&plan.retired, &repointed, false),
+            vec!["hc-old".to_string()]
+        );
+        // The repointing is an UPSERT of our own record.
+        let RecordPlan::Changes(changes) =
+            plan_records(&d, &[Some("hc-new".into()), None], &observed)
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(&changes[0], Change::Upsert(r) if r.health_check_id.as_deref() == Some("hc-new"))
+        );
+        assert!(matches!(&changes[1], Change::Create(r) if r.failover == Some(Role::Secondary)));
+    }
+
+    #[test]
+    fn duplicate_owned_checks_keep_the_attached_one_and_retire_the_rest() {
+        let d = basic();
+        let c = managed(&d, Role::Primary);
+        let owned = vec![
+            hc("hc-a", Role::Primary, &c, 1),
+            hc("hc-b", Role::Primary, &c, 1),
+        ];
+        let plan = plan_health_checks(&d, &owned, &[Some("hc-b".into()), None], OWNER, UID, 1);
+        assert_eq!(plan.ids[0].as_deref(), Some("hc-b"));
+        assert_eq!(plan.retired, vec!["hc-a".to_string()]);
+        assert!(plan.actions.is_empty());
+    }
+
+    #[test]
+    fn removing_a_health_check_retires_it() {
+        let mut s = spec(
+            r#"
+hostedZone: {id: Z1}
+name: app.example.com
+type: A
+primary: {values: ["192.0.2.10"], healthCheck: {type: TCP, port: 443}}
+secondary: {values: ["192.0.2.20"], healthCheck: {type: TCP, port: 443}}
+"#,
+        );
+        let d = Desired::from_spec(&s, OWNER, UID).expect("valid");
+        let sc = managed(&d, Role::Secondary);
+        s.secondary.health_check = None;
+        let d2 = Desired::from_spec(&s, OWNER, UID).expect("valid");
+        let owned = vec![hc("hc-s", Role::Secondary, &sc, 1)];
+        let plan = plan_health_checks(&d2, &owned, &[None, Some("hc-s".into())], OWNER, UID, 2);
+        assert_eq!(plan.retired, vec!["hc-s".to_string()]);
+        assert_eq!(plan.ids[1], None);
+        assert_eq!(sc.check_type, HealthCheckType::TCP);
+    }
+
+    #[test]
+    fn existing_health_check_is_used_never_owned() {
+        let s = spec(
+            r#"
+hostedZone: {id: Z1}
+name: app.example.com
+type: A
+primary: {values: ["192.0.2.10"], existingHealthCheckId: "abc-123"}
+secondary: {values: ["192.0.2.20"]}
+"#,
+        );
+        let d = Desired::from_spec(&s, OWNER, UID).expect("valid");
+        let plan = plan_health_checks(&d, &[], &[None, None], OWNER, UID, 1);
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.ids[0].as_deref(), Some("abc-123"));
+        assert!(plan.retired.is_empty());
+    }
+
+    #[test]
+    fn foreign_records_are_a_conflict_and_nothing_is_written() {
+        let d = basic();
+        let simple = RecordSet {
+            name: "app.example.com.".into(),
+            rtype: "A".into(),
+            set_identifier: None,
+            failover: None,
+            ttl: Some(300),
+            values: vec!["198.51.100.1".into()],
+            alias: None,
+            health_check_id: None,
+        };
+        let RecordPlan::Conflict(msg) =
+            plan_records(&d, &[Some("hc".into()), None], std::slice::from_ref(&simple))
+        else {
+            panic!("expected conflict")
+        };
+        assert!(msg.contains("app.example.com. A"), "{msg}");
+        // Someone else's failover record with another SetIdentifier is foreign too.
+        let mut other = simple.clone();
+        other.set_identifier = Some("primary".into());
+        other.failover = Some(Role::Primary);
+        assert!(matches!(
+            plan_records(&d, &[None, None], &[other]),
+            RecordPlan::Conflict(_)
+        ));
+        // A CNAME at the name clashes with an A pair.
+        let mut cname = simple.clone();
+        cname.rtype = "CNAME".into();
+        assert!(matches!(
+            plan_records(&d, &[None, None], &[cname]),
+            RecordPlan::Conflict(_)
+        ));
+        // A TXT record at the same name does not.
+        let mut txt = simple;
+        txt.rtype = "TXT".into();
+        assert!(matches!(
+            plan_records(&d, &[None, None], &[txt]),
+            RecordPlan::Changes(_)
+        ));
+    }
+
+    #[test]
+    fn drift_of_our_record_is_repaired_with_upsert() {
+        let d = basic();
+        let mut drifted = d.record_set(Role::Secondary, None);
+        drifted.values = vec!["203.0.113.99".into()];
+        let observed = vec![d.record_set(Role::Primary, Some("hc-1".into())), drifted];
+        let RecordPlan::Changes(changes) =
+            plan_records(&d, &[Some("hc-1".into()), None], &observed)
+        else {
+            panic!()
+        };
+        assert_eq!(changes.len(), 1);
+        assert!(matches!(&changes[0], Change::Upsert(r) if r.values == vec!["192.0.2.20"]));
+    }
+
+    #[test]
+    fn route53_read_normalisation_is_not_drift() {
+        let d = Desired::from_spec(
+            &spec(
+                r#"
+hostedZone: {id: Z1}
+name: app.example.com
+type: AAAA
+primary: {values: ["2001:db8:0:0:0:0:0:1", "2001:db8::2"], healthCheck: {type: TCP, port: 80}}
+secondary: {alias: {dnsName: "Backup.Example.com", hostedZoneId: Z1}}
+"#,
+            ),
+            OWNER,
+            UID,
+        )
+        .expect("valid");
+        let mut p = d.record_set(Role::Primary, Some("hc".into()));
+        p.values = vec!["2001:db8::2".into(), "2001:DB8::1".into()];
+        p.name = "APP.example.com".into();
+        let mut s = d.record_set(Role::Secondary, None);
+        s.alias = Some(Alias {
+            dns_name: "backup.example.com.".into(),
+            hosted_zone_id: "Z1".into(),
+            evaluate_target_health: true,
+        });
+        assert_eq!(
+            plan_records(&d, &[Some("hc".into()), None], &[p, s]),
+            RecordPlan::InSync
+        );
+    }
+
+    #[test]
+    fn deletion_removes_only_our_records_with_exact_values_then_checks() {
+        let d = basic();
+        let mut ours = d.record_set(Role::Primary, Some("hc-1".into()));
+        ours.values = vec!["192.0.2.99".into()]; // drifted: delete must carry what Route 53 holds
+        let theirs = RecordSet {
+            set_identifier: Some(format!("{OWNER}:another-uid:primary")),
+            ..d.record_set(Role::Primary, None)
+        };
+        let c = managed(&d, Role::Primary);
+        let plan = plan_deletion(
+            "app.example.com",
+            OWNER,
+            UID,
+            &[ours.clone(), theirs],
+            &[hc("hc-1", Role::Primary, &c, 1)],
+        );
+        assert_eq!(plan.record_deletes, vec![Change::Delete(ours)]);
+        assert_eq!(plan.health_check_deletes, vec!["hc-1".to_string()]);
+    }
+}

@@ -1,0 +1,502 @@
+//! The Route 53 half of a reconcile: read Route 53 → plan (pure, [`crate::plan`]) → apply → observe.
+//!
+//! This module knows nothing about Kubernetes: it takes the spec and the previous status and returns an
+//! [`Observation`] to write back, so it is tested against the in-memory Route 53 fake. The Kubernetes
+//! half (finalizer, status patch, Events) is in [`crate::controller`].
+
+use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
+use crate::desired::{Desired, ZoneRef, in_zone};
+use crate::error::Error;
+use crate::naming;
+use crate::plan::{self, HealthCheckAction, RecordPlan};
+use crate::route53::{HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn};
+use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
+
+/// What a reconcile needs besides Route 53.
+#[derive(Clone, Debug)]
+pub struct SyncInput<'a> {
+    /// The operator's owner id (written into SetIdentifiers and CallerReferences).
+    pub owner: &'a str,
+    /// The object's uid.
+    pub uid: &'a str,
+    /// metadata.generation.
+    pub generation: i64,
+    /// `namespace/name`, for health check tags.
+    pub object_ref: &'a str,
+    /// The spec.
+    pub spec: &'a FailoverRecordSpec,
+    /// The current status.
+    pub status: Option<&'a FailoverRecordStatus>,
+    /// Read and repair records and health check settings (otherwise only health is read).
+    pub full: bool,
+}
+
+/// Something worth an Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Warning (true) or Normal.
+    pub warning: bool,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// Message.
+    pub message: String,
+}
+
+impl Note {
+    fn normal(reason: &'static str, message: impl Into<String>) -> Note {
+        Note {
+            warning: false,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of a sync.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    /// What to write into status (absent for transient errors: status stays as it was).
+    pub observation: Option<Observation>,
+    /// `Ok(pending)`, where `pending` means a change is still propagating; or the error to hand to
+    /// `error_policy`.
+    pub result: Result<bool, Error>,
+    /// Events to publish.
+    pub notes: Vec<Note>,
+}
+
+fn failed(
+    generation: i64,
+    reason: &'static str,
+    error: Error,
+    zone: Option<String>,
+) -> SyncOutcome {
+    SyncOutcome {
+        observation: Some(Observation {
+            generation: Some(generation),
+            readiness: Readiness::not_ready(reason, error.to_string()),
+            hosted_zone_id: zone,
+            endpoints: [None, None],
+            change: None,
+        }),
+        result: Err(error),
+        notes: Vec::new(),
+    }
+}
+
+/// Read Route 53, make it match the spec, and observe health.
+pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
+    let generation = input.generation;
+    let desired = match Desired::from_spec(input.spec, input.owner, input.uid) {
+        Ok(d) => d,
+        Err(errs) => {
+            return failed(
+                generation,
+                "InvalidSpec",
+                Error::InvalidSpec(errs.join("; ")),
+                None,
+            );
+        }
+    };
+    let known_zone = input.status.and_then(|s| s.hosted_zone_id.clone());
+    let zone_id = match (&known_zone, input.full) {
+        (Some(z), false) => z.clone(),
+        _ => match resolve_zone(r53, &desired).await {
+            Ok(z) => z,
+            Err(e @ (Error::Zone(_) | Error::InvalidSpec(_))) => {
+                let reason = if matches!(e, Error::Zone(_)) {
+                    "ZoneNotFound"
+                } else {
+                    "InvalidSpec"
+                };
+                return failed(generation, reason, e, None);
+            }
+            Err(e) => return transient(e),
+        },
+    };
+    let mut notes = Vec::new();
+    let prev_change = input.status.and_then(|s| s.change.clone());
+    let (ids, change) = if input.full {
+        match apply(r53, &input, &desired, &zone_id, &mut notes).await {
+            Ok(v) => v,
+            Err(e) => {
+                return match &e {
+                    Error::Conflict(_) => {
+                        let mut out = failed(generation, "Conflict", e, Some(zone_id));
+                        out.notes = notes;
+                        out
+                    }
+                    Error::Route53(r)
+                        if !r.is_retryable() && r.kind != Route53ErrorKind::Conflict =>
+                    {
+                        let mut out = failed(generation, "Route53Error", e, Some(zone_id));
+                        out.notes = notes;
+                        out
+                    }
+                    _ => SyncOutcome {
+                        observation: None,
+                        result: Err(e),
+                        notes,
+                    },
+                };
+            }
+        }
+    } else {
+        let ids = [Role::Primary, Role::Secondary].map(|r| {
+            input
+                .status
+                .and_then(|s| match r {
+                    Role::Primary => s.primary.as_ref(),
+                    Role::Secondary => s.secondary.as_ref(),
+                })
+                .and_then(|e| e.health_check_id.clone())
+        });
+        (ids, prev_change.map(|c| (c.id, c.status == "INSYNC")))
+    };
+
+    let mut endpoints: [Option<(String, Option<String>, EndpointHealth)>; 2] = [None, None];
+    for (i, role) in Role::ALL.into_iter().enumerate() {
+        let health = match &ids[i] {
+            Some(id) => match r53.health_status(id).await {
+                Ok(obs) => aggregate(&obs),
+                Err(e) if e.kind == Route53ErrorKind::NotFound => EndpointHealth::unknown(),
+                Err(e) => {
+                    return SyncOutcome {
+                        observation: None,
+                        result: Err(e.into()),
+                        notes,
+                    };
+                }
+            },
+            None => EndpointHealth::unknown(),
+        };
+        endpoints[i] = Some((
+            desired.endpoint(role).set_identifier.clone(),
+            ids[i].clone(),
+            health,
+        ));
+    }
+    let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
+    let readiness = match &change {
+        Some((id, false)) => Readiness::not_ready(
+            "Propagating",
+            format!("waiting for Route 53 change {id} to reach all name servers (INSYNC)"),
+        ),
+        _ => Readiness::ready("Route 53 records and health checks match the spec"),
+    };
+    SyncOutcome {
+        observation: Some(Observation {
+            generation: Some(generation),
+            readiness,
+            hosted_zone_id: Some(zone_id),
+            endpoints,
+            change,
+        }),
+        result: Ok(pending),
+        notes,
+    }
+}
+
+fn transient(e: Error) -> SyncOutcome {
+    SyncOutcome {
+        observation: None,
+        result: Err(e),
+        notes: Vec::new(),
+    }
+}
+
+/// Resolve the hosted zone id, checking the record name is inside the zone.
+async fn resolve_zone<R: Route53>(r53: &R, desired: &Desired) -> Result<String, Error> {
+    let zone = match &desired.zone {
+        ZoneRef::Id(id) => r53
+            .get_hosted_zone(id)
+            .await?
+            .ok_or_else(|| Error::Zone(format!("hosted zone {id} does not exist")))?,
+        ZoneRef::Name(name) => {
+            let mut zones = r53.find_hosted_zones(name).await?;
+            match zones.len() {
+                0 => return Err(Error::Zone(format!("no hosted zone named {name}"))),
+                1 => zones.remove(0),
+                n => {
+                    return Err(Error::Zone(format!(
+                        "{n} hosted zones are named {name} (public and private?): set hostedZone.id"
+                    )));
+                }
+            }
+        }
+    };
+    if !in_zone(&desired.name, &zone.name) {
+        return Err(Error::InvalidSpec(format!(
+            "name {} is not inside the hosted zone {} ({})",
+            desired.name, zone.name, zone.id
+        )));
+    }
+    Ok(zone.id)
+}
+
+type Applied = ([Option<String>; 2], Option<(String, bool)>);
+
+/// Make Route 53 match: health checks, then the record batch, then retire old checks.
+async fn apply<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+    notes: &mut Vec<Note>,
+) -> Result<Applied, Error> {
+    let observed = r53.list_record_sets(zone_id, &desired.name).await?;
+    // Check for foreign records before creating anything.
+    if let RecordPlan::Conflict(msg) = plan::plan_records(desired, &[None, None], &observed) {
+        return Err(Error::Conflict(msg));
+    }
+    let prefix = naming::caller_reference_object_prefix(input.uid);
+    let mut owned = r53.list_health_checks(&prefix).await?;
+    let attached = Role::ALL.map(|role| {
+        observed
+            .iter()
+            .find(|rs| {
+                rs.set_identifier.as_deref() == Some(desired.endpoint(role).set_identifier.as_str())
+                    && rs.rtype == desired.rtype.as_str()
+            })
+            .and_then(|rs| rs.health_check_id.clone())
+    });
+    let hplan = plan::plan_health_checks(
+        desired,
+        &owned,
+        &attached,
+        input.owner,
+        input.uid,
+        input.generation,
+    );
+    let mut ids = hplan.ids.clone();
+    for action in &hplan.actions {
+        match action {
+            HealthCheckAction::Create {
+                role,
+                caller_reference,
+                config,
+            } => {
+                let tags = vec![
+                    (
+                        "Name".to_string(),
+                        format!("{} {}", desired.name.trim_end_matches('.'), role.short()),
+                    ),
+                    (
+                        "route53-failover-operator/owner".to_string(),
+                        input.owner.to_string(),
+                    ),
+                    (
+                        "route53-failover-operator/object".to_string(),
+                        input.object_ref.to_string(),
+                    ),
+                    (
+                        "route53-failover-operator/uid".to_string(),
+                        input.uid.to_string(),
+                    ),
+                    (
+                        "route53-failover-operator/role".to_string(),
+                        role.short().to_string(),
+                    ),
+                ];
+                let hc = match r53
+                    .create_health_check(caller_reference, config, &tags)
+                    .await
+                {
+                    Ok(hc) => hc,
+                    Err(e) if e.code == "HealthCheckAlreadyExists" => {
+                        // Created by an earlier attempt with other settings: find it and converge by update.
+                        owned = r53.list_health_checks(&prefix).await?;
+                        let Some(existing) = owned
+                            .iter()
+                            .find(|h| &h.caller_reference == caller_reference)
+                            .cloned()
+                        else {
+                            return Err(e.into());
+                        };
+                        update_to(r53, &existing, config).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                notes.push(Note::normal(
+                    "HealthCheckCreated",
+                    format!(
+                        "created {} health check {} for the {} endpoint",
+                        config.check_type.as_str(),
+                        hc.id,
+                        role.short()
+                    ),
+                ));
+                ids[index(*role)] = Some(hc.id);
+            }
+            HealthCheckAction::Update {
+                role,
+                id,
+                version,
+                config,
+            } => {
+                let hc = r53.update_health_check(id, *version, config).await?;
+                notes.push(Note::normal(
+                    "HealthCheckUpdated",
+                    format!(
+                        "updated health check {} of the {} endpoint (version {})",
+                        hc.id,
+                        role.short(),
+                        hc.version
+                    ),
+                ));
+            }
+        }
+    }
+    let prev_change = input.status.and_then(|s| s.change.clone());
+    let change = match plan::plan_records(desired, &ids, &observed) {
+        RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
+        RecordPlan::Changes(changes) => {
+            let summary: Vec<String> = changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c.action(),
+                        c.record().failover.map(Role::failover).unwrap_or("?")
+                    )
+                })
+                .collect();
+            let comment = format!("route53-failover-operator {}", input.object_ref);
+            let info = match r53.change_record_sets(zone_id, &comment, &changes).await {
+                Ok(info) => info,
+                Err(e)
+                    if e.kind == Route53ErrorKind::Conflict
+                        && e.message.contains("already exists") =>
+                {
+                    return Err(Error::Conflict(format!(
+                        "a record set appeared at the name before ours was created; nothing was overwritten: {}",
+                        e.message
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            notes.push(Note::normal(
+                "RecordsChanged",
+                format!(
+                    "submitted change {} ({}) for {} {}",
+                    info.id,
+                    summary.join(", "),
+                    desired.name,
+                    desired.rtype.as_str()
+                ),
+            ));
+            Some((info.id, info.insync))
+        }
+        RecordPlan::InSync => match prev_change {
+            Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
+                Ok(info) => Some((info.id, info.insync)),
+                Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id, true)),
+                Err(e) => return Err(e.into()),
+            },
+            Some(c) => Some((c.id, true)),
+            None => None,
+        },
+    };
+    let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
+    let now_observed = if pending {
+        observed
+    } else {
+        r53_now(desired, &ids)
+    };
+    for id in plan::retire_health_checks(&hplan.retired, &now_observed, pending) {
+        r53.delete_health_check(&id).await?;
+        notes.push(Note::normal(
+            "HealthCheckDeleted",
+            format!("deleted health check {id}, no longer used"),
+        ));
+    }
+    Ok((ids, change))
+}
+
+/// Our records as they are after a successful write (or as they were when in sync).
+fn r53_now(desired: &Desired, ids: &[Option<String>; 2]) -> Vec<crate::route53::RecordSet> {
+    Role::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, r)| desired.record_set(*r, ids[i].clone()))
+        .collect()
+}
+
+async fn update_to<R: Route53>(
+    r53: &R,
+    existing: &HealthCheck,
+    config: &crate::route53::HealthCheckConfig,
+) -> Result<HealthCheck, Error> {
+    if existing.config.as_ref().is_some_and(|c| config.matches(c)) {
+        return Ok(existing.clone());
+    }
+    Ok(r53
+        .update_health_check(&existing.id, existing.version, config)
+        .await?)
+}
+
+fn index(role: Role) -> usize {
+    match role {
+        Role::Primary => 0,
+        Role::Secondary => 1,
+    }
+}
+
+/// Delete what this object owns in Route 53: records first (with their exact current values), then
+/// health checks. A missing zone means there are no records left to delete.
+pub async fn cleanup<R: Route53>(
+    r53: &R,
+    owner: &str,
+    uid: &str,
+    spec: &FailoverRecordSpec,
+    status: Option<&FailoverRecordStatus>,
+) -> Result<Vec<Note>, Error> {
+    let mut notes = Vec::new();
+    let zone = match status.and_then(|s| s.hosted_zone_id.clone()) {
+        Some(z) => Some(z),
+        None => match Desired::from_spec(spec, owner, uid) {
+            Ok(d) => match resolve_zone(r53, &d).await {
+                Ok(z) => Some(z),
+                Err(Error::Zone(_) | Error::InvalidSpec(_)) => None,
+                Err(e) => return Err(e),
+            },
+            Err(_) => spec.hosted_zone.id.clone(),
+        },
+    };
+    let owned = r53
+        .list_health_checks(&naming::caller_reference_object_prefix(uid))
+        .await?;
+    let observed = match &zone {
+        Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
+            Ok(v) => v,
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        },
+        None => Vec::new(),
+    };
+    let dplan = plan::plan_deletion(&spec.name, owner, uid, &observed, &owned);
+    if let (Some(z), false) = (&zone, dplan.record_deletes.is_empty()) {
+        let info = r53
+            .change_record_sets(
+                z,
+                "route53-failover-operator cleanup",
+                &dplan.record_deletes,
+            )
+            .await?;
+        notes.push(Note::normal(
+            "RecordsDeleted",
+            format!(
+                "deleted {} record sets (change {})",
+                dplan.record_deletes.len(),
+                info.id
+            ),
+        ));
+    }
+    for id in &dplan.health_check_deletes {
+        r53.delete_health_check(id).await?;
+        notes.push(Note::normal(
+            "HealthCheckDeleted",
+            format!("deleted health check {id}"),
+        ));
+    }
+    Ok(notes)
+}

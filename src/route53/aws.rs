@@ -1,0 +1,646 @@
+//! The real Route 53 adapter over `aws-sdk-route53`.
+//!
+//! Every call waits for the shared [`Budget`], is counted in metrics by operation and outcome, and has its
+//! error classified into a [`Route53ErrorKind`]. Names and ids are normalised on the way in and out.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_route53::Client;
+use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_route53::types as t;
+
+use super::budget::Budget;
+use super::{
+    Alias, Change, ChangeInfo, CheckerObservation, HealthCheck, HealthCheckConfig, HealthSource,
+    R53Result, RecordSet, Route53, Route53Error, Route53ErrorKind, Zone, fqdn, strip_id,
+    unescape_name,
+};
+use crate::crd::{HealthCheckRegion, HealthCheckType, Role};
+use crate::metrics::Metrics;
+
+/// Route 53 through the AWS SDK.
+#[derive(Clone)]
+pub struct AwsRoute53 {
+    client: Client,
+    budget: Arc<Budget>,
+    metrics: Arc<Metrics>,
+}
+
+impl AwsRoute53 {
+    /// Wrap an SDK client.
+    pub fn new(client: Client, budget: Arc<Budget>, metrics: Arc<Metrics>) -> Self {
+        AwsRoute53 {
+            client,
+            budget,
+            metrics,
+        }
+    }
+
+    /// Build an SDK client from the standard AWS environment (credentials chain, region,
+    /// `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_MAX_ATTEMPTS`, ...), with rustls on ring.
+    pub async fn client_from_env() -> Client {
+        use aws_smithy_http_client::tls;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        // Route 53 is a global service whose endpoint lives in us-east-1.
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            loader = loader.region(aws_config::Region::new("us-east-1"));
+        }
+        Client::new(&loader.load().await)
+    }
+
+    async fn call<T, E, F, Fut>(&self, operation: &'static str, f: F) -> R53Result<T>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: std::future::Future<
+                Output = Result<T, SdkError<E, aws_sdk_route53::config::http::HttpResponse>>,
+            >,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.budget.acquire().await;
+        let start = Instant::now();
+        let res = f(self.client.clone())
+            .await
+            .map_err(|e| classify(operation, e));
+        let outcome = match &res {
+            Ok(_) => "success",
+            Err(e) => outcome_label(e.kind),
+        };
+        self.metrics
+            .route53_call(operation, outcome, start.elapsed().as_secs_f64());
+        if let Err(e) = &res {
+            tracing::debug!(operation, code = %e.code, error = %e.message, "Route 53 call failed");
+        }
+        res
+    }
+}
+
+fn outcome_label(kind: Route53ErrorKind) -> &'static str {
+    match kind {
+        Route53ErrorKind::Throttled => "throttled",
+        Route53ErrorKind::Transient => "transient",
+        Route53ErrorKind::Conflict => "conflict",
+        Route53ErrorKind::NotFound => "not_found",
+        Route53ErrorKind::Invalid => "invalid",
+        Route53ErrorKind::AccessDenied => "access_denied",
+        Route53ErrorKind::Other => "error",
+    }
+}
+
+/// Classify an SDK error. Route 53 answers `Throttling` (not `ThrottlingException`), which the SDK
+/// surfaces as an unmodelled error with that code.
+fn classify<E>(
+    operation: &'static str,
+    err: SdkError<E, aws_sdk_route53::config::http::HttpResponse>,
+) -> Route53Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().unwrap_or("Unknown").to_string();
+            let message = se.err().message().unwrap_or_default().to_string();
+            let mut kind = Route53Error::kind_for_code(&code);
+            if kind == Route53ErrorKind::Other {
+                kind = match status {
+                    403 => Route53ErrorKind::AccessDenied,
+                    404 => Route53ErrorKind::NotFound,
+                    429 => Route53ErrorKind::Throttled,
+                    500..=599 => Route53ErrorKind::Transient,
+                    _ => Route53ErrorKind::Other,
+                };
+            }
+            Route53Error::new(operation, kind, code, message)
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Route53Error::new(
+                operation,
+                Route53ErrorKind::Transient,
+                "Transport",
+                aws_sdk_route53::error::DisplayErrorContext(&err).to_string(),
+            )
+        }
+        _ => Route53Error::new(
+            operation,
+            Route53ErrorKind::Other,
+            "Client",
+            aws_sdk_route53::error::DisplayErrorContext(&err).to_string(),
+        ),
+    }
+}
+
+fn build_err(operation: &'static str, e: impl std::fmt::Display) -> Route53Error {
+    Route53Error::new(
+        operation,
+        Route53ErrorKind::Invalid,
+        "BuildError",
+        e.to_string(),
+    )
+}
+
+fn zone_from(z: &t::HostedZone) -> Zone {
+    Zone {
+        id: strip_id(z.id()),
+        name: fqdn(&unescape_name(z.name())),
+        private: z.config().map(|c| c.private_zone()).unwrap_or(false),
+    }
+}
+
+fn record_from(rs: &t::ResourceRecordSet) -> RecordSet {
+    RecordSet {
+        name: fqdn(&unescape_name(rs.name())),
+        rtype: rs.r#type().as_str().to_string(),
+        set_identifier: rs.set_identifier().map(str::to_string),
+        failover: rs.failover().and_then(|f| match f {
+            t::ResourceRecordSetFailover::Primary => Some(Role::Primary),
+            t::ResourceRecordSetFailover::Secondary => Some(Role::Secondary),
+            _ => None,
+        }),
+        ttl: rs.ttl(),
+        values: rs
+            .resource_records()
+            .iter()
+            .map(|r| r.value().to_string())
+            .collect(),
+        alias: rs.alias_target().map(|a| Alias {
+            dns_name: fqdn(a.dns_name()),
+            hosted_zone_id: strip_id(a.hosted_zone_id()),
+            evaluate_target_health: a.evaluate_target_health(),
+        }),
+        health_check_id: rs.health_check_id().map(str::to_string),
+    }
+}
+
+fn record_to(rs: &RecordSet) -> Result<t::ResourceRecordSet, Route53Error> {
+    let op = "ChangeResourceRecordSets";
+    let mut b = t::ResourceRecordSet::builder()
+        .name(&rs.name)
+        .r#type(t::RrType::from(rs.rtype.as_str()))
+        .set_set_identifier(rs.set_identifier.clone())
+        .set_health_check_id(rs.health_check_id.clone())
+        .set_failover(rs.failover.map(|r| match r {
+            Role::Primary => t::ResourceRecordSetFailover::Primary,
+            Role::Secondary => t::ResourceRecordSetFailover::Secondary,
+        }));
+    if let Some(a) = &rs.alias {
+        b = b.alias_target(
+            t::AliasTarget::builder()
+                .dns_name(&a.dns_name)
+                .hosted_zone_id(&a.hosted_zone_id)
+                .evaluate_target_health(a.evaluate_target_health)
+                .build()
+                .map_err(|e| build_err(op, e))?,
+        );
+    } else {
+        b = b.set_ttl(rs.ttl);
+        for v in &rs.values {
+            b = b.resource_records(
+                t::ResourceRecord::builder()
+                    .value(v)
+                    .build()
+                    .map_err(|e| build_err(op, e))?,
+            );
+        }
+    }
+    b.build().map_err(|e| build_err(op, e))
+}
+
+fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
+    let config = hc.health_check_config().and_then(|c| {
+        let check_type = HealthCheckType::parse(c.r#type().as_str())?;
+        let mut regions: Vec<HealthCheckRegion> = c
+            .regions()
+            .iter()
+            .filter_map(|r| region_from(r.as_str()))
+            .collect();
+        regions.sort();
+        Some(HealthCheckConfig {
+            check_type,
+            ip_address: c.ip_address().map(str::to_string),
+            fqdn: c
+                .fully_qualified_domain_name()
+                .map(|f| f.trim_end_matches('.').to_ascii_lowercase()),
+            port: c
+                .port()
+                .unwrap_or(if check_type.is_https() { 443 } else { 80 }),
+            resource_path: c.resource_path().map(str::to_string),
+            search_string: c.search_string().map(str::to_string),
+            request_interval: c.request_interval().unwrap_or(30),
+            failure_threshold: c.failure_threshold().unwrap_or(3),
+            regions,
+            inverted: c.inverted().unwrap_or(false),
+            enable_sni: c.enable_sni().unwrap_or(false),
+            measure_latency: c.measure_latency().unwrap_or(false),
+        })
+    });
+    HealthCheck {
+        id: hc.id().to_string(),
+        caller_reference: hc.caller_reference().to_string(),
+        version: hc.health_check_version(),
+        config,
+    }
+}
+
+fn region_from(s: &str) -> Option<HealthCheckRegion> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+fn sdk_type(t: HealthCheckType) -> t::HealthCheckType {
+    t::HealthCheckType::from(t.as_str())
+}
+
+impl Route53 for AwsRoute53 {
+    async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
+        let id = id.to_string();
+        match self
+            .call("GetHostedZone", |c| async move {
+                c.get_hosted_zone().id(id).send().await
+            })
+            .await
+        {
+            Ok(out) => Ok(out.hosted_zone().map(zone_from)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_hosted_zones(&self, name: &str) -> R53Result<Vec<Zone>> {
+        let want = fqdn(name);
+        let mut found = Vec::new();
+        let mut next: Option<(String, Option<String>)> = Some((want.clone(), None));
+        while let Some((dns, zone_id)) = next.take() {
+            let out = self
+                .call("ListHostedZonesByName", |c| async move {
+                    c.list_hosted_zones_by_name()
+                        .dns_name(dns)
+                        .set_hosted_zone_id(zone_id)
+                        .max_items(100)
+                        .send()
+                        .await
+                })
+                .await?;
+            let mut past = false;
+            for z in out.hosted_zones() {
+                let zone = zone_from(z);
+                if zone.name == want {
+                    found.push(zone);
+                } else {
+                    // Results are in name order starting at `want`: the first other name ends the search.
+                    past = true;
+                    break;
+                }
+            }
+            if !past && out.is_truncated() {
+                if let Some(n) = out.next_dns_name() {
+                    next = Some((n.to_string(), out.next_hosted_zone_id().map(str::to_string)));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list_record_sets(&self, zone_id: &str, name: &str) -> R53Result<Vec<RecordSet>> {
+        let want = fqdn(name);
+        let mut out_sets = Vec::new();
+        let mut start: Option<(String, Option<t::RrType>, Option<String>)> =
+            Some((want.clone(), None, None));
+        while let Some((sname, stype, sid)) = start.take() {
+            let zone = zone_id.to_string();
+            let out = self
+                .call("ListResourceRecordSets", |c| async move {
+                    c.list_resource_record_sets()
+                        .hosted_zone_id(zone)
+                        .start_record_name(sname)
+                        .set_start_record_type(stype)
+                        .set_start_record_identifier(sid)
+                        .max_items(100)
+                        .send()
+                        .await
+                })
+                .await?;
+            let mut past = false;
+            for rs in out.resource_record_sets() {
+                let r = record_from(rs);
+                if r.name == want {
+                    out_sets.push(r);
+                } else {
+                    past = true;
+                    break;
+                }
+            }
+            if !past && out.is_truncated() {
+                if let Some(n) = out.next_record_name() {
+                    start = Some((
+                        n.to_string(),
+                        out.next_record_type().cloned(),
+                        out.next_record_identifier().map(str::to_string),
+                    ));
+                }
+            }
+        }
+        Ok(out_sets)
+    }
+
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        comment: &str,
+        changes: &[Change],
+    ) -> R53Result<ChangeInfo> {
+        let op = "ChangeResourceRecordSets";
+        let mut sdk_changes = Vec::with_capacity(changes.len());
+        for ch in changes {
+            let action = match ch {
+                Change::Create(_) => t::ChangeAction::Create,
+                Change::Upsert(_) => t::ChangeAction::Upsert,
+                Change::Delete(_) => t::ChangeAction::Delete,
+            };
+            sdk_changes.push(
+                t::Change::builder()
+                    .action(action)
+                    .resource_record_set(record_to(ch.record())?)
+                    .build()
+                    .map_err(|e| build_err(op, e))?,
+            );
+        }
+        let batch = t::ChangeBatch::builder()
+            .comment(comment)
+            .set_changes(Some(sdk_changes))
+            .build()
+            .map_err(|e| build_err(op, e))?;
+        let lock = self.budget.zone_lock(zone_id);
+        let _serialised = lock.lock().await;
+        let zone = zone_id.to_string();
+        let out = self
+            .call(op, |c| async move {
+                c.change_resource_record_sets()
+                    .hosted_zone_id(zone)
+                    .change_batch(batch)
+                    .send()
+                    .await
+            })
+            .await?;
+        let info = out.change_info().ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoChangeInfo",
+                "no ChangeInfo in response",
+            )
+        })?;
+        Ok(ChangeInfo {
+            id: strip_id(info.id()),
+            insync: info.status() == &t::ChangeStatus::Insync,
+        })
+    }
+
+    async fn get_change(&self, id: &str) -> R53Result<ChangeInfo> {
+        let id = id.to_string();
+        let out = self
+            .call("GetChange", |c| async move {
+                c.get_change().id(id).send().await
+            })
+            .await?;
+        let info = out.change_info().ok_or_else(|| {
+            Route53Error::new(
+                "GetChange",
+                Route53ErrorKind::Other,
+                "NoChangeInfo",
+                "no ChangeInfo in response",
+            )
+        })?;
+        Ok(ChangeInfo {
+            id: strip_id(info.id()),
+            insync: info.status() == &t::ChangeStatus::Insync,
+        })
+    }
+
+    async fn list_health_checks(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        let mut found = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let m = marker.take();
+            let out = self
+                .call("ListHealthChecks", |c| async move {
+                    c.list_health_checks()
+                        .set_marker(m)
+                        .max_items(1000)
+                        .send()
+                        .await
+                })
+                .await?;
+            found.extend(
+                out.health_checks()
+                    .iter()
+                    .filter(|hc| hc.caller_reference().starts_with(prefix))
+                    .map(health_check_from),
+            );
+            match (out.is_truncated(), out.next_marker()) {
+                (true, Some(n)) => marker = Some(n.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        let id = id.to_string();
+        match self
+            .call("GetHealthCheck", |c| async move {
+                c.get_health_check().health_check_id(id).send().await
+            })
+            .await
+        {
+            Ok(out) => Ok(out.health_check().map(health_check_from)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_health_check(
+        &self,
+        caller_reference: &str,
+        config: &HealthCheckConfig,
+        tags: &[(String, String)],
+    ) -> R53Result<HealthCheck> {
+        let op = "CreateHealthCheck";
+        let cfg = t::HealthCheckConfig::builder()
+            .r#type(sdk_type(config.check_type))
+            .set_ip_address(config.ip_address.clone())
+            .set_fully_qualified_domain_name(config.fqdn.clone())
+            .port(config.port)
+            .set_resource_path(config.resource_path.clone())
+            .set_search_string(config.search_string.clone())
+            .request_interval(config.request_interval)
+            .failure_threshold(config.failure_threshold)
+            .set_regions(if config.regions.is_empty() {
+                None
+            } else {
+                Some(
+                    config
+                        .regions
+                        .iter()
+                        .map(|r| t::HealthCheckRegion::from(r.as_str()))
+                        .collect(),
+                )
+            })
+            .inverted(config.inverted)
+            .set_enable_sni(if config.check_type.is_https() {
+                Some(config.enable_sni)
+            } else {
+                None
+            })
+            .measure_latency(config.measure_latency)
+            .build()
+            .map_err(|e| build_err(op, e))?;
+        let reference = caller_reference.to_string();
+        let out = self
+            .call(op, |c| async move {
+                c.create_health_check()
+                    .caller_reference(reference)
+                    .health_check_config(cfg)
+                    .send()
+                    .await
+            })
+            .await?;
+        let hc = out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })?;
+        if !tags.is_empty() {
+            let mut sdk_tags = Vec::new();
+            for (k, v) in tags {
+                sdk_tags.push(t::Tag::builder().key(k).value(v).build());
+            }
+            let id = hc.id.clone();
+            self.call("ChangeTagsForResource", |c| async move {
+                c.change_tags_for_resource()
+                    .resource_type(t::TagResourceType::Healthcheck)
+                    .resource_id(id)
+                    .set_add_tags(Some(sdk_tags))
+                    .send()
+                    .await
+            })
+            .await?;
+        }
+        Ok(hc)
+    }
+
+    async fn update_health_check(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        let op = "UpdateHealthCheck";
+        let mut reset = Vec::new();
+        if config.fqdn.is_none() {
+            reset.push(t::ResettableElementName::FullyQualifiedDomainName);
+        }
+        if config.resource_path.is_none() && config.check_type != HealthCheckType::TCP {
+            reset.push(t::ResettableElementName::ResourcePath);
+        }
+        if config.regions.is_empty() {
+            reset.push(t::ResettableElementName::Regions);
+        }
+        let c2 = config.clone();
+        let id = id.to_string();
+        let out = self
+            .call(op, |c| async move {
+                c.update_health_check()
+                    .health_check_id(id)
+                    .health_check_version(version)
+                    .set_ip_address(c2.ip_address.clone())
+                    .set_fully_qualified_domain_name(c2.fqdn.clone())
+                    .port(c2.port)
+                    .set_resource_path(c2.resource_path.clone())
+                    .set_search_string(c2.search_string.clone())
+                    .failure_threshold(c2.failure_threshold)
+                    .inverted(c2.inverted)
+                    .set_enable_sni(if c2.check_type.is_https() {
+                        Some(c2.enable_sni)
+                    } else {
+                        None
+                    })
+                    .set_regions(if c2.regions.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            c2.regions
+                                .iter()
+                                .map(|r| t::HealthCheckRegion::from(r.as_str()))
+                                .collect(),
+                        )
+                    })
+                    .set_reset_elements(if reset.is_empty() { None } else { Some(reset) })
+                    .send()
+                    .await
+            })
+            .await?;
+        out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })
+    }
+
+    async fn delete_health_check(&self, id: &str) -> R53Result<()> {
+        let id = id.to_string();
+        match self
+            .call("DeleteHealthCheck", |c| async move {
+                c.delete_health_check().health_check_id(id).send().await
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl HealthSource for AwsRoute53 {
+    async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
+        let id = health_check_id.to_string();
+        let out = self
+            .call("GetHealthCheckStatus", |c| async move {
+                c.get_health_check_status().health_check_id(id).send().await
+            })
+            .await?;
+        Ok(out
+            .health_check_observations()
+            .iter()
+            .map(|o| {
+                let report = o
+                    .status_report()
+                    .and_then(|r| r.status())
+                    .unwrap_or_default()
+                    .to_string();
+                CheckerObservation {
+                    region: o
+                        .region()
+                        .map(|r| r.as_str().to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                    healthy: report.starts_with("Success"),
+                    report,
+                }
+            })
+            .collect())
+    }
+}

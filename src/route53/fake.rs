@@ -1,0 +1,440 @@
+//! An in-memory Route 53 for unit and reconcile tests: transactional batches keyed by name, type and
+//! SetIdentifier, exact-match DELETE, CREATE-of-existing failure, CallerReference idempotency (including
+//! references of deleted checks), HealthCheckVersion, PENDING→INSYNC changes, settable health, per-call
+//! counters and injectable failures.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use super::{
+    Change, ChangeInfo, CheckerObservation, HealthCheck, HealthCheckConfig, HealthSource,
+    R53Result, RecordSet, Route53, Route53Error, Zone, fqdn,
+};
+use crate::plan::same_record;
+
+#[derive(Default)]
+struct State {
+    zones: BTreeMap<String, Zone>,
+    records: BTreeMap<String, Vec<RecordSet>>,
+    checks: BTreeMap<String, HealthCheck>,
+    deleted_refs: HashSet<String>,
+    tags: HashMap<String, Vec<(String, String)>>,
+    changes: HashMap<String, bool>,
+    health: HashMap<String, Vec<CheckerObservation>>,
+    calls: BTreeMap<&'static str, usize>,
+    failures: HashMap<&'static str, VecDeque<Route53Error>>,
+    next_id: u64,
+    auto_insync: bool,
+}
+
+/// In-memory Route 53.
+#[derive(Default)]
+pub struct FakeRoute53 {
+    state: Mutex<State>,
+}
+
+impl FakeRoute53 {
+    /// An empty account. Changes are reported PENDING until [`FakeRoute53::settle`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Report every change INSYNC immediately from now on.
+    pub fn auto_insync(&self) {
+        self.lock().auto_insync = true;
+    }
+
+    /// Add a hosted zone; returns its id.
+    pub fn add_zone(&self, name: &str) -> String {
+        let mut s = self.lock();
+        s.next_id += 1;
+        let id = format!("Z{:06}FAKE", s.next_id);
+        s.zones.insert(
+            id.clone(),
+            Zone {
+                id: id.clone(),
+                name: fqdn(name),
+                private: false,
+            },
+        );
+        s.records.insert(id.clone(), Vec::new());
+        id
+    }
+
+    /// Put a record set directly (e.g. a foreign record), bypassing the API.
+    pub fn put_record(&self, zone_id: &str, rs: RecordSet) {
+        self.lock()
+            .records
+            .entry(zone_id.to_string())
+            .or_default()
+            .push(rs);
+    }
+
+    /// All record sets of a zone.
+    pub fn records(&self, zone_id: &str) -> Vec<RecordSet> {
+        self.lock()
+            .records
+            .get(zone_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// All live health checks.
+    pub fn health_checks(&self) -> Vec<HealthCheck> {
+        self.lock().checks.values().cloned().collect()
+    }
+
+    /// Tags of a health check.
+    pub fn tags(&self, id: &str) -> Vec<(String, String)> {
+        self.lock().tags.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Mark every change INSYNC.
+    pub fn settle(&self) {
+        for v in self.lock().changes.values_mut() {
+            *v = true;
+        }
+    }
+
+    /// Set what every checker of a health check reports.
+    pub fn set_health(&self, id: &str, healthy: bool) {
+        let report = if healthy {
+            "Success: HTTP Status Code 200, OK"
+        } else {
+            "Failure: Connection refused"
+        };
+        let obs = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+            .iter()
+            .map(|r| CheckerObservation {
+                region: r.to_string(),
+                healthy,
+                report: report.to_string(),
+            })
+            .collect();
+        self.lock().health.insert(id.to_string(), obs);
+    }
+
+    /// Make the next call of `operation` fail with `error`.
+    pub fn fail_next(&self, operation: &'static str, error: Route53Error) {
+        self.lock()
+            .failures
+            .entry(operation)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// Calls made per operation.
+    pub fn calls(&self) -> BTreeMap<&'static str, usize> {
+        self.lock().calls.clone()
+    }
+
+    /// Calls of one operation.
+    pub fn call_count(&self, operation: &str) -> usize {
+        self.lock().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Total calls that change Route 53.
+    pub fn write_calls(&self) -> usize {
+        let c = self.lock().calls.clone();
+        [
+            "ChangeResourceRecordSets",
+            "CreateHealthCheck",
+            "UpdateHealthCheck",
+            "DeleteHealthCheck",
+        ]
+        .iter()
+        .map(|op| c.get(op).copied().unwrap_or(0))
+        .sum()
+    }
+
+    /// Reset the call counters.
+    pub fn reset_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    fn enter(&self, s: &mut State, op: &'static str) -> R53Result<()> {
+        *s.calls.entry(op).or_default() += 1;
+        match s.failures.get_mut(op).and_then(VecDeque::pop_front) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn err(op: &'static str, code: &str, msg: impl Into<String>) -> Route53Error {
+    Route53Error::new(op, Route53Error::kind_for_code(code), code, msg)
+}
+
+fn key(rs: &RecordSet) -> (String, String, Option<String>) {
+    (fqdn(&rs.name), rs.rtype.clone(), rs.set_identifier.clone())
+}
+
+impl Route53 for FakeRoute53 {
+    async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "GetHostedZone")?;
+        Ok(s.zones.get(id).cloned())
+    }
+
+    async fn find_hosted_zones(&self, name: &str) -> R53Result<Vec<Zone>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "ListHostedZonesByName")?;
+        Ok(s.zones
+            .values()
+            .filter(|z| z.name == fqdn(name))
+            .cloned()
+            .collect())
+    }
+
+    async fn list_record_sets(&self, zone_id: &str, name: &str) -> R53Result<Vec<RecordSet>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "ListResourceRecordSets")?;
+        let sets = s
+            .records
+            .get(zone_id)
+            .ok_or_else(|| err("ListResourceRecordSets", "NoSuchHostedZone", zone_id))?;
+        Ok(sets
+            .iter()
+            .filter(|r| fqdn(&r.name) == fqdn(name))
+            .cloned()
+            .collect())
+    }
+
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        _comment: &str,
+        changes: &[Change],
+    ) -> R53Result<ChangeInfo> {
+        const OP: &str = "ChangeResourceRecordSets";
+        let mut s = self.lock();
+        self.enter(&mut s, OP)?;
+        let known_checks: HashSet<String> = s.checks.keys().cloned().collect();
+        let mut sets = s
+            .records
+            .get(zone_id)
+            .cloned()
+            .ok_or_else(|| err(OP, "NoSuchHostedZone", zone_id))?;
+        // Apply to a copy: the batch is all or nothing.
+        for ch in changes {
+            let rs = ch.record();
+            let k = key(rs);
+            let pos = sets.iter().position(|r| key(r) == k);
+            let desc = format!(
+                "[name='{}', type='{}', set-identifier='{}']",
+                k.0,
+                k.1,
+                k.2.clone().unwrap_or_default()
+            );
+            if let Some(id) = &rs.health_check_id {
+                if !matches!(ch, Change::Delete(_)) && !known_checks.contains(id) {
+                    return Err(err(
+                        OP,
+                        "InvalidChangeBatch",
+                        format!("Invalid request: HealthCheck {id} does not exist"),
+                    ));
+                }
+            }
+            if rs.failover == Some(crate::crd::Role::Primary)
+                && rs.alias.is_none()
+                && rs.health_check_id.is_none()
+                && !matches!(ch, Change::Delete(_))
+            {
+                return Err(err(
+                    OP,
+                    "InvalidChangeBatch",
+                    "A non-alias primary ResourceRecordSet must have an associated health check",
+                ));
+            }
+            match (ch, pos) {
+                (Change::Create(_), Some(_)) => {
+                    return Err(err(
+                        OP,
+                        "InvalidChangeBatch",
+                        format!("Tried to create resource record set {desc} but it already exists"),
+                    ));
+                }
+                (Change::Create(r), None) | (Change::Upsert(r), None) => sets.push(r.clone()),
+                (Change::Upsert(r), Some(i)) => sets[i] = r.clone(),
+                (Change::Delete(_), None) => {
+                    return Err(err(
+                        OP,
+                        "InvalidChangeBatch",
+                        format!("Tried to delete resource record set {desc} but it was not found"),
+                    ));
+                }
+                (Change::Delete(r), Some(i)) => {
+                    if !same_record(&sets[i], r) {
+                        return Err(err(
+                            OP,
+                            "InvalidChangeBatch",
+                            format!(
+                                "Tried to delete resource record set {desc} but the values provided do not match the current values"
+                            ),
+                        ));
+                    }
+                    sets.remove(i);
+                }
+            }
+        }
+        s.records.insert(zone_id.to_string(), sets);
+        s.next_id += 1;
+        let id = format!("C{:010}", s.next_id);
+        let insync = s.auto_insync;
+        s.changes.insert(id.clone(), insync);
+        Ok(ChangeInfo { id, insync })
+    }
+
+    async fn get_change(&self, id: &str) -> R53Result<ChangeInfo> {
+        let mut s = self.lock();
+        self.enter(&mut s, "GetChange")?;
+        match s.changes.get(id) {
+            Some(insync) => Ok(ChangeInfo {
+                id: id.to_string(),
+                insync: *insync,
+            }),
+            None => Err(err("GetChange", "NoSuchChange", id)),
+        }
+    }
+
+    async fn list_health_checks(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "ListHealthChecks")?;
+        Ok(s.checks
+            .values()
+            .filter(|h| h.caller_reference.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "GetHealthCheck")?;
+        Ok(s.checks.get(id).cloned())
+    }
+
+    async fn create_health_check(
+        &self,
+        caller_reference: &str,
+        config: &HealthCheckConfig,
+        tags: &[(String, String)],
+    ) -> R53Result<HealthCheck> {
+        const OP: &str = "CreateHealthCheck";
+        let mut s = self.lock();
+        self.enter(&mut s, OP)?;
+        if s.deleted_refs.contains(caller_reference) {
+            return Err(err(
+                OP,
+                "HealthCheckAlreadyExists",
+                "CallerReference of a deleted health check",
+            ));
+        }
+        if let Some(existing) = s
+            .checks
+            .values()
+            .find(|h| h.caller_reference == caller_reference)
+        {
+            return if existing.config.as_ref() == Some(config) {
+                Ok(existing.clone())
+            } else {
+                Err(err(
+                    OP,
+                    "HealthCheckAlreadyExists",
+                    "same CallerReference, different settings",
+                ))
+            };
+        }
+        s.next_id += 1;
+        let id = format!("{:08x}-fake-4000-8000-{:012x}", s.next_id, s.next_id);
+        let hc = HealthCheck {
+            id: id.clone(),
+            caller_reference: caller_reference.to_string(),
+            version: 1,
+            config: Some(config.clone()),
+        };
+        s.checks.insert(id.clone(), hc.clone());
+        *s.calls.entry("ChangeTagsForResource").or_default() += usize::from(!tags.is_empty());
+        s.tags.insert(id, tags.to_vec());
+        Ok(hc)
+    }
+
+    async fn update_health_check(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        const OP: &str = "UpdateHealthCheck";
+        let mut s = self.lock();
+        self.enter(&mut s, OP)?;
+        let hc = s
+            .checks
+            .get_mut(id)
+            .ok_or_else(|| err(OP, "NoSuchHealthCheck", id))?;
+        if hc.version != version {
+            return Err(err(OP, "HealthCheckVersionMismatch", "version mismatch"));
+        }
+        if hc
+            .config
+            .as_ref()
+            .is_some_and(|c| !config.updatable_from(c))
+        {
+            return Err(err(
+                OP,
+                "InvalidInput",
+                "cannot change an immutable health check setting",
+            ));
+        }
+        hc.version += 1;
+        hc.config = Some(config.clone());
+        Ok(hc.clone())
+    }
+
+    async fn delete_health_check(&self, id: &str) -> R53Result<()> {
+        let mut s = self.lock();
+        self.enter(&mut s, "DeleteHealthCheck")?;
+        if let Some(hc) = s.checks.remove(id) {
+            s.deleted_refs.insert(hc.caller_reference);
+            s.health.remove(id);
+        }
+        Ok(())
+    }
+}
+
+impl HealthSource for FakeRoute53 {
+    async fn health_status(&self, id: &str) -> R53Result<Vec<CheckerObservation>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "GetHealthCheckStatus")?;
+        if !s.checks.contains_key(id) && !s.health.contains_key(id) {
+            return Err(err("GetHealthCheckStatus", "NoSuchHealthCheck", id));
+        }
+        Ok(s.health.get(id).cloned().unwrap_or_default())
+    }
+}
+
+impl FakeRoute53 {
+    /// Add a health check created outside the operator (for `existingHealthCheckId`).
+    pub fn add_foreign_health_check(
+        &self,
+        caller_reference: &str,
+        config: &HealthCheckConfig,
+    ) -> String {
+        let mut s = self.lock();
+        s.next_id += 1;
+        let id = format!("{:08x}-ext0-4000-8000-{:012x}", s.next_id, s.next_id);
+        s.checks.insert(
+            id.clone(),
+            HealthCheck {
+                id: id.clone(),
+                caller_reference: caller_reference.into(),
+                version: 1,
+                config: Some(config.clone()),
+            },
+        );
+        id
+    }
+}
