@@ -339,6 +339,18 @@ async fn standard_status_reasons_and_optimistic_concurrency() {
         .await
         .expect_err("strategic merge on a custom resource");
     assert_eq!(code_reason(e), (415, "UnsupportedMediaType".into()));
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            resource_version: Some(stale.clone()),
+            uid: None,
+        }),
+        ..Default::default()
+    };
+    let e = api
+        .delete("a", &dp)
+        .await
+        .expect_err("stale delete precondition");
+    assert_eq!(code_reason(e), (409, "Conflict".into()));
 }
 
 #[tokio::test]
