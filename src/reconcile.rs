@@ -500,3 +500,7 @@ pub async fn cleanup<R: Route53>(
     }
     Ok(notes)
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -1,0 +1,584 @@
+//! Reconcile tests: the whole Route 53 pipeline (read → plan → apply → observe) against the in-memory
+//! fake, with status carried from one reconcile to the next as the controller does.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::*;
+use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Health, Role};
+use crate::naming;
+use crate::route53::fake::FakeRoute53;
+use crate::route53::{Change, RecordSet, Route53Error, Route53ErrorKind};
+use crate::status::{READY, find_condition, next_status};
+
+const OWNER: &str = "test-owner";
+const UID: &str = "11111111-2222-4333-8444-555555555555";
+
+struct Harness {
+    r53: FakeRoute53,
+    zone: String,
+    status: Option<FailoverRecordStatus>,
+    generation: i64,
+    spec: FailoverRecordSpec,
+}
+
+fn spec(yaml: &str) -> FailoverRecordSpec {
+    serde_yaml::from_str(yaml).expect("spec")
+}
+
+const BASIC: &str = r#"
+hostedZone: {name: example.com}
+name: app.example.com
+type: A
+primary:
+  values: ["192.0.2.10"]
+  healthCheck: {type: HTTP, resourcePath: /healthz, requestInterval: 10, failureThreshold: 2}
+secondary:
+  values: ["192.0.2.20"]
+  healthCheck: {type: TCP, port: 443}
+"#;
+
+impl Harness {
+    fn new(yaml: &str) -> Harness {
+        let r53 = FakeRoute53::new();
+        let zone = r53.add_zone("example.com");
+        Harness {
+            r53,
+            zone,
+            status: None,
+            generation: 1,
+            spec: spec(yaml),
+        }
+    }
+
+    async fn run(&mut self, full: bool) -> SyncOutcome {
+        let out = sync(
+            &self.r53,
+            SyncInput {
+                owner: OWNER,
+                uid: UID,
+                generation: self.generation,
+                object_ref: "default/app",
+                spec: &self.spec,
+                status: self.status.as_ref(),
+                full,
+            },
+        )
+        .await;
+        if let Some(obs) = &out.observation {
+            self.status = Some(next_status(self.status.as_ref(), obs, Timestamp::now()));
+        }
+        out
+    }
+
+    fn ours(&self) -> Vec<RecordSet> {
+        self.r53
+            .records(&self.zone)
+            .into_iter()
+            .filter(|r| r.name == "app.example.com.")
+            .collect()
+    }
+
+    fn ready(&self) -> (String, String) {
+        let c = find_condition(self.status.as_ref(), READY).expect("Ready present");
+        (c.status.clone(), c.reason.clone())
+    }
+
+    fn set_spec(&mut self, yaml: &str) {
+        self.spec = spec(yaml);
+        self.generation += 1;
+    }
+}
+
+#[tokio::test]
+async fn create_writes_exact_route53_state_and_settles_to_ready() {
+    let mut h = Harness::new(BASIC);
+    let out = h.run(true).await;
+    assert_eq!(
+        out.result.as_ref().ok(),
+        Some(&true),
+        "change pending: {:?}",
+        out.result
+    );
+    assert_eq!(h.ready(), ("False".into(), "Propagating".into()));
+    let checks = h.r53.health_checks();
+    assert_eq!(checks.len(), 2, "one check per endpoint");
+    let records = h.ours();
+    assert_eq!(records.len(), 2);
+    let p = records
+        .iter()
+        .find(|r| r.failover == Some(Role::Primary))
+        .expect("primary");
+    let s = records
+        .iter()
+        .find(|r| r.failover == Some(Role::Secondary))
+        .expect("secondary");
+    assert_eq!(p.values, vec!["192.0.2.10"]);
+    assert_eq!(p.ttl, Some(60));
+    assert_eq!(
+        p.set_identifier.as_deref(),
+        Some(format!("{OWNER}:{UID}:primary").as_str())
+    );
+    let pc = checks
+        .iter()
+        .find(|c| Some(&c.id) == p.health_check_id.as_ref())
+        .expect("primary check");
+    let cfg = pc.config.as_ref().expect("config");
+    assert_eq!(
+        (
+            cfg.ip_address.as_deref(),
+            cfg.port,
+            cfg.request_interval,
+            cfg.failure_threshold
+        ),
+        (Some("192.0.2.10"), 80, 10, 2)
+    );
+    assert_eq!(
+        naming::role_of_caller_reference(UID, &pc.caller_reference),
+        Some(Role::Primary)
+    );
+    assert!(
+        h.r53
+            .tags(&pc.id)
+            .iter()
+            .any(|(k, v)| k == "route53-failover-operator/uid" && v == UID)
+    );
+    assert!(s.health_check_id.is_some());
+
+    h.r53.settle();
+    for id in [p.health_check_id.clone(), s.health_check_id.clone()]
+        .into_iter()
+        .flatten()
+    {
+        h.r53.set_health(&id, true);
+    }
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&false));
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    let st = h.status.clone().expect("status");
+    assert_eq!(st.active_role, Some(Role::Primary));
+    assert_eq!(
+        st.primary
+            .as_ref()
+            .map(|e| (e.health, e.checkers_healthy, e.checkers_total)),
+        Some((Health::Healthy, 3, 3))
+    );
+    assert_eq!(
+        st.change.as_ref().map(|c| c.status.as_str()),
+        Some("INSYNC")
+    );
+}
+
+#[tokio::test]
+async fn steady_state_makes_no_writes_and_no_status_change() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    let before = h.status.clone();
+    h.r53.reset_calls();
+    for _ in 0..5 {
+        let out = h.run(true).await;
+        assert!(out.notes.is_empty(), "{:?}", out.notes);
+    }
+    assert_eq!(h.r53.write_calls(), 0, "{:?}", h.r53.calls());
+    assert_eq!(h.status, before, "status unchanged: nothing to patch");
+    // Health-only reconciles read health and nothing else.
+    h.r53.reset_calls();
+    h.run(false).await;
+    assert_eq!(
+        h.r53.calls().keys().copied().collect::<Vec<_>>(),
+        vec!["GetHealthCheckStatus"]
+    );
+}
+
+#[tokio::test]
+async fn failover_and_failback_follow_route53_health() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    let st = h.status.clone().expect("status");
+    let p = st.primary.and_then(|e| e.health_check_id).expect("p id");
+    let s = st.secondary.and_then(|e| e.health_check_id).expect("s id");
+    h.r53.set_health(&p, true);
+    h.r53.set_health(&s, true);
+    h.run(false).await;
+    assert_eq!(
+        h.status.as_ref().and_then(|s| s.active_role),
+        Some(Role::Primary)
+    );
+    h.r53.set_health(&p, false);
+    h.run(false).await;
+    let st = h.status.clone().expect("status");
+    assert_eq!(st.active_role, Some(Role::Secondary));
+    assert!(st.last_failover_time.is_some());
+    assert_eq!(
+        st.primary.as_ref().map(|e| e.health),
+        Some(Health::Unhealthy)
+    );
+    assert!(
+        st.primary
+            .and_then(|e| e.last_failure_reason)
+            .is_some_and(|r| r.contains("Failure"))
+    );
+    // Both unhealthy: Route 53 answers with the primary.
+    h.r53.set_health(&s, false);
+    h.run(false).await;
+    assert_eq!(
+        h.status.as_ref().and_then(|s| s.active_role),
+        Some(Role::Primary)
+    );
+}
+
+#[tokio::test]
+async fn mutable_change_updates_in_place_immutable_change_replaces_without_leak() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    let original = h
+        .status
+        .clone()
+        .and_then(|s| s.primary)
+        .and_then(|e| e.health_check_id)
+        .expect("id");
+
+    // failureThreshold is mutable: same check, new version.
+    h.set_spec(&BASIC.replace("failureThreshold: 2", "failureThreshold: 4"));
+    h.run(true).await;
+    let checks = h.r53.health_checks();
+    assert_eq!(checks.len(), 2);
+    let c = checks
+        .iter()
+        .find(|c| c.id == original)
+        .expect("same check kept");
+    assert_eq!(
+        (c.version, c.config.as_ref().map(|c| c.failure_threshold)),
+        (2, Some(4))
+    );
+    assert_eq!(h.r53.call_count("CreateHealthCheck"), 2);
+
+    // requestInterval is immutable: create new → repoint → delete old, never two for long.
+    h.set_spec(
+        &BASIC
+            .replace("requestInterval: 10", "requestInterval: 30")
+            .replace("failureThreshold: 2", "failureThreshold: 4"),
+    );
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let primary_rs = h
+        .ours()
+        .into_iter()
+        .find(|r| r.failover == Some(Role::Primary))
+        .expect("primary");
+    let new_id = primary_rs.health_check_id.clone().expect("hc");
+    assert_ne!(new_id, original, "record repointed to the replacement");
+    let ids: Vec<String> = h.r53.health_checks().into_iter().map(|c| c.id).collect();
+    assert!(
+        !ids.contains(&original),
+        "old check deleted after repointing (change INSYNC): {ids:?}"
+    );
+    assert_eq!(ids.len(), 2);
+    assert!(out.notes.iter().any(|n| n.reason == "HealthCheckDeleted"));
+}
+
+#[tokio::test]
+async fn replaced_check_is_kept_until_the_repointing_change_is_insync() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    h.r53.settle();
+    h.run(true).await;
+    let original = h
+        .status
+        .clone()
+        .and_then(|s| s.primary)
+        .and_then(|e| e.health_check_id)
+        .expect("id");
+    h.set_spec(&BASIC.replace("type: HTTP,", "type: HTTPS,"));
+    h.run(true).await;
+    assert!(
+        h.r53.health_checks().iter().any(|c| c.id == original),
+        "kept while PENDING"
+    );
+    assert_eq!(h.r53.health_checks().len(), 3);
+    h.r53.settle();
+    h.run(true).await;
+    assert!(
+        !h.r53.health_checks().iter().any(|c| c.id == original),
+        "deleted once INSYNC"
+    );
+    assert_eq!(h.r53.health_checks().len(), 2);
+}
+
+#[tokio::test]
+async fn crash_after_health_check_create_never_duplicates() {
+    let mut h = Harness::new(BASIC);
+    // The record write fails after both checks were created (as if the process died there).
+    h.r53.fail_next(
+        "ChangeResourceRecordSets",
+        Route53Error::new(
+            "ChangeResourceRecordSets",
+            Route53ErrorKind::Transient,
+            "InternalError",
+            "boom",
+        ),
+    );
+    let out = h.run(true).await;
+    assert!(out.result.is_err());
+    assert!(
+        out.observation.is_none(),
+        "transient errors leave status alone"
+    );
+    assert_eq!(h.r53.health_checks().len(), 2);
+    // Retry from scratch (no status, like a restarted operator): the same checks are reused.
+    h.status = None;
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(h.r53.health_checks().len(), 2, "no duplicate health checks");
+    assert_eq!(
+        h.r53.call_count("CreateHealthCheck"),
+        2,
+        "found by CallerReference, not created again"
+    );
+    assert_eq!(h.ours().len(), 2);
+}
+
+#[tokio::test]
+async fn lost_list_response_is_caught_by_caller_reference_idempotency() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    let before: Vec<_> = h.r53.health_checks();
+    // Simulate a listing that missed our checks (eventual consistency): the planner asks to create again
+    // with the same deterministic CallerReference, and Route 53 returns the existing check.
+    let desired = crate::desired::Desired::from_spec(&h.spec, OWNER, UID).expect("valid");
+    let plan =
+        crate::plan::plan_health_checks(&desired, &[], &[None, None], OWNER, UID, h.generation);
+    for a in plan.actions {
+        if let crate::plan::HealthCheckAction::Create {
+            caller_reference,
+            config,
+            ..
+        } = a
+        {
+            let hc = h
+                .r53
+                .create_health_check(&caller_reference, &config, &[])
+                .await
+                .expect("idempotent");
+            assert!(before.iter().any(|b| b.id == hc.id));
+        }
+    }
+    assert_eq!(h.r53.health_checks().len(), 2);
+}
+
+#[tokio::test]
+async fn foreign_record_is_a_conflict_and_nothing_is_written() {
+    let mut h = Harness::new(BASIC);
+    let foreign = RecordSet {
+        name: "app.example.com.".into(),
+        rtype: "A".into(),
+        set_identifier: None,
+        failover: None,
+        ttl: Some(300),
+        values: vec!["198.51.100.7".into()],
+        alias: None,
+        health_check_id: None,
+    };
+    h.r53.put_record(&h.zone.clone(), foreign.clone());
+    let out = h.run(true).await;
+    assert!(
+        matches!(out.result, Err(Error::Conflict(_))),
+        "{:?}",
+        out.result
+    );
+    assert_eq!(h.ready(), ("False".into(), "Conflict".into()));
+    assert_eq!(h.ours(), vec![foreign], "foreign record untouched");
+    assert!(
+        h.r53.health_checks().is_empty(),
+        "no health check created for a conflicting name"
+    );
+    assert_eq!(h.r53.write_calls(), 0);
+}
+
+#[tokio::test]
+async fn invalid_spec_writes_nothing() {
+    let mut h = Harness::new(&BASIC.replace("type: TCP, port: 443", "type: TCP"));
+    let out = h.run(true).await;
+    assert!(
+        matches!(&out.result, Err(Error::InvalidSpec(m)) if m.contains("needs a port")),
+        "{:?}",
+        out.result
+    );
+    assert_eq!(h.ready(), ("False".into(), "InvalidSpec".into()));
+    assert_eq!(h.r53.calls().len(), 0, "Route 53 not even read");
+}
+
+#[tokio::test]
+async fn missing_zone_is_reported() {
+    let mut h = Harness::new(
+        &BASIC
+            .replace("{name: example.com}", "{name: missing.test}")
+            .replace("app.example.com", "app.missing.test"),
+    );
+    let out = h.run(true).await;
+    assert!(matches!(out.result, Err(Error::Zone(_))));
+    assert_eq!(h.ready(), ("False".into(), "ZoneNotFound".into()));
+    assert_eq!(h.r53.write_calls(), 0);
+}
+
+#[tokio::test]
+async fn drift_is_repaired_on_full_sync() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    // Someone edits our secondary out of band.
+    let zone = h.zone.clone();
+    let mut s = h
+        .ours()
+        .into_iter()
+        .find(|r| r.failover == Some(Role::Secondary))
+        .expect("s");
+    s.values = vec!["203.0.113.66".into()];
+    h.r53
+        .change_record_sets(&zone, "drift", &[Change::Upsert(s)])
+        .await
+        .expect("drift");
+    let out = h.run(true).await;
+    assert!(out.notes.iter().any(|n| n.reason == "RecordsChanged"));
+    let s = h
+        .ours()
+        .into_iter()
+        .find(|r| r.failover == Some(Role::Secondary))
+        .expect("s");
+    assert_eq!(s.values, vec!["192.0.2.20"]);
+}
+
+#[tokio::test]
+async fn throttling_is_retryable_and_leaves_status() {
+    let mut h = Harness::new(BASIC);
+    h.r53.fail_next(
+        "ListResourceRecordSets",
+        Route53Error::new(
+            "ListResourceRecordSets",
+            Route53ErrorKind::Throttled,
+            "Throttling",
+            "Rate exceeded",
+        ),
+    );
+    let out = h.run(true).await;
+    let err = out.result.expect_err("throttled");
+    assert_eq!(err.retry(), crate::error::Retry::Backoff);
+    assert!(out.observation.is_none());
+}
+
+#[tokio::test]
+async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    let other = RecordSet {
+        name: "other.example.com.".into(),
+        rtype: "A".into(),
+        set_identifier: None,
+        failover: None,
+        ttl: Some(60),
+        values: vec!["198.51.100.1".into()],
+        alias: None,
+        health_check_id: None,
+    };
+    let zone = h.zone.clone();
+    h.r53.put_record(&zone, other.clone());
+    let notes = cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
+        .await
+        .expect("cleanup");
+    assert!(h.ours().is_empty());
+    assert!(h.r53.health_checks().is_empty());
+    assert!(h.r53.records(&zone).contains(&other));
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.reason == "HealthCheckDeleted")
+            .count(),
+        2
+    );
+    // Idempotent: a second cleanup (after a crash) has nothing left to do and succeeds.
+    cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
+        .await
+        .expect("again");
+}
+
+#[tokio::test]
+async fn existing_health_check_is_attached_and_never_deleted() {
+    let r53 = FakeRoute53::new();
+    let zone = r53.add_zone("example.com");
+    let d = crate::desired::Desired::from_spec(&spec(BASIC), OWNER, UID).expect("valid");
+    let crate::desired::DesiredHealth::Managed(cfg) = d.endpoint(Role::Primary).health.clone()
+    else {
+        panic!()
+    };
+    let ext = r53.add_foreign_health_check("terraform-123", &cfg);
+    let mut h = Harness { r53, zone, status: None, generation: 1, spec: spec(&BASIC.replace(
+        "healthCheck: {type: HTTP, resourcePath: /healthz, requestInterval: 10, failureThreshold: 2}",
+        &format!("existingHealthCheckId: {ext}"),
+    )) };
+    h.r53.auto_insync();
+    h.run(true).await;
+    let p = h
+        .ours()
+        .into_iter()
+        .find(|r| r.failover == Some(Role::Primary))
+        .expect("p");
+    assert_eq!(p.health_check_id.as_deref(), Some(ext.as_str()));
+    cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
+        .await
+        .expect("cleanup");
+    assert!(
+        h.r53.health_checks().iter().any(|c| c.id == ext),
+        "foreign check survives"
+    );
+}
+
+#[tokio::test]
+async fn alias_secondary_without_check() {
+    let mut h = Harness::new(
+        r#"
+hostedZone: {name: example.com}
+name: www.example.com
+type: A
+primary:
+  values: ["192.0.2.10"]
+  healthCheck: {type: HTTP}
+secondary:
+  alias: {dnsName: static.example.com, hostedZoneId: Z000001FAKE}
+"#,
+    );
+    h.r53.auto_insync();
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let recs: Vec<_> = h
+        .r53
+        .records(&h.zone.clone())
+        .into_iter()
+        .filter(|r| r.name == "www.example.com.")
+        .collect();
+    let s = recs
+        .iter()
+        .find(|r| r.failover == Some(Role::Secondary))
+        .expect("s");
+    assert_eq!(s.ttl, None);
+    assert_eq!(
+        s.alias.as_ref().map(|a| a.dns_name.as_str()),
+        Some("static.example.com.")
+    );
+    let p_id = h
+        .status
+        .clone()
+        .and_then(|s| s.primary)
+        .and_then(|e| e.health_check_id)
+        .expect("p");
+    h.r53.set_health(&p_id, false);
+    h.run(false).await;
+    assert_eq!(
+        h.status.as_ref().and_then(|s| s.active_role),
+        Some(Role::Secondary),
+        "unchecked secondary serves"
+    );
+}
