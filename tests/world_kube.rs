@@ -423,6 +423,21 @@ async fn server_side_apply_creates_then_prunes_fields_the_manager_dropped() {
         .expect("apply status again");
     assert_eq!(a.resource_version(), b.resource_version());
     assert_eq!(b.spec.size, 2);
+
+    // the manager's main-endpoint fields are tracked apart from its /status fields
+    let third = json!({"apiVersion": "world.test.io/v1", "kind": "Widget", "metadata": {"name": "ssa"},
+        "spec": {"size": 2}});
+    let c = api
+        .patch("ssa", &pp, &Patch::Apply(&third))
+        .await
+        .expect("apply without labels");
+    assert!(!c.labels().contains_key("keep") && c.labels().contains_key("other"));
+    assert_eq!(c.status.and_then(|s| s.phase).as_deref(), Some("Applied"));
+    let missing = api
+        .patch_status("nope", &pp, &Patch::Apply(&st))
+        .await
+        .expect_err("apply to /status of a missing object");
+    assert_eq!(code_reason(missing).0, 404);
 }
 
 #[tokio::test]

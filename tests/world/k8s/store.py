@@ -86,7 +86,7 @@ class Store:
         self.history_max = history
         self.resources: dict[tuple, Resource] = {}
         self.objects: dict[tuple, dict[tuple, dict]] = collections.defaultdict(dict)
-        self.managed: dict[tuple, dict[str, set]] = {}  # (gk, ns, name) -> SSA field manager -> applied paths
+        self.managed: dict[tuple, dict[tuple, set]] = {}  # (gk, ns, name) -> (manager, subresource) -> applied paths
         self.watchers: set[tuple[tuple, asyncio.Queue]] = set()
         for res in BUILTINS:
             self.resources[(res.group, res.version, res.plural)] = res
@@ -211,17 +211,20 @@ class Store:
             raise ApiError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
         if not isinstance(body, dict):
             raise ApiError(400, 'BadRequest', 'the apply configuration is not an object')
-        mkey = (res.gk, ns or '', name)
+        mkey, owner = (res.gk, ns or '', name), (manager, sub)  # managedFields entries are per manager and subresource
         try:
             old = self.get(res, ns, name)
-        except ApiError:  # server-side apply creates a missing object
+        except ApiError:
+            if sub:  # apply to /status of a missing object is 404, as on the real server
+                raise
+            # server-side apply creates a missing object
             created = self.create(res, ns, {**body, 'metadata': {**(body.get('metadata') or {}), 'name': name}})
-            self.managed.setdefault(mkey, {})[manager] = patches.field_paths(body)
+            self.managed.setdefault(mkey, {})[owner] = patches.field_paths(body)
             return created
-        before = self.managed.get(mkey, {}).get(manager, set())
+        before = self.managed.get(mkey, {}).get(owner, set())
         new = patches.apply(old, body, before)
         result = self._update(res, old, new, sub)
-        self.managed.setdefault(mkey, {})[manager] = patches.field_paths(body)
+        self.managed.setdefault(mkey, {})[owner] = patches.field_paths(body)
         return result
 
     def _update(self, res: Resource, old: dict, new: dict, sub: str | None) -> dict:
