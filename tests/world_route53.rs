@@ -1511,3 +1511,22 @@ async fn non_loopback_endpoints_are_never_probed() {
     let id = create_hc(&c, "remote", cfg).await;
     wait_all(&c, &id, "Failure:", "not a loopback address").await;
 }
+
+#[tokio::test]
+async fn fqdn_is_resolved_to_an_ipv4_loopback_address() {
+    let w = R53World::start();
+    let c = w.client().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = Backend::start(dir.path());
+    let cfg = HealthCheckConfig::builder()
+        .r#type(HealthCheckType::Http)
+        .fully_qualified_domain_name("localhost")
+        .port(i32::from(backend.port))
+        .resource_path("/health")
+        .request_interval(10)
+        .failure_threshold(1)
+        .build()
+        .expect("cfg");
+    let id = create_hc(&c, "fqdn", cfg).await;
+    wait_all(&c, &id, "Success:", "Resolved IP: 127.0.0.1").await;
+}

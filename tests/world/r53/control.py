@@ -93,13 +93,14 @@ def _admit(op):
 
 def _error(start_response, status, code, message):
     kind = "Receiver" if status >= 500 else "Sender"
+    request_id = str(uuid.uuid4())
     body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{XMLNS}"><Error><Type>{kind}</Type>'
             f"<Code>{code}</Code><Message>{message}</Message></Error>"
-            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
     reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
     start_response(f"{status} {reason.get(status, 'Error')}",
                    [("Content-Type", "text/xml"), ("Content-Length", str(len(body))),
-                    ("x-amzn-RequestId", str(uuid.uuid4()))])
+                    ("x-amzn-RequestId", request_id)])
     return [body]
 
 

@@ -109,7 +109,8 @@ def describe_all():
 def _resolve(hc):
     if hc.ip_address:
         return hc.ip_address
-    infos = socket.getaddrinfo(hc.fqdn, hc.port, type=socket.SOCK_STREAM)
+    # API reference, FullyQualifiedDomainName: Route 53 checks an IPv4 address that DNS returns.
+    infos = socket.getaddrinfo(hc.fqdn, hc.port, family=socket.AF_INET, type=socket.SOCK_STREAM)
     addrs = [i[4][0] for i in infos]
     loop = [a for a in addrs if ipaddress.ip_address(a).is_loopback]
     return (loop or addrs)[0]
@@ -139,16 +140,19 @@ def probe(hc):
 def _probe_http(hc, ip, port):
     https = hc.type_.startswith("HTTPS")
     host = hc.fqdn or ip
+    if port not in (80, 443):
+        host += f":{port}"  # API reference: the Host header gets ":port" for other ports
     # Dev guide: connect within four seconds, then a 2xx/3xx status within two seconds.
-    if https:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE  # Route 53 does not validate SSL/TLS certificates
-        conn = http.client.HTTPSConnection(ip, port, timeout=4, context=ctx)
-    else:
-        conn = http.client.HTTPConnection(ip, port, timeout=4)
+    conn = http.client.HTTPConnection(ip, port, timeout=4)
     try:
-        conn.connect()
+        conn.sock = socket.create_connection((ip, port), timeout=4)
+        if https:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # Route 53 does not validate SSL/TLS certificates
+            # EnableSNI: send FullyQualifiedDomainName in the client_hello.
+            sni = hc.fqdn if hc.enable_sni and hc.fqdn else None
+            conn.sock = ctx.wrap_socket(conn.sock, server_hostname=sni)
         conn.sock.settimeout(2)
         conn.request("GET", hc.resource_path or "/", headers={"Host": host,
                                                               "User-Agent": "Amazon-Route53-Health-Check-Service"})
