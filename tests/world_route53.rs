@@ -321,7 +321,12 @@ async fn health_check_version_and_reset_elements() {
     let id = create_hc(
         &c,
         "ver",
-        hc(HealthCheckType::Http, 8080).build().expect("cfg"),
+        hc(HealthCheckType::Http, 8080)
+            .regions(HealthCheckRegion::UsEast1)
+            .regions(HealthCheckRegion::UsWest2)
+            .regions(HealthCheckRegion::SaEast1)
+            .build()
+            .expect("cfg"),
     )
     .await;
 
@@ -382,6 +387,32 @@ async fn health_check_version_and_reset_elements() {
         .and_then(|h| h.health_check_config())
         .expect("cfg");
     assert_eq!((cfg.port(), cfg.failure_threshold()), (Some(8081), Some(2)));
+    assert_eq!(
+        cfg.regions().len(),
+        3,
+        "updates keep Regions they don't mention"
+    );
+
+    let out = c
+        .update_health_check()
+        .health_check_id(&id)
+        .reset_elements(ResettableElementName::Regions)
+        .send()
+        .await
+        .expect("reset Regions");
+    let cfg = out
+        .health_check()
+        .and_then(|h| h.health_check_config())
+        .expect("cfg");
+    assert!(
+        cfg.regions().is_empty(),
+        "ResetElements=Regions resets them"
+    );
+    assert_eq!(
+        observations(&c, &id).await.len(),
+        8,
+        "default checker regions"
+    );
 
     let e = c
         .update_health_check()

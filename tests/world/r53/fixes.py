@@ -229,7 +229,13 @@ def update_health_check(self):
     for element in reset:
         if element not in RESETTABLE:
             raise _enum_error(element, list(RESETTABLE))
+    kept = {"regions": hc.regions, "children": hc.children}
     result = _orig["update_health_check"](self)
+    # Elements missing from an UpdateHealthCheck request keep their values (moto clears these two).
+    if self._get_param("Regions") is None:
+        hc.regions = kept["regions"]
+    if self._get_param("ChildHealthChecks") is None:
+        hc.children = kept["children"]
     # ResetElements (API reference): reset the listed elements to their default values.
     for element in reset:
         setattr(hc, RESETTABLE[element], None)
