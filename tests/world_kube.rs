@@ -1162,6 +1162,14 @@ async fn crd_created_at_runtime_through_kube_is_served_with_discovery() {
 // The real kubectl
 // ---------------------------------------------------------------------------------------------------------
 
+/// Wait until a client (kubectl) has opened a watch on widgets, so later changes are seen live.
+async fn until_watching(w: &KubeWorld) {
+    eventually("kubectl opened its watch", WAIT, TICK, || async {
+        (w.requests("WATCH widgets") > 0).then_some(())
+    })
+    .await;
+}
+
 const WIDGET_YAML: &str =
     "apiVersion: world.test.io/v1\nkind: Widget\nmetadata:\n  name: k1\nspec:\n  size: 3\n";
 
@@ -1261,8 +1269,9 @@ async fn kubectl_get_watch_streams_changes_made_through_kube() {
     api.create(&PostParams::default(), &widget("w1", 1))
         .await
         .expect("create");
+    w.reset_stats();
     let child = w.kubectl_spawn(&["get", "wd", "-w", "--request-timeout=6s"]);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_watching(&w).await;
     api.patch_status("w1", &PatchParams::default(), &Patch::Merge(ready("True")))
         .await
         .expect("status");
@@ -1289,8 +1298,9 @@ async fn kubectl_wait_for_condition_while_kube_patches_status() {
     api.create(&PostParams::default(), &widget("x", 1))
         .await
         .expect("create");
+    w.reset_stats();
     let child = w.kubectl_spawn(&["wait", "--for=condition=Ready", "wd/x", "--timeout=15s"]);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    until_watching(&w).await;
     api.patch_status("x", &PatchParams::default(), &Patch::Merge(ready("False")))
         .await
         .expect("false");
@@ -1315,6 +1325,7 @@ async fn kubectl_delete_waits_for_a_finalizer_removed_by_kube() {
     api.create(&PostParams::default(), &o)
         .await
         .expect("create");
+    w.reset_stats();
     let mut child = w.kubectl_spawn(&["delete", "wd", "fin", "--timeout=15s"]);
     eventually("deletionTimestamp set", WAIT, TICK, || async {
         api.get("fin")
@@ -1325,7 +1336,7 @@ async fn kubectl_delete_waits_for_a_finalizer_removed_by_kube() {
             .map(|_| ())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_watching(&w).await;
     assert!(
         child.try_wait().expect("try_wait").is_none(),
         "kubectl delete must wait for the finalizer"
@@ -1353,8 +1364,9 @@ async fn kubectl_wait_for_delete() {
     api.create(&PostParams::default(), &widget("gone", 1))
         .await
         .expect("create");
+    w.reset_stats();
     let child = w.kubectl_spawn(&["wait", "--for=delete", "wd/gone", "--timeout=15s"]);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    until_watching(&w).await;
     api.delete("gone", &DeleteParams::default())
         .await
         .expect("delete");
