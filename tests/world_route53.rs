@@ -693,8 +693,8 @@ async fn delete_must_match_the_exact_current_values() {
         );
         assert_eq!(
             message(&e),
-            "Tried to delete resource record set [name='app.example.test.', type='A', \
-             set-identifier='primary'] but the values provided do not match the current values"
+            "[Tried to delete resource record set [name='app.example.test.', type='A', \
+             set-identifier='primary'] but the values provided do not match the current values]"
         );
     }
     assert_eq!(sets(&c, &zone).await, before, "nothing was deleted");
@@ -725,8 +725,8 @@ async fn delete_must_match_the_exact_current_values() {
         .expect_err("again");
     assert_eq!(
         message(&e),
-        "Tried to delete resource record set [name='app.example.test.', type='A', \
-         set-identifier='primary'] but it was not found"
+        "[Tried to delete resource record set [name='app.example.test.', type='A', \
+         set-identifier='primary'] but it was not found]"
     );
 }
 
@@ -747,8 +747,8 @@ async fn create_of_an_existing_set_fails_and_upsert_replaces() {
         assert_eq!(code(&e), "InvalidChangeBatch");
         assert_eq!(
             message(&e),
-            "Tried to create resource record set [name='app.example.test.', type='A', \
-             set-identifier='primary'] but it already exists"
+            "[Tried to create resource record set [name='app.example.test.', type='A', \
+             set-identifier='primary'] but it already exists]"
         );
     }
     let s = a_set(
@@ -808,6 +808,26 @@ async fn change_batches_are_all_or_nothing() {
     apply(&c, &zone, vec![good()])
         .await
         .expect("the good change alone");
+    // Every problem of a batch is reported, in one "[msg1, msg2]" message.
+    let e = apply(
+        &c,
+        &zone,
+        vec![
+            good(),
+            change(
+                ChangeAction::Delete,
+                a_set("nope.example.test", "127.0.0.1", None),
+            ),
+        ],
+    )
+    .await
+    .expect_err("two problems");
+    assert_eq!(
+        message(&e),
+        "[Tried to create resource record set [name='atomic.example.test.', type='A'] but it \
+         already exists, Tried to delete resource record set [name='nope.example.test.', \
+         type='A'] but it was not found]"
+    );
 }
 
 #[tokio::test]

@@ -32,8 +32,9 @@ class InvalidInput(Err):
 
 class InvalidChangeBatch(Err):
     def __init__(self, messages):
-        # Real Route 53 lists every problem of the batch and applies none of it.
-        super().__init__("InvalidChangeBatch", "; ".join(messages))
+        # Real Route 53 lists every problem of the batch as "[msg1, msg2]" in a standard ErrorResponse
+        # (aws-sdk-kotlin#1435) and applies none of the batch.
+        super().__init__("InvalidChangeBatch", "[" + ", ".join(messages) + "]")
 
 
 class HealthCheckAlreadyExists(Err):
