@@ -11,7 +11,8 @@ import kmock
 import yaml
 
 from k8s import views
-from k8s.store import ApiError, Resource, Store
+from k8s.errors import ApiError
+from k8s.store import Resource, Store, selector
 
 
 def parse_path(path: str):
@@ -150,7 +151,7 @@ class World(kmock.KubernetesScaffold):
             deleted = [st.delete(res, ns, o['metadata']['name'], None) for o in st.list(res, ns, dict(q))]
             return json_response({'kind': f'{res.kind}List', 'apiVersion': res.api_version,
                                   'metadata': {'resourceVersion': str(st.rv)}, 'items': deleted})
-        raise ApiError(405, 'MethodNotAllowed', f'the server does not allow this method on the requested resource')
+        raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
 
     @staticmethod
     def body(data: bytes):
@@ -235,7 +236,6 @@ class World(kmock.KubernetesScaffold):
 
     @staticmethod
     def _matcher(ns, params):
-        from k8s.store import selector
         sel = selector(params)
         return lambda o: (ns is None or o['metadata'].get('namespace') == ns) and sel(o)
 

@@ -4,6 +4,8 @@ import copy
 import jsonpatch
 import jsonpointer
 
+from k8s.errors import ApiError
+
 
 def merge_patch(target, patch):
     """RFC 7386: objects merge recursively, null deletes, everything else (lists included) replaces."""
@@ -19,7 +21,6 @@ def merge_patch(target, patch):
 
 
 def json_patch(doc: dict, ops) -> dict:
-    from k8s.store import ApiError
     if not isinstance(ops, list):
         raise ApiError(400, 'BadRequest', 'json patch must be a list of operations')
     kept = []

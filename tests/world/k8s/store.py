@@ -9,18 +9,7 @@ import time
 import uuid
 
 from k8s import patches
-
-
-class ApiError(Exception):
-    """A failure rendered as a `kind: Status` body with a standard reason (kube-rs matches on the reason)."""
-
-    def __init__(self, code: int, reason: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
-
-    def status(self) -> dict:
-        return {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
-                'message': self.message, 'reason': self.reason, 'details': self.details, 'code': self.code}
+from k8s.errors import ApiError
 
 
 def now_iso() -> str:
@@ -203,7 +192,7 @@ class Store:
             # strategic merge (built-in kinds only) is approximated by a JSON merge patch: lists replace
             new = patches.merge_patch(old, body)
         else:  # custom resources reject strategic merge patches with 415, like the real server
-            raise ApiError(415, 'UnsupportedMediaType', f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml')
+            raise ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml')
         return self._update(res, old, new, sub)
 
     def apply(self, res, ns, name, body, sub, manager) -> dict:

@@ -141,9 +141,8 @@ def _cell(col: dict, obj: dict):
 
 
 def columns(res: Resource) -> list[dict]:
-    cols = res.columns if res.columns is not None else [
+    return res.columns if res.columns is not None else [
         {'name': 'Age', 'type': 'date', 'jsonPath': '.metadata.creationTimestamp'}]
-    return cols
 
 
 def table(res: Resource, objs: list[dict], rv: str, include: str, headers: bool = True) -> dict:
