@@ -772,6 +772,37 @@ async fn watch_from_a_compacted_rv_gets_410_expired_and_the_watcher_relists() {
 }
 
 #[tokio::test]
+async fn history_window_bounds_how_far_back_a_watch_can_resume() {
+    let w = world_with(&["--history", "2"]);
+    let api = widgets(&w).await;
+    let a = api
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .expect("a");
+    let b = api
+        .create(&PostParams::default(), &widget("b", 1))
+        .await
+        .expect("b");
+    for n in ["c", "d"] {
+        api.create(&PostParams::default(), &widget(n, 1))
+            .await
+            .expect("create");
+    }
+    // the last 2 changes (c, d) are kept: resuming from b's RV works, from a's RV is 410
+    let wp = WatchParams::default().disable_bookmarks();
+    let from_b = b.resource_version().expect("rv");
+    let evs = collect_watch(&api, &wp, &from_b, 2, Duration::from_secs(5)).await;
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert!(evs.iter().all(|e| matches!(e, WatchEvent::Added(_))));
+    let from_a = a.resource_version().expect("rv");
+    let evs = collect_watch(&api, &wp, &from_a, 1, Duration::from_secs(5)).await;
+    assert!(
+        matches!(evs.first(), Some(WatchEvent::Error(s)) if s.code == 410),
+        "{evs:?}"
+    );
+}
+
+#[tokio::test]
 async fn send_initial_events_replays_then_marks_the_end_with_a_bookmark() {
     let w = world();
     let api = widgets(&w).await;
