@@ -1,4 +1,5 @@
-"""HTTP routing on top of kmock's server: REST verbs, watch streams, discovery and the /_world control API."""
+"""HTTP routing behind kmock's aiohttp server (kmock.Server + kmock.RawHandler): REST verbs, watch streams,
+discovery and the /_world control API."""
 import asyncio
 import collections
 import copy
@@ -37,7 +38,7 @@ def json_response(data, status=200) -> aiohttp.web.Response:
 
 
 @attrs.define(kw_only=True)
-class World(kmock.KubernetesScaffold):
+class World(kmock.RawHandler):
     store: Store = attrs.field(default=None)
     bookmark_interval: float = 10.0
     stats: collections.Counter = attrs.field(factory=collections.Counter)
@@ -53,9 +54,9 @@ class World(kmock.KubernetesScaffold):
             route = parse_path(raw.path)
             if route is not None and route[3] is not None:
                 return await self.rest(raw, *route)
+            raise ApiError(404, 'NotFound', 'the server could not find the requested resource')  # any other path
         except ApiError as e:
             return json_response(e.status(), e.code)
-        return await super().__call__(raw)  # anything else: kmock's fallback (404 with a Status body)
 
     # ---- /_world control API --------------------------------------------------------------------------------
     async def control(self, raw):
