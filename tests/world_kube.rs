@@ -39,7 +39,8 @@ const TICK: Duration = Duration::from_millis(50);
     shortname = "wd",
     printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.size"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Detail","type":"string","jsonPath":".status.detail.reason","priority":1}"#
 )]
 pub struct WidgetSpec {
     pub size: i64,
@@ -53,6 +54,13 @@ pub struct WidgetStatus {
     pub conditions: Vec<Cond>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct Detail {
+    pub reason: String,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -1229,6 +1237,26 @@ async fn kubectl_apply_get_printer_columns_and_yaml_without_disabling_validation
         lines[1].split_whitespace().take(3).collect::<Vec<_>>(),
         ["k1", "4", "True"],
         "{table}"
+    );
+    // priority-1 columns (here `.status.detail.reason`) only show with -o wide
+    api.patch_status(
+        "k1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"detail": {"reason": "AllGood"}}})),
+    )
+    .await
+    .expect("detail");
+    let wide = ok(&w.kubectl(&["get", "wd", "-o", "wide"]));
+    let lines: Vec<&str> = wide.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "SIZE", "READY", "AGE", "DETAIL"],
+        "{wide}"
+    );
+    assert_eq!(
+        lines[1].split_whitespace().last(),
+        Some("AllGood"),
+        "{wide}"
     );
     let yaml = ok(&w.kubectl(&["get", "widget", "k1", "-o", "yaml"]));
     let v: serde_json::Value = serde_yaml::from_str(&yaml).expect("yaml");
