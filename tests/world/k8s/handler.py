@@ -209,20 +209,19 @@ class World(kmock.RawHandler):
             next_bookmark = time.monotonic() + self.bookmark_interval
             while True:
                 now = time.monotonic()
-                wait = next_bookmark - now
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
-                    if wait <= 0:
-                        break  # timeoutSeconds: the server ends the watch
+                if deadline is not None and now >= deadline:
+                    break  # timeoutSeconds: the server ends the watch
+                if queue.empty() and now >= next_bookmark:  # nothing pending: every earlier event was sent
+                    next_bookmark = now + self.bookmark_interval
+                    if raw.transport is None or raw.transport.is_closing():
+                        break  # the client went away
+                    if bookmarks:  # periodic BOOKMARK carrying the current RV
+                        await self.send(resp, res, 'BOOKMARK', self.bookmark(res, st.rv), table, include)
+                    continue
+                wait = min(next_bookmark, deadline if deadline is not None else next_bookmark) - now
                 try:
-                    change = await asyncio.wait_for(queue.get(), timeout=max(wait, 0))
+                    change = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
-                    if time.monotonic() >= next_bookmark:
-                        next_bookmark = time.monotonic() + self.bookmark_interval
-                        if raw.transport is None or raw.transport.is_closing():
-                            break
-                        if bookmarks:  # periodic BOOKMARK carrying the current RV (every earlier event was sent)
-                            await self.send(resp, res, 'BOOKMARK', self.bookmark(res, st.rv), table, include)
                     continue
                 if change is None:  # /_world/compact closes open watches
                     break
