@@ -409,8 +409,14 @@ pub async fn run<R: Route53 + HealthSource>(
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            ready();
+        // The store's readiness signal wakes only its most recent waiter (the controller's own runner
+        // also waits on it), so poll with a timeout instead of waiting once.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
+                Ok(Ok(())) => return ready(),
+                Ok(Err(_)) => return,
+                Err(_) => {}
+            }
         }
     });
     info!("controller started");

@@ -540,9 +540,11 @@ secondary: {values: ["192.0.2.20"]}
             alias: None,
             health_check_id: None,
         };
-        let RecordPlan::Conflict(msg) =
-            plan_records(&d, &[Some("hc".into()), None], std::slice::from_ref(&simple))
-        else {
+        let RecordPlan::Conflict(msg) = plan_records(
+            &d,
+            &[Some("hc".into()), None],
+            std::slice::from_ref(&simple),
+        ) else {
             panic!("expected conflict")
         };
         assert!(msg.contains("app.example.com. A"), "{msg}");

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod operator;
 pub mod r53;
 
 use std::io::{Read, Write};

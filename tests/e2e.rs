@@ -1,0 +1,586 @@
+//! End to end: the real operator binary against the local world (Route 53 double with real health
+//! probes, Kubernetes API double), driven with the real kubectl and checked through the AWS SDK.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_route53::types::{ResourceRecordSet, ResourceRecordSetFailover};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use route53_failover_operator::crd::{FailoverRecord, Health, Role};
+use serde_json::Value;
+use support::kube::{KubeWorld, ok};
+use support::operator::Operator;
+use support::r53::R53World;
+use support::{Backend, eventually};
+
+const CRD: &str = include_str!("../crds/failoverrecord.yaml");
+const WAIT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(200);
+
+struct World {
+    r53: R53World,
+    kube: KubeWorld,
+    zone: String,
+    primary: Backend,
+    secondary: Backend,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tmp");
+    let r53 = R53World::start();
+    let kube = KubeWorld::start_with_crds(&[CRD], &[]);
+    let zone = r53.create_zone("example.test").await;
+    let primary = Backend::start(&dir.path().join("p").tap_mkdir());
+    let secondary = Backend::start(&dir.path().join("s").tap_mkdir());
+    World {
+        r53,
+        kube,
+        zone,
+        primary,
+        secondary,
+        _dir: dir,
+    }
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> Self;
+}
+impl TapMkdir for std::path::PathBuf {
+    fn tap_mkdir(self) -> Self {
+        std::fs::create_dir_all(&self).expect("mkdir");
+        self
+    }
+}
+
+fn manifest(w: &World, name: &str, extra_primary: &str, spec_extra: &str) -> String {
+    format!(
+        r#"apiVersion: route53.failover.io/v1alpha1
+kind: FailoverRecord
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  hostedZone: {{name: example.test}}
+  name: {name}.example.test
+  type: A
+  primary:
+    values: ["192.0.2.10"]
+    healthCheck: {{type: HTTP, ipAddress: 127.0.0.1, port: {p}, resourcePath: /health, requestInterval: 10, failureThreshold: 1{extra_primary}}}
+  secondary:
+    values: ["192.0.2.20"]
+    healthCheck: {{type: HTTP, ipAddress: 127.0.0.1, port: {s}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
+{spec_extra}"#,
+        p = w.primary.port,
+        s = w.secondary.port,
+    )
+}
+
+fn apply(w: &World, yaml: &str) {
+    ok(&w.kube.kubectl_stdin(&["apply", "-f", "-"], yaml));
+}
+
+async fn api(w: &World) -> Api<FailoverRecord> {
+    Api::namespaced(w.kube.client().await, "default")
+}
+
+async fn wait_for(
+    w: &World,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&FailoverRecord) -> bool,
+) -> FailoverRecord {
+    let api = api(w).await;
+    eventually(what, WAIT, POLL, || {
+        let api = api.clone();
+        let pred = &pred;
+        async move { api.get_opt(name).await.ok().flatten().filter(|o| pred(o)) }
+    })
+    .await
+}
+
+fn ready(o: &FailoverRecord) -> Option<(String, String)> {
+    o.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn ready_is(o: &FailoverRecord, status: &str, reason: &str) -> bool {
+    ready(o).is_some_and(|(s, r)| s == status && r == reason)
+        && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+}
+
+async fn events(w: &World, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(w.kube.client().await, "default");
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
+}
+
+async fn wait_event(w: &World, reason: &str) -> Event {
+    eventually(
+        &format!("an Event with reason {reason}"),
+        WAIT,
+        POLL,
+        || async { events(w, reason).await.into_iter().next() },
+    )
+    .await
+}
+
+async fn record_sets(w: &World, name: &str) -> Vec<ResourceRecordSet> {
+    let out = w
+        .r53
+        .client()
+        .await
+        .list_resource_record_sets()
+        .hosted_zone_id(&w.zone)
+        .send()
+        .await
+        .expect("list");
+    out.resource_record_sets()
+        .iter()
+        .filter(|r| r.name() == format!("{name}.example.test."))
+        .cloned()
+        .collect()
+}
+
+fn live_checks(w: &World) -> Vec<Value> {
+    let all = w.r53.health_checks();
+    let list = all
+        .as_array()
+        .cloned()
+        .or_else(|| all["health_checks"].as_array().cloned())
+        .unwrap_or_default();
+    list.into_iter()
+        .filter(|c| !c["deleted"].as_bool().unwrap_or(false))
+        .collect()
+}
+
+fn writes(w: &World) -> u64 {
+    [
+        "ChangeResourceRecordSets",
+        "CreateHealthCheck",
+        "UpdateHealthCheck",
+        "DeleteHealthCheck",
+    ]
+    .iter()
+    .map(|op| w.r53.counter("requests", op))
+    .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_failover_failback_and_delete() {
+    let mut w = world().await;
+    let op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "app", "", ""));
+    ok(&w
+        .kube
+        .kubectl(&["wait", "--for=condition=Ready", "frec/app", "--timeout=60s"]));
+    let obj = wait_for(&w, "app", "Ready and primary healthy", |o| {
+        ready_is(o, "True", "Synced")
+            && o.status
+                .as_ref()
+                .and_then(|s| s.primary.as_ref())
+                .is_some_and(|p| p.health == Health::Healthy)
+    })
+    .await;
+    let uid = obj.metadata.uid.clone().expect("uid");
+    let st = obj.status.clone().expect("status");
+    assert_eq!(st.active_role, Some(Role::Primary));
+    assert_eq!(
+        st.change.as_ref().map(|c| c.status.as_str()),
+        Some("INSYNC")
+    );
+
+    // Exact Route 53 state: the pair, owned identifiers, TTL, values, one check per endpoint.
+    let sets = record_sets(&w, "app").await;
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    for (role, value, failover) in [
+        ("primary", "192.0.2.10", ResourceRecordSetFailover::Primary),
+        (
+            "secondary",
+            "192.0.2.20",
+            ResourceRecordSetFailover::Secondary,
+        ),
+    ] {
+        let rs = sets
+            .iter()
+            .find(|r| r.failover() == Some(&failover))
+            .expect(role);
+        assert_eq!(
+            rs.set_identifier(),
+            Some(format!("e2e:{uid}:{role}").as_str())
+        );
+        assert_eq!(rs.ttl(), Some(60));
+        assert_eq!(
+            rs.resource_records()
+                .iter()
+                .map(|r| r.value())
+                .collect::<Vec<_>>(),
+            vec![value]
+        );
+        assert!(rs.health_check_id().is_some());
+    }
+    let checks = live_checks(&w);
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    for c in &checks {
+        let reference = c["caller_reference"]
+            .as_str()
+            .or(c["CallerReference"].as_str())
+            .unwrap_or_default();
+        assert!(reference.starts_with(&format!("frec1-{uid}-")), "{c}");
+    }
+
+    // Printer columns through kubectl.
+    let table = ok(&w.kube.kubectl(&["get", "frec", "app"]));
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        vec![
+            "NAME",
+            "RECORD",
+            "TYPE",
+            "ACTIVE",
+            "PRIMARY",
+            "SECONDARY",
+            "READY",
+            "AGE"
+        ],
+        "{table}"
+    );
+    assert!(
+        table.contains("app.example.test")
+            && table.contains("Primary")
+            && table.contains("Healthy"),
+        "{table}"
+    );
+
+    // Kill the primary backend: Route 53 marks it unhealthy and the secondary serves.
+    w.primary.kill();
+    let failed = wait_for(&w, "app", "activeRole Secondary", |o| {
+        o.status.as_ref().and_then(|s| s.active_role) == Some(Role::Secondary)
+    })
+    .await;
+    let fst = failed.status.expect("status");
+    assert_eq!(
+        fst.primary.as_ref().map(|p| p.health),
+        Some(Health::Unhealthy)
+    );
+    assert!(
+        fst.primary
+            .as_ref()
+            .and_then(|p| p.last_failure_reason.clone())
+            .is_some()
+    );
+    assert!(fst.last_failover_time.is_some());
+    let ev = wait_event(&w, "FailedOver").await;
+    assert!(
+        ev.note.as_deref().unwrap_or_default().contains("secondary"),
+        "{ev:?}"
+    );
+    let pc = fst
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "PrimaryHealthy")
+        .expect("cond");
+    assert_eq!(pc.status, "False");
+    assert!(
+        op.metrics()
+            .contains("route53_failover_failovers_total{role=\"secondary\"} 1"),
+        "{}",
+        op.metrics()
+    );
+
+    // Restore it: back to the primary.
+    w.primary.restart();
+    wait_for(&w, "app", "activeRole Primary again", |o| {
+        o.status.as_ref().and_then(|s| s.active_role) == Some(Role::Primary)
+    })
+    .await;
+    wait_event(&w, "FailedBack").await;
+
+    // Delete: records first, then the checks; the object goes once cleanup is done.
+    ok(&w
+        .kube
+        .kubectl(&["delete", "frec", "app", "--wait=true", "--timeout=60s"]));
+    assert!(record_sets(&w, "app").await.is_empty());
+    assert!(live_checks(&w).is_empty(), "{:?}", live_checks(&w));
+    assert!(api(&w).await.get_opt("app").await.expect("get").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_change_in_place_and_by_replacement() {
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "chg", "", ""));
+    let obj = wait_for(&w, "chg", "Ready", |o| ready_is(o, "True", "Synced")).await;
+    let first = obj
+        .status
+        .and_then(|s| s.primary)
+        .and_then(|p| p.health_check_id)
+        .expect("hc");
+
+    // failureThreshold is mutable: updated in place, same id.
+    apply(
+        &w,
+        &manifest(&w, "chg", "", "")
+            .replace(
+                "failureThreshold: 1}}\n  secondary",
+                "failureThreshold: 3}}\n  secondary",
+            )
+            .replace(
+                "failureThreshold: 1}\n  secondary",
+                "failureThreshold: 3}\n  secondary",
+            ),
+    );
+    let obj = wait_for(&w, "chg", "Ready at generation 2", |o| {
+        o.metadata.generation == Some(2) && ready_is(o, "True", "Synced")
+    })
+    .await;
+    assert_eq!(
+        obj.status
+            .and_then(|s| s.primary)
+            .and_then(|p| p.health_check_id),
+        Some(first.clone())
+    );
+    let cfg = w
+        .r53
+        .client()
+        .await
+        .get_health_check()
+        .health_check_id(&first)
+        .send()
+        .await
+        .expect("get");
+    let hc = cfg.health_check().expect("hc");
+    assert_eq!(
+        hc.health_check_config().and_then(|c| c.failure_threshold()),
+        Some(3)
+    );
+    assert!(hc.health_check_version() >= 2);
+    assert!(w.r53.counter("requests", "UpdateHealthCheck") >= 1);
+
+    // requestInterval is immutable: a replacement is created, the record repointed, the old one deleted.
+    apply(
+        &w,
+        &manifest(&w, "chg", "", "").replace(
+            "requestInterval: 10, failureThreshold: 1}\n  secondary",
+            "requestInterval: 30, failureThreshold: 1}\n  secondary",
+        ),
+    );
+    let obj = wait_for(&w, "chg", "replacement in place", |o| {
+        o.metadata.generation == Some(3)
+            && ready_is(o, "True", "Synced")
+            && o.status
+                .as_ref()
+                .and_then(|s| s.primary.as_ref())
+                .and_then(|p| p.health_check_id.clone())
+                .is_some_and(|id| id != first)
+    })
+    .await;
+    let second = obj
+        .status
+        .and_then(|s| s.primary)
+        .and_then(|p| p.health_check_id)
+        .expect("hc");
+    let p = record_sets(&w, "chg")
+        .await
+        .into_iter()
+        .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Primary))
+        .expect("p");
+    assert_eq!(p.health_check_id(), Some(second.as_str()));
+    eventually("old check deleted", WAIT, POLL, || async {
+        let live = live_checks(&w);
+        (live.len() == 2
+            && !live.iter().any(|c| {
+                c["id"].as_str() == Some(first.as_str()) || c["Id"].as_str() == Some(first.as_str())
+            }))
+        .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_record_is_a_conflict_and_untouched() {
+    let w = world().await;
+    let client = w.r53.client().await;
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, RrType};
+    let foreign = ResourceRecordSet::builder()
+        .name("taken.example.test")
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(
+            ResourceRecord::builder()
+                .value("198.51.100.7")
+                .build()
+                .expect("rr"),
+        )
+        .build()
+        .expect("rrset");
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(&w.zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Create)
+                        .resource_record_set(foreign)
+                        .build()
+                        .expect("change"),
+                )
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("create foreign");
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    w.r53.reset_counters();
+    apply(&w, &manifest(&w, "taken", "", ""));
+    let obj = wait_for(&w, "taken", "Ready=False Conflict", |o| {
+        ready_is(o, "False", "Conflict")
+    })
+    .await;
+    let msg = obj
+        .status
+        .expect("st")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("c")
+        .message;
+    assert!(msg.contains("not owned"), "{msg}");
+    wait_event(&w, "Conflict").await;
+    let sets = record_sets(&w, "taken").await;
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].resource_records()[0].value(), "198.51.100.7");
+    assert_eq!(writes(&w), 0, "nothing written: {}", w.r53.counters());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_spec_is_reported_and_nothing_is_written() {
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    w.r53.reset_counters();
+    // The Kubernetes double does not run CEL, so this reaches the operator as it would with a CRD
+    // installed without its rules.
+    let bad = manifest(&w, "bad", "", "").replace(
+        ", resourcePath: /health, requestInterval: 10, failureThreshold: 1}\n  secondary",
+        ", requestInterval: 20, failureThreshold: 1}\n  secondary",
+    );
+    apply(&w, &bad);
+    let obj = wait_for(&w, "bad", "Ready=False InvalidSpec", |o| {
+        ready_is(o, "False", "InvalidSpec")
+    })
+    .await;
+    let msg = obj
+        .status
+        .expect("st")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("c")
+        .message;
+    assert!(msg.contains("requestInterval must be 10 or 30"), "{msg}");
+    wait_event(&w, "InvalidSpec").await;
+    assert_eq!(writes(&w), 0, "{}", w.r53.counters());
+    assert!(record_sets(&w, "bad").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_leaves_route53_untouched() {
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "keep", "", "  deletionPolicy: Retain\n"));
+    wait_for(&w, "keep", "Ready", |o| ready_is(o, "True", "Synced")).await;
+    ok(&w
+        .kube
+        .kubectl(&["delete", "frec", "keep", "--wait=true", "--timeout=60s"]));
+    assert_eq!(record_sets(&w, "keep").await.len(), 2);
+    assert_eq!(live_checks(&w).len(), 2);
+    wait_event(&w, "Retained").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_killed_mid_create_leaves_exactly_one_check_per_endpoint() {
+    let w = world().await;
+    // Hold record writes so the operator dies after creating health checks and before the records land.
+    w.r53.configure(serde_json::json!({"faults": {"latency_ms": 4000, "error_rate": 0.0, "operations": ["ChangeResourceRecordSets"]}}));
+    let mut op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "crash", "", ""));
+    eventually("both health checks created", WAIT, POLL, || async {
+        (live_checks(&w).len() == 2).then_some(())
+    })
+    .await;
+    op.kill();
+    w.r53.configure(serde_json::json!({"faults": null}));
+    let _op2 = Operator::start(&w.kube, &w.r53, &[]);
+    wait_for(&w, "crash", "Ready after restart", |o| {
+        ready_is(o, "True", "Synced")
+    })
+    .await;
+    let live = live_checks(&w);
+    assert_eq!(
+        live.len(),
+        2,
+        "exactly one health check per endpoint: {live:?}"
+    );
+    assert_eq!(record_sets(&w, "crash").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_state_makes_no_route53_writes_and_no_status_patches() {
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &["--resync-interval", "1h"]);
+    apply(&w, &manifest(&w, "calm", "", ""));
+    wait_for(&w, "calm", "Ready and healthy", |o| {
+        ready_is(o, "True", "Synced")
+            && o.status
+                .as_ref()
+                .and_then(|s| s.secondary.as_ref())
+                .is_some_and(|p| p.health == Health::Healthy)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.primary.as_ref())
+                .is_some_and(|p| p.health == Health::Healthy)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.r53.reset_counters();
+    w.kube.reset_stats();
+    // Several health polls (every 500 ms) pass.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(writes(&w), 0, "{}", w.r53.counters());
+    assert!(
+        w.r53.counter("requests", "GetHealthCheckStatus") >= 4,
+        "health is polled: {}",
+        w.r53.counters()
+    );
+    let stats = w.kube.stats();
+    let patches: u64 = stats["requests"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("PATCH") || k.starts_with("PUT"))
+                .map(|(_, v)| v.as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(patches, 0, "no status writes when nothing changed: {stats}");
+}

@@ -1,0 +1,137 @@
+//! The real operator binary, run against a [`KubeWorld`] and an [`R53World`] through the standard
+//! environment only (`KUBECONFIG`, `AWS_ENDPOINT_URL_ROUTE_53`, test credentials).
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::kube::KubeWorld;
+use super::r53::R53World;
+use super::{Proc, http};
+
+/// A running operator process (killed on drop).
+pub struct Operator {
+    proc: Proc,
+    /// Port of the admin server (/livez, /readyz, /metrics).
+    pub admin_port: u16,
+}
+
+/// Whether `flag` (or the value after it) of [`FAST`] is given again in `extra`.
+fn overridden(flag: &&str, extra: &[&str]) -> bool {
+    let i = FAST.iter().position(|f| f == flag).unwrap_or(0);
+    let name = if flag.starts_with("--") {
+        *flag
+    } else {
+        FAST[i.saturating_sub(1)]
+    };
+    extra.contains(&name)
+}
+
+/// Fast timings for tests: health every 500 ms, changes every 300 ms, resync every 5 s.
+pub const FAST: &[&str] = &[
+    "--health-poll-interval",
+    "500ms",
+    "--change-poll-interval",
+    "300ms",
+    "--resync-interval",
+    "5s",
+    "--slow-retry-interval",
+    "2s",
+    "--owner-id",
+    "e2e",
+];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Operator {
+    /// Start `route53-failover-operator run` with [`FAST`] timings plus `extra` flags (later flags win).
+    pub fn start(kube: &KubeWorld, r53: &R53World, extra: &[&str]) -> Operator {
+        let admin_port = free_port();
+        let log = kube.dir().join(format!("operator-{admin_port}.log"));
+        let logf = std::fs::File::create(&log).expect("operator log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"));
+        cmd.arg("run")
+            .args(FAST.iter().filter(|f| !overridden(f, extra)))
+            .args(["--admin-address", &format!("127.0.0.1:{admin_port}")])
+            .args(["--log-level", "info,route53_failover_operator=debug"])
+            .args(extra)
+            .env("KUBECONFIG", kube.kubeconfig())
+            .env_remove("AWS_PROFILE")
+            .env_remove("WATCH_NAMESPACE")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf);
+        for (k, v) in r53.aws_env() {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn operator");
+        let mut op = Operator {
+            proc: Proc {
+                child,
+                name: "operator".into(),
+                log,
+            },
+            admin_port,
+        };
+        op.wait_ready(Duration::from_secs(60));
+        op
+    }
+
+    /// Wait until `/readyz` answers 200.
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.proc.child.try_wait() {
+                panic!("operator exited ({st}):\n{}", self.log());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
+                && http("GET", self.admin_port, "/readyz", None).0 == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator not ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `GET /metrics` body.
+    pub fn metrics(&self) -> String {
+        let (code, body) = http("GET", self.admin_port, "/metrics", None);
+        assert_eq!(code, 200);
+        body
+    }
+
+    /// SIGKILL: no cleanup, no lease release.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+
+    /// SIGTERM and wait (graceful shutdown); returns whether it exited within `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.proc.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.proc.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The operator's log so far.
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+}
