@@ -22,7 +22,7 @@ pub enum Command {
     Crd,
     /// Run the controller (Route 53 is configured by the standard AWS environment, e.g. AWS_REGION,
     /// AWS_ENDPOINT_URL_ROUTE_53, IRSA or Pod Identity credentials).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Log output format.
@@ -77,6 +77,30 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,
+
+    /// Disable leader election (run a single replica only).
+    #[arg(long, env = "NO_LEADER_ELECTION")]
+    pub no_leader_election: bool,
+
+    /// Namespace of the leader election Lease (default: POD_NAMESPACE, else the client's namespace).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "LEADER_ELECTION_LEASE",
+        default_value = "route53-failover-operator"
+    )]
+    pub leader_election_lease: String,
+
+    /// How long the Lease is valid without renewal: a crashed leader is replaced after this.
+    #[arg(long, env = "LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub leader_election_lease_duration: Duration,
+
+    /// How often the leader renews the Lease and standbys retry.
+    #[arg(long, env = "LEADER_ELECTION_RENEW_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub leader_election_renew_interval: Duration,
 
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]

@@ -399,12 +399,6 @@ pub async fn run<R: Route53 + HealthSource>(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
-        return Err(format!(
-            "cannot list FailoverRecords ({e}); is the CRD installed? `route53-failover-operator crd | kubectl apply --server-side -f -`"
-        )
-        .into());
-    }
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
@@ -433,6 +427,23 @@ pub async fn run<R: Route53 + HealthSource>(
         })
         .await;
     info!("controller stopped");
+    Ok(())
+}
+
+/// Check that FailoverRecords can be listed (the CRD is installed and RBAC allows it).
+pub async fn preflight(client: Client, namespace: Option<&str>) -> anyhow_free::Result<()> {
+    let api: Api<FailoverRecord> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    api.list(&ListParams::default().limit(1))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot list FailoverRecords ({e}); is the CRD installed? \
+             `route53-failover-operator crd | kubectl apply --server-side -f -`"
+            )
+        })?;
     Ok(())
 }
 

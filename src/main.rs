@@ -1,16 +1,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use route53_failover_operator::admin::{self, AdminState};
 use route53_failover_operator::cli::{Cli, Command, RunArgs};
 use route53_failover_operator::controller::{self, Context, Settings};
+use route53_failover_operator::leader::{LeaderElector, LeaseConfig, default_identity};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::{crd, telemetry};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -19,7 +21,7 @@ async fn main() -> std::process::ExitCode {
         Command::Crd => crd::crd_yaml()
             .map(|y| print!("{y}"))
             .map_err(|e| e.to_string().into()),
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -49,7 +51,6 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-
     let admin = tokio::spawn(admin::serve(
         args.admin_address,
         admin_state.clone(),
@@ -57,6 +58,47 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     ));
 
     let client = kube::Client::try_default().await?;
+    controller::preflight(client.clone(), args.namespace.as_deref()).await?;
+
+    // Leadership: only the Lease holder reconciles; standbys are ready (healthy, waiting).
+    let (lead_tx, mut lead_rx) = watch::channel(false);
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let elector = if args.no_leader_election {
+        let _ = lead_tx.send(true);
+        None
+    } else {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let cfg = LeaseConfig {
+            namespace,
+            name: args.leader_election_lease.clone(),
+            identity: default_identity(),
+            lease_duration: args.leader_election_lease_duration,
+            retry_period: args.leader_election_renew_interval,
+        };
+        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "campaigning for leadership");
+        admin_state.ready.store(true, Ordering::Release);
+        let elector = LeaderElector::new(client.clone(), cfg);
+        Some(tokio::spawn(elector.run(lead_tx, async {
+            let _ = release_rx.await;
+        })))
+    };
+    let mut stop = stop_rx.clone();
+    tokio::select! {
+        _ = lead_rx.wait_for(|l| *l) => {}
+        _ = stop.wait_for(|v| *v) => {
+            let _ = release_tx.send(());
+            if let Some(e) = elector { let _ = e.await; }
+            admin.await??;
+            return Ok(());
+        }
+    }
+    metrics.leader.set(1);
+    admin_state.ready.store(false, Ordering::Release);
+
     let sdk = AwsRoute53::client_from_env().await;
     let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
     let route53 = Arc::new(AwsRoute53::new(sdk, budget, metrics.clone()));
@@ -68,8 +110,20 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         slow_retry: args.slow_retry_interval,
         ..Settings::default()
     };
-    let ctx = Arc::new(Context::new(client, route53, metrics, settings));
+    let ctx = Arc::new(Context::new(client, route53, metrics.clone(), settings));
     let ready_flag = admin_state.clone();
+    let lost = Arc::new(AtomicBool::new(false));
+    let lost_flag = lost.clone();
+    let mut lead_watch = lead_rx.clone();
+    let shutdown = {
+        let stop = stopped(stop_rx.clone());
+        async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = lead_watch.wait_for(|l| !*l) => { lost_flag.store(true, Ordering::Release); }
+            }
+        }
+    };
     controller::run(
         ctx,
         args.namespace.clone(),
@@ -77,9 +131,18 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
             ready_flag.ready.store(true, Ordering::Release);
             tracing::info!("initial watch list complete: ready");
         },
-        stopped(stop_rx),
+        shutdown,
     )
     .await?;
+    metrics.leader.set(0);
+    // Reconciles have drained: hand the Lease over now rather than letting it expire.
+    let _ = release_tx.send(());
+    if let Some(e) = elector {
+        let _ = tokio::time::timeout(Duration::from_secs(5), e).await;
+    }
+    if lost.load(Ordering::Acquire) {
+        return Err("lost leadership: exiting so a fresh process can campaign again".into());
+    }
     admin.await??;
     Ok(())
 }

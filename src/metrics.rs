@@ -86,6 +86,8 @@ pub struct Metrics {
     pub endpoints: Family<EndpointLabels, Gauge>,
     /// Records by Ready status.
     pub records_ready: Family<ReadyLabels, Gauge>,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
     states: Mutex<HashMap<String, RecordState>>,
 }
 
@@ -101,6 +103,7 @@ impl Default for Metrics {
             records_active: Family::default(),
             endpoints: Family::default(),
             records_ready: Family::default(),
+            leader: Gauge::default(),
             states: Mutex::new(HashMap::new()),
         }
     }
@@ -165,6 +168,11 @@ impl Metrics {
             "records_ready",
             "FailoverRecords by Ready condition status",
             self.records_ready.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            self.leader.clone(),
         );
     }
 

@@ -27,7 +27,8 @@ fn overridden(flag: &&str, extra: &[&str]) -> bool {
     extra.contains(&name)
 }
 
-/// Fast timings for tests: health every 500 ms, changes every 300 ms, resync every 5 s.
+/// Fast timings for tests: health every 500 ms, changes every 300 ms, resync every 5 s, a 3 s Lease
+/// renewed every 500 ms.
 pub const FAST: &[&str] = &[
     "--health-poll-interval",
     "500ms",
@@ -39,6 +40,10 @@ pub const FAST: &[&str] = &[
     "2s",
     "--owner-id",
     "e2e",
+    "--leader-election-lease-duration",
+    "3s",
+    "--leader-election-renew-interval",
+    "500ms",
 ];
 
 fn free_port() -> u16 {

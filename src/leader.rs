@@ -1,0 +1,212 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, so that of several replicas only one writes to
+//! Route 53 and Kubernetes.
+//!
+//! The algorithm is client-go's: the holder renews `renewTime` every retry period; a candidate takes the
+//! lease when its record has not changed for `leaseDurationSeconds` *as observed on the candidate's own
+//! clock* (so clock skew between nodes does not matter); every write is a replace guarded by the
+//! resourceVersion, so two candidates cannot both win. On graceful shutdown the holder releases the lease
+//! (empty holder, 1 s duration) and a standby takes over at its next retry instead of waiting for expiry.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+/// Lease settings.
+#[derive(Clone, Debug)]
+pub struct LeaseConfig {
+    /// Namespace of the Lease (the operator's own).
+    pub namespace: String,
+    /// Lease name.
+    pub name: String,
+    /// This replica's identity (pod name).
+    pub identity: String,
+    /// How long a lease is valid without renewal.
+    pub lease_duration: Duration,
+    /// How often the holder renews and candidates retry.
+    pub retry_period: Duration,
+}
+
+/// Campaigns for and holds a Lease.
+pub struct LeaderElector {
+    api: Api<Lease>,
+    cfg: LeaseConfig,
+    observed: Option<(String, Instant)>,
+    leading: bool,
+}
+
+/// What one round of the election concluded.
+#[derive(Debug, PartialEq, Eq)]
+enum Round {
+    Leading,
+    Following,
+}
+
+impl LeaderElector {
+    /// A new elector.
+    pub fn new(client: Client, cfg: LeaseConfig) -> Self {
+        LeaderElector {
+            api: Api::namespaced(client, &cfg.namespace),
+            cfg,
+            observed: None,
+            leading: false,
+        }
+    }
+
+    /// Campaign until `release` resolves: `leading` follows this replica's leadership. On `release` the
+    /// lease is given up if held. Returns after releasing.
+    pub async fn run(
+        mut self,
+        leading: watch::Sender<bool>,
+        release: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(release);
+        let mut last_renew = Instant::now();
+        loop {
+            match self.round().await {
+                Ok(Round::Leading) => {
+                    last_renew = Instant::now();
+                    if !self.leading {
+                        info!(lease = %self.cfg.name, identity = %self.cfg.identity, "became leader");
+                    }
+                    self.leading = true;
+                }
+                Ok(Round::Following) => {
+                    if self.leading {
+                        warn!(lease = %self.cfg.name, "lost the lease to another replica");
+                    }
+                    self.leading = false;
+                }
+                Err(e) => {
+                    warn!(error = %e, lease = %self.cfg.name, "lease round failed");
+                    // Without a successful renewal for a whole lease duration, others may take over.
+                    if self.leading && last_renew.elapsed() >= self.cfg.lease_duration {
+                        warn!("could not renew the lease in time: stepping down");
+                        self.leading = false;
+                    }
+                }
+            }
+            leading.send_if_modified(|l| std::mem::replace(l, self.leading) != self.leading);
+            tokio::select! {
+                _ = &mut release => break,
+                _ = tokio::time::sleep(self.cfg.retry_period) => {}
+            }
+        }
+        if self.leading {
+            self.release().await;
+        }
+        let _ = leading.send(false);
+    }
+
+    async fn round(&mut self) -> Result<Round, kube::Error> {
+        let now = MicroTime(Timestamp::now());
+        let secs = i32::try_from(self.cfg.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX);
+        let Some(mut lease) = self.api.get_opt(&self.cfg.name).await? else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.cfg.name.clone()),
+                    namespace: Some(self.cfg.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(self.cfg.identity.clone()),
+                    lease_duration_seconds: Some(secs),
+                    acquire_time: Some(now.clone()),
+                    renew_time: Some(now),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(Round::Leading),
+                Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(Round::Following),
+                Err(e) => Err(e),
+            };
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let rv = lease.resource_version().unwrap_or_default();
+        // Observe changes on our own clock.
+        if self
+            .observed
+            .as_ref()
+            .map(|(r, _)| r != &rv)
+            .unwrap_or(true)
+        {
+            self.observed = Some((rv.clone(), Instant::now()));
+        }
+        let their_duration =
+            Duration::from_secs(spec.lease_duration_seconds.unwrap_or(secs).max(1) as u64);
+        let expired = self
+            .observed
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() >= their_duration);
+        let ours = holder.as_deref() == Some(self.cfg.identity.as_str());
+        if !ours && holder.is_some() && !expired {
+            debug!(holder = ?holder, "lease held by another replica");
+            return Ok(Round::Following);
+        }
+        let mut new_spec = spec.clone();
+        new_spec.holder_identity = Some(self.cfg.identity.clone());
+        new_spec.lease_duration_seconds = Some(secs);
+        new_spec.renew_time = Some(now.clone());
+        if !ours {
+            new_spec.acquire_time = Some(now);
+            new_spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+        }
+        lease.spec = Some(new_spec);
+        // Replace carries metadata.resourceVersion: a concurrent writer makes this fail with 409.
+        match self
+            .api
+            .replace(&self.cfg.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(updated) => {
+                self.observed = Some((
+                    updated.resource_version().unwrap_or_default(),
+                    Instant::now(),
+                ));
+                Ok(Round::Leading)
+            }
+            Err(kube::Error::Api(s)) if s.is_conflict() => Ok(Round::Following),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&mut self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.cfg.name).await else {
+            return;
+        };
+        let mut spec = lease.spec.clone().unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.cfg.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        lease.spec = Some(spec);
+        match self
+            .api
+            .replace(&self.cfg.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => info!(lease = %self.cfg.name, "released the lease"),
+            Err(e) => warn!(error = %e, "failed to release the lease"),
+        }
+    }
+}
+
+/// A default identity: the pod name, else the host name with a random suffix.
+pub fn default_identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "route53-failover-operator".into());
+        format!("{host}-{:08x}", fastrand::u32(..))
+    })
+}
