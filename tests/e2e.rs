@@ -584,3 +584,179 @@ async fn steady_state_makes_no_route53_writes_and_no_status_patches() {
         .unwrap_or(0);
     assert_eq!(patches, 0, "no status writes when nothing changed: {stats}");
 }
+
+fn is_leader(op: &Operator) -> bool {
+    op.metrics()
+        .lines()
+        .any(|l| l.trim() == "route53_failover_leader 1")
+}
+
+fn reconciles(op: &Operator) -> u64 {
+    op.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("route53_failover_reconciles_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn wait_leader<'a>(ops: &'a [&'a Operator], timeout: Duration) -> usize {
+    eventually(
+        "exactly one leader",
+        timeout,
+        Duration::from_millis(100),
+        || async {
+            let leaders: Vec<usize> = (0..ops.len()).filter(|i| is_leader(ops[*i])).collect();
+            (leaders.len() == 1).then(|| leaders[0])
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_leader_writes_and_a_standby_takes_over() {
+    let w = world().await;
+    let a = Operator::start(&w.kube, &w.r53, &[]);
+    let b = Operator::start(&w.kube, &w.r53, &[]);
+    let ops = [&a, &b];
+    let leader = wait_leader(&ops, Duration::from_secs(10)).await;
+    apply(&w, &manifest(&w, "ha", "", ""));
+    wait_for(&w, "ha", "Ready", |o| ready_is(o, "True", "Synced")).await;
+    assert!(reconciles(ops[leader]) > 0);
+    assert_eq!(
+        reconciles(ops[1 - leader]),
+        0,
+        "the standby never reconciles"
+    );
+    let lease: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(w.kube.client().await, "default");
+    let l = lease.get("route53-failover-operator").await.expect("lease");
+    assert!(l.spec.and_then(|s| s.holder_identity).is_some());
+
+    // SIGKILL the leader: the standby takes over once the 3 s lease runs out (observed on its own
+    // clock, checked every 500 ms), then reconciles a spec change.
+    let (mut a, mut b) = (a, b);
+    let (dead, alive) = if leader == 0 {
+        (&mut a, &b)
+    } else {
+        (&mut b, &a)
+    };
+    dead.kill();
+    let killed = std::time::Instant::now();
+    eventually(
+        "standby leads",
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || async { is_leader(alive).then_some(()) },
+    )
+    .await;
+    let takeover = killed.elapsed();
+    println!("takeover after SIGKILL: {takeover:?} (lease 3 s, retry 500 ms)");
+    assert!(
+        takeover <= Duration::from_secs(3) + Duration::from_millis(1500),
+        "{takeover:?}"
+    );
+    apply(
+        &w,
+        &manifest(&w, "ha", "", "").replace("192.0.2.20", "192.0.2.21"),
+    );
+    wait_for(&w, "ha", "new leader reconciles generation 2", |o| {
+        o.metadata.generation == Some(2) && ready_is(o, "True", "Synced")
+    })
+    .await;
+    assert!(reconciles(alive) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_hands_the_lease_over_quickly() {
+    let w = world().await;
+    let mut a = Operator::start(
+        &w.kube,
+        &w.r53,
+        &["--leader-election-lease-duration", "20s"],
+    );
+    eventually("a leads", Duration::from_secs(10), POLL, || async {
+        is_leader(&a).then_some(())
+    })
+    .await;
+    let b = Operator::start(
+        &w.kube,
+        &w.r53,
+        &["--leader-election-lease-duration", "20s"],
+    );
+    assert!(!is_leader(&b));
+    let t = std::time::Instant::now();
+    assert!(
+        a.terminate(Duration::from_secs(10)),
+        "SIGTERM exits within 10 s"
+    );
+    assert!(a.log().contains("released the lease"), "{}", a.log());
+    eventually(
+        "b leads",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async { is_leader(&b).then_some(()) },
+    )
+    .await;
+    let handover = t.elapsed();
+    println!("hand-over after SIGTERM: {handover:?} (lease 20 s)");
+    assert!(
+        handover < Duration::from_secs(5),
+        "released, not expired: {handover:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_and_probes_answer() {
+    let w = world().await;
+    let op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "obs", "", ""));
+    wait_for(&w, "obs", "Ready", |o| ready_is(o, "True", "Synced")).await;
+    assert_eq!(support::http("GET", op.admin_port, "/livez", None).0, 200);
+    assert_eq!(support::http("GET", op.admin_port, "/readyz", None).0, 200);
+    let text = op.metrics();
+    for needle in [
+        "route53_failover_reconciles_total",
+        "route53_failover_route53_requests_total{operation=\"CreateHealthCheck\",outcome=\"success\"}",
+        "route53_failover_route53_request_duration_seconds_bucket",
+        "route53_failover_records_active{role=\"primary\"} 1",
+        "route53_failover_endpoints{role=\"primary\",health=",
+        "route53_failover_records_ready{ready=\"True\"} 1",
+        "route53_failover_leader 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    assert!(
+        !text.contains("obs.example.test") && !text.contains("default/obs"),
+        "no object names in labels"
+    );
+    let mut child = std::process::Command::new(support::tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // OpenMetrics is served to scrapers that ask for it.
+    let (code, om) = support::http_with_headers(
+        "GET",
+        op.admin_port,
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+    );
+    assert_eq!(code, 200);
+    assert!(om.trim_end().ends_with("# EOF"), "{om}");
+}

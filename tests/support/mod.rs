@@ -132,11 +132,35 @@ pub fn spawn_world_server(
 /// A minimal blocking HTTP/1.1 client for the worlds' `/_world/...` control endpoints
 /// (no extra dependencies). Returns (status, body).
 pub fn http(method: &str, port: u16, path: &str, body: Option<&str>) -> (u16, String) {
+    request(method, port, path, body, &[])
+}
+
+/// Like [`http`], with extra request headers (no body).
+pub fn http_with_headers(
+    method: &str,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    request(method, port, path, None, headers)
+}
+
+fn request(
+    method: &str,
+    port: u16,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).expect("write request");
