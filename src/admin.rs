@@ -100,6 +100,19 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    state: Arc<AdminState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(address = %listener.local_addr()?, "admin server listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,17 +125,4 @@ mod tests {
             "# HELP x_reconciles_total Reconciles.\n# TYPE x_reconciles_total counter\nx_reconciles_total 3\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"
         );
     }
-}
-
-/// Serve until `shutdown` resolves.
-pub async fn serve(
-    addr: SocketAddr,
-    state: Arc<AdminState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(address = %listener.local_addr()?, "admin server listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
