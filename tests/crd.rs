@@ -460,3 +460,22 @@ fn openapi_constraints_reject_out_of_range_values() {
         assert!(operator(spec).is_err(), "{name}: operator accepted {spec}");
     }
 }
+
+/// The example in the README passes admission and the operator's validation.
+#[test]
+fn readme_example_is_valid() {
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).expect("README");
+    let section = readme
+        .split("## The FailoverRecord resource")
+        .nth(1)
+        .expect("section");
+    let block = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("yaml block");
+    let obj: Value = serde_yaml::from_str(block).expect("yaml");
+    let spec = obj["spec"].clone();
+    cel(&spec, None).expect("README example passes CEL");
+    operator(&spec).expect("README example passes the operator's validation");
+}
