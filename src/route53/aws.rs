@@ -3,8 +3,9 @@
 //! Every call waits for the shared [`Budget`], is counted in metrics by operation and outcome, and has its
 //! error classified into a [`Route53ErrorKind`]. Names and ids are normalised on the way in and out.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
@@ -25,15 +26,55 @@ pub struct AwsRoute53 {
     client: Client,
     budget: Arc<Budget>,
     metrics: Arc<Metrics>,
+    cache: Arc<Caches>,
+}
+
+/// Shared read caches, so reads cost the account budget once per TTL rather than once per object:
+/// hosted zones (immutable for our purposes) and the account's health check inventory (listing it is
+/// paginated over every check in the account). The inventory is updated in place by our own
+/// creates, updates and deletes, and dropped whenever Route 53 contradicts it.
+struct Caches {
+    ttl: Duration,
+    zones_by_name: Mutex<HashMap<String, (Instant, Vec<Zone>)>>,
+    zones_by_id: Mutex<HashMap<String, (Instant, Option<Zone>)>>,
+    inventory: tokio::sync::Mutex<Inventory>,
+}
+
+#[derive(Default)]
+struct Inventory {
+    fetched: Option<Instant>,
+    checks: HashMap<String, HealthCheck>,
+}
+
+impl Caches {
+    fn fresh(&self, at: Instant) -> bool {
+        at.elapsed() < self.ttl
+    }
 }
 
 impl AwsRoute53 {
     /// Wrap an SDK client.
     pub fn new(client: Client, budget: Arc<Budget>, metrics: Arc<Metrics>) -> Self {
+        Self::with_cache_ttl(client, budget, metrics, Duration::from_secs(60))
+    }
+
+    /// Like [`AwsRoute53::new`], with the TTL of the zone and health check inventory caches.
+    pub fn with_cache_ttl(
+        client: Client,
+        budget: Arc<Budget>,
+        metrics: Arc<Metrics>,
+        ttl: Duration,
+    ) -> Self {
         AwsRoute53 {
             client,
             budget,
             metrics,
+            cache: Arc::new(Caches {
+                ttl,
+                zones_by_name: Mutex::new(HashMap::new()),
+                zones_by_id: Mutex::new(HashMap::new()),
+                inventory: tokio::sync::Mutex::new(Inventory::default()),
+            }),
         }
     }
 
@@ -258,8 +299,8 @@ fn sdk_type(t: HealthCheckType) -> t::HealthCheckType {
     t::HealthCheckType::from(t.as_str())
 }
 
-impl Route53 for AwsRoute53 {
-    async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
+impl AwsRoute53 {
+    async fn raw_get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
         let id = id.to_string();
         match self
             .call("GetHostedZone", |c| async move {
@@ -273,7 +314,7 @@ impl Route53 for AwsRoute53 {
         }
     }
 
-    async fn find_hosted_zones(&self, name: &str) -> R53Result<Vec<Zone>> {
+    async fn raw_find_hosted_zones(&self, name: &str) -> R53Result<Vec<Zone>> {
         let want = fqdn(name);
         let mut found = Vec::new();
         let mut next: Option<(String, Option<String>)> = Some((want.clone(), None));
@@ -308,6 +349,221 @@ impl Route53 for AwsRoute53 {
         Ok(found)
     }
 
+    async fn raw_list_health_checks(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        let mut found = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let m = marker.take();
+            let out = self
+                .call("ListHealthChecks", |c| async move {
+                    c.list_health_checks()
+                        .set_marker(m)
+                        .max_items(1000)
+                        .send()
+                        .await
+                })
+                .await?;
+            found.extend(
+                out.health_checks()
+                    .iter()
+                    .filter(|hc| hc.caller_reference().starts_with(prefix))
+                    .map(health_check_from),
+            );
+            match (out.is_truncated(), out.next_marker()) {
+                (true, Some(n)) => marker = Some(n.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn raw_create_health_check(
+        &self,
+        caller_reference: &str,
+        config: &HealthCheckConfig,
+        tags: &[(String, String)],
+    ) -> R53Result<HealthCheck> {
+        let op = "CreateHealthCheck";
+        let cfg = t::HealthCheckConfig::builder()
+            .r#type(sdk_type(config.check_type))
+            .set_ip_address(config.ip_address.clone())
+            .set_fully_qualified_domain_name(config.fqdn.clone())
+            .port(config.port)
+            .set_resource_path(config.resource_path.clone())
+            .set_search_string(config.search_string.clone())
+            .request_interval(config.request_interval)
+            .failure_threshold(config.failure_threshold)
+            .set_regions(if config.regions.is_empty() {
+                None
+            } else {
+                Some(
+                    config
+                        .regions
+                        .iter()
+                        .map(|r| t::HealthCheckRegion::from(r.as_str()))
+                        .collect(),
+                )
+            })
+            .inverted(config.inverted)
+            .set_enable_sni(if config.check_type.is_https() {
+                Some(config.enable_sni)
+            } else {
+                None
+            })
+            .measure_latency(config.measure_latency)
+            .build()
+            .map_err(|e| build_err(op, e))?;
+        let reference = caller_reference.to_string();
+        let out = self
+            .call(op, |c| async move {
+                c.create_health_check()
+                    .caller_reference(reference)
+                    .health_check_config(cfg)
+                    .send()
+                    .await
+            })
+            .await?;
+        let hc = out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })?;
+        if !tags.is_empty() {
+            let mut sdk_tags = Vec::new();
+            for (k, v) in tags {
+                sdk_tags.push(t::Tag::builder().key(k).value(v).build());
+            }
+            let id = hc.id.clone();
+            self.call("ChangeTagsForResource", |c| async move {
+                c.change_tags_for_resource()
+                    .resource_type(t::TagResourceType::Healthcheck)
+                    .resource_id(id)
+                    .set_add_tags(Some(sdk_tags))
+                    .send()
+                    .await
+            })
+            .await?;
+        }
+        Ok(hc)
+    }
+
+    async fn raw_update_health_check(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        let op = "UpdateHealthCheck";
+        let mut reset = Vec::new();
+        if config.fqdn.is_none() {
+            reset.push(t::ResettableElementName::FullyQualifiedDomainName);
+        }
+        if config.resource_path.is_none() && config.check_type != HealthCheckType::TCP {
+            reset.push(t::ResettableElementName::ResourcePath);
+        }
+        if config.regions.is_empty() {
+            reset.push(t::ResettableElementName::Regions);
+        }
+        let c2 = config.clone();
+        let id = id.to_string();
+        let out = self
+            .call(op, |c| async move {
+                c.update_health_check()
+                    .health_check_id(id)
+                    .health_check_version(version)
+                    .set_ip_address(c2.ip_address.clone())
+                    .set_fully_qualified_domain_name(c2.fqdn.clone())
+                    .port(c2.port)
+                    .set_resource_path(c2.resource_path.clone())
+                    .set_search_string(c2.search_string.clone())
+                    .failure_threshold(c2.failure_threshold)
+                    .inverted(c2.inverted)
+                    .set_enable_sni(if c2.check_type.is_https() {
+                        Some(c2.enable_sni)
+                    } else {
+                        None
+                    })
+                    .set_regions(if c2.regions.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            c2.regions
+                                .iter()
+                                .map(|r| t::HealthCheckRegion::from(r.as_str()))
+                                .collect(),
+                        )
+                    })
+                    .set_reset_elements(if reset.is_empty() { None } else { Some(reset) })
+                    .send()
+                    .await
+            })
+            .await?;
+        out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })
+    }
+
+    async fn raw_delete_health_check(&self, id: &str) -> R53Result<()> {
+        let id = id.to_string();
+        match self
+            .call("DeleteHealthCheck", |c| async move {
+                c.delete_health_check().health_check_id(id).send().await
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn raw_get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        let id = id.to_string();
+        match self
+            .call("GetHealthCheck", |c| async move {
+                c.get_health_check().health_check_id(id).send().await
+            })
+            .await
+        {
+            Ok(out) => Ok(out.health_check().map(health_check_from)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keep the inventory in step with our own writes; forget it when Route 53 disagrees with it.
+    async fn remember(&self, res: &R53Result<HealthCheck>) {
+        let mut inv = self.cache.inventory.lock().await;
+        match res {
+            Ok(hc) => {
+                inv.checks.insert(hc.id.clone(), hc.clone());
+            }
+            Err(e)
+                if matches!(
+                    e.kind,
+                    Route53ErrorKind::Conflict | Route53ErrorKind::NotFound
+                ) =>
+            {
+                inv.fetched = None;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Route53 for AwsRoute53 {
     async fn list_record_sets(&self, zone_id: &str, name: &str) -> R53Result<Vec<RecordSet>> {
         let want = fqdn(name);
         let mut out_sets = Vec::new();
@@ -424,46 +680,50 @@ impl Route53 for AwsRoute53 {
         })
     }
 
-    async fn list_health_checks(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
-        let mut found = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let m = marker.take();
-            let out = self
-                .call("ListHealthChecks", |c| async move {
-                    c.list_health_checks()
-                        .set_marker(m)
-                        .max_items(1000)
-                        .send()
-                        .await
-                })
-                .await?;
-            found.extend(
-                out.health_checks()
-                    .iter()
-                    .filter(|hc| hc.caller_reference().starts_with(prefix))
-                    .map(health_check_from),
-            );
-            match (out.is_truncated(), out.next_marker()) {
-                (true, Some(n)) => marker = Some(n.to_string()),
-                _ => break,
+    async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
+        if let Some((at, z)) = lock(&self.cache.zones_by_id).get(id).cloned() {
+            if self.cache.fresh(at) {
+                return Ok(z);
             }
         }
+        let z = self.raw_get_hosted_zone(id).await?;
+        lock(&self.cache.zones_by_id).insert(id.to_string(), (Instant::now(), z.clone()));
+        Ok(z)
+    }
+
+    async fn find_hosted_zones(&self, name: &str) -> R53Result<Vec<Zone>> {
+        let key = fqdn(name);
+        if let Some((at, z)) = lock(&self.cache.zones_by_name).get(&key).cloned() {
+            if self.cache.fresh(at) {
+                return Ok(z);
+            }
+        }
+        let z = self.raw_find_hosted_zones(&key).await?;
+        lock(&self.cache.zones_by_name).insert(key, (Instant::now(), z.clone()));
+        Ok(z)
+    }
+
+    async fn list_health_checks(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        // Held across the listing: concurrent reconciles wait for one listing instead of each paging
+        // through the account.
+        let mut inv = self.cache.inventory.lock().await;
+        if !inv.fetched.is_some_and(|at| self.cache.fresh(at)) {
+            let all = self.raw_list_health_checks("").await?;
+            inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
+            inv.fetched = Some(Instant::now());
+        }
+        let mut found: Vec<HealthCheck> = inv
+            .checks
+            .values()
+            .filter(|hc| hc.caller_reference.starts_with(prefix))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
     }
 
     async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
-        let id = id.to_string();
-        match self
-            .call("GetHealthCheck", |c| async move {
-                c.get_health_check().health_check_id(id).send().await
-            })
-            .await
-        {
-            Ok(out) => Ok(out.health_check().map(health_check_from)),
-            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.raw_get_health_check(id).await
     }
 
     async fn create_health_check(
@@ -472,71 +732,11 @@ impl Route53 for AwsRoute53 {
         config: &HealthCheckConfig,
         tags: &[(String, String)],
     ) -> R53Result<HealthCheck> {
-        let op = "CreateHealthCheck";
-        let cfg = t::HealthCheckConfig::builder()
-            .r#type(sdk_type(config.check_type))
-            .set_ip_address(config.ip_address.clone())
-            .set_fully_qualified_domain_name(config.fqdn.clone())
-            .port(config.port)
-            .set_resource_path(config.resource_path.clone())
-            .set_search_string(config.search_string.clone())
-            .request_interval(config.request_interval)
-            .failure_threshold(config.failure_threshold)
-            .set_regions(if config.regions.is_empty() {
-                None
-            } else {
-                Some(
-                    config
-                        .regions
-                        .iter()
-                        .map(|r| t::HealthCheckRegion::from(r.as_str()))
-                        .collect(),
-                )
-            })
-            .inverted(config.inverted)
-            .set_enable_sni(if config.check_type.is_https() {
-                Some(config.enable_sni)
-            } else {
-                None
-            })
-            .measure_latency(config.measure_latency)
-            .build()
-            .map_err(|e| build_err(op, e))?;
-        let reference = caller_reference.to_string();
-        let out = self
-            .call(op, |c| async move {
-                c.create_health_check()
-                    .caller_reference(reference)
-                    .health_check_config(cfg)
-                    .send()
-                    .await
-            })
-            .await?;
-        let hc = out.health_check().map(health_check_from).ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoHealthCheck",
-                "no HealthCheck in response",
-            )
-        })?;
-        if !tags.is_empty() {
-            let mut sdk_tags = Vec::new();
-            for (k, v) in tags {
-                sdk_tags.push(t::Tag::builder().key(k).value(v).build());
-            }
-            let id = hc.id.clone();
-            self.call("ChangeTagsForResource", |c| async move {
-                c.change_tags_for_resource()
-                    .resource_type(t::TagResourceType::Healthcheck)
-                    .resource_id(id)
-                    .set_add_tags(Some(sdk_tags))
-                    .send()
-                    .await
-            })
-            .await?;
-        }
-        Ok(hc)
+        let res = self
+            .raw_create_health_check(caller_reference, config, tags)
+            .await;
+        self.remember(&res).await;
+        res
     }
 
     async fn update_health_check(
@@ -545,73 +745,15 @@ impl Route53 for AwsRoute53 {
         version: i64,
         config: &HealthCheckConfig,
     ) -> R53Result<HealthCheck> {
-        let op = "UpdateHealthCheck";
-        let mut reset = Vec::new();
-        if config.fqdn.is_none() {
-            reset.push(t::ResettableElementName::FullyQualifiedDomainName);
-        }
-        if config.resource_path.is_none() && config.check_type != HealthCheckType::TCP {
-            reset.push(t::ResettableElementName::ResourcePath);
-        }
-        if config.regions.is_empty() {
-            reset.push(t::ResettableElementName::Regions);
-        }
-        let c2 = config.clone();
-        let id = id.to_string();
-        let out = self
-            .call(op, |c| async move {
-                c.update_health_check()
-                    .health_check_id(id)
-                    .health_check_version(version)
-                    .set_ip_address(c2.ip_address.clone())
-                    .set_fully_qualified_domain_name(c2.fqdn.clone())
-                    .port(c2.port)
-                    .set_resource_path(c2.resource_path.clone())
-                    .set_search_string(c2.search_string.clone())
-                    .failure_threshold(c2.failure_threshold)
-                    .inverted(c2.inverted)
-                    .set_enable_sni(if c2.check_type.is_https() {
-                        Some(c2.enable_sni)
-                    } else {
-                        None
-                    })
-                    .set_regions(if c2.regions.is_empty() {
-                        None
-                    } else {
-                        Some(
-                            c2.regions
-                                .iter()
-                                .map(|r| t::HealthCheckRegion::from(r.as_str()))
-                                .collect(),
-                        )
-                    })
-                    .set_reset_elements(if reset.is_empty() { None } else { Some(reset) })
-                    .send()
-                    .await
-            })
-            .await?;
-        out.health_check().map(health_check_from).ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoHealthCheck",
-                "no HealthCheck in response",
-            )
-        })
+        let res = self.raw_update_health_check(id, version, config).await;
+        self.remember(&res).await;
+        res
     }
 
     async fn delete_health_check(&self, id: &str) -> R53Result<()> {
-        let id = id.to_string();
-        match self
-            .call("DeleteHealthCheck", |c| async move {
-                c.delete_health_check().health_check_id(id).send().await
-            })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.raw_delete_health_check(id).await?;
+        self.cache.inventory.lock().await.checks.remove(id);
+        Ok(())
     }
 }
 

@@ -1,0 +1,147 @@
+"""Benchmark driver for scripts/bench: starts its own Route 53 and Kubernetes API doubles, loopback
+backends and the operator, creates N FailoverRecords, and prints what it measured."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_PY = os.path.join(ROOT, ".localenv", "venv", "bin", "python")
+KUBECTL = os.path.join(ROOT, ".localenv", "bin", "kubectl")
+
+
+def start(script, work, *args):
+    port_file = os.path.join(work, script + ".port")
+    log = open(os.path.join(work, script + ".log"), "w")
+    p = subprocess.Popen([VENV_PY, os.path.join(ROOT, "tests", "world", script), "--host", "127.0.0.1",
+                          "--port", "0", "--port-file", port_file, *args], stdout=log, stderr=log)
+    for _ in range(600):
+        if os.path.exists(port_file):
+            return p, int(open(port_file).read())
+        if p.poll() is not None:
+            sys.exit(f"{script} exited: see {log.name}")
+        time.sleep(0.1)
+    sys.exit(f"{script} did not start")
+
+
+def http(port, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def kubectl(kubeconfig, *args, stdin=None):
+    return subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True, check=True,
+                          env={**os.environ, "KUBECONFIG": kubeconfig}).stdout
+
+
+def rss_kib(pid, field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--records", type=int, default=50)
+    ap.add_argument("--quota", type=float, default=5.0, help="emulated account quota, requests/s (0: none)")
+    ap.add_argument("--operator-rate", type=float, default=4.0)
+    ap.add_argument("--steady", type=float, default=10.0, help="seconds of steady state to observe")
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="bench-")
+    procs = []
+    try:
+        r53, r53_port = start("r53_server.py", work, "--hc-scale", "0.05", "--change-delay", "1")
+        procs.append(r53)
+        kubeconfig = os.path.join(work, "kubeconfig")
+        kube, kube_port = start("k8s_server.py", work, "--kubeconfig", kubeconfig,
+                                "--crd", os.path.join(ROOT, "crds", "failoverrecord.yaml"))
+        procs.append(kube)
+        backend, backend_port = start("backend.py", work)
+        procs.append(backend)
+        import boto3
+        client = boto3.client("route53", endpoint_url=f"http://127.0.0.1:{r53_port}", region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client.create_hosted_zone(Name="bench.test", CallerReference="bench")
+        if a.quota > 0:
+            http(r53_port, "/_world/config", {"quota": {"rate": a.quota, "burst": a.quota}})
+        env = {**os.environ, "KUBECONFIG": kubeconfig, "AWS_ENDPOINT_URL_ROUTE_53": f"http://127.0.0.1:{r53_port}",
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+               "AWS_EC2_METADATA_DISABLED": "true"}
+        op_log = open(os.path.join(work, "operator.log"), "w")
+        op = subprocess.Popen([a.binary, "run", "--admin-address", "127.0.0.1:0", "--no-leader-election",
+                               "--owner-id", "bench", "--health-poll-interval", "30s", "--resync-interval", "1h",
+                               "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
+                               "--route53-burst", str(max(a.operator_rate, 1))],
+                              env=env, stdout=op_log, stderr=op_log)
+        procs.append(op)
+        time.sleep(1)
+        http(r53_port, "/_world/counters/reset", {})
+        http(kube_port, "/_world/stats/reset", {})
+        docs = []
+        for i in range(a.records):
+            docs.append(f"""apiVersion: route53.failover.io/v1alpha1
+kind: FailoverRecord
+metadata: {{name: r{i}, namespace: default}}
+spec:
+  hostedZone: {{name: bench.test}}
+  name: r{i}.bench.test
+  type: A
+  primary:
+    values: ["192.0.2.{i % 250 + 1}"]
+    healthCheck: {{type: TCP, ipAddress: 127.0.0.1, port: {backend_port}, requestInterval: 10, failureThreshold: 1}}
+  secondary:
+    values: ["198.51.100.{i % 250 + 1}"]
+""")
+        t0 = time.monotonic()
+        kubectl(kubeconfig, "apply", "-f", "-", stdin="---\n".join(docs))
+        ready_at = None
+        while time.monotonic() - t0 < 1800:
+            items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
+            ready = sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
+                        if c["type"] == "Ready" and c["status"] == "True")
+            if ready == a.records:
+                ready_at = time.monotonic() - t0
+                break
+            time.sleep(1)
+        counters = http(r53_port, "/_world/counters")
+        stats = http(kube_port, "/_world/stats")
+        http(r53_port, "/_world/counters/reset", {})
+        http(kube_port, "/_world/stats/reset", {})
+        time.sleep(a.steady)
+        steady = http(r53_port, "/_world/counters")
+        steady_k8s = http(kube_port, "/_world/stats")
+        n = a.records
+        reqs = counters["requests"]
+        total = sum(reqs.values())
+        writes = sum(v for k, v in steady["requests"].items()
+                     if k in ("ChangeResourceRecordSets", "CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"))
+        patches = sum(v for k, v in stats["requests"].items() if k.startswith("PATCH failoverrecords/status"))
+        steady_patches = sum(v for k, v in steady_k8s["requests"].items() if k.startswith("PATCH failoverrecords/status"))
+        print(f"records                         {n}")
+        print(f"emulated quota                  {a.quota or 'none'} req/s; operator budget {a.operator_rate} req/s")
+        print(f"time to all Ready               {ready_at:.1f} s" if ready_at else "time to all Ready               TIMEOUT")
+        print(f"Route 53 requests to Ready      {total} ({total / n:.2f} per record)")
+        for k in sorted(reqs):
+            print(f"  {k:<30}{reqs[k]:>6}  ({reqs[k] / n:.2f}/record)")
+        print(f"throttled by the quota          {sum(counters.get('throttled', {}).values())}")
+        print(f"status patches to Ready         {patches} ({patches / n:.2f} per record)")
+        print(f"steady state ({a.steady:.0f} s): Route 53 writes {writes}, reads {sum(steady['requests'].values()) - writes}, status patches {steady_patches}")
+        print(f"operator memory                 RSS {rss_kib(op.pid, 'VmRSS') / 1024:.1f} MiB, peak {rss_kib(op.pid, 'VmHWM') / 1024:.1f} MiB")
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()

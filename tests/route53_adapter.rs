@@ -1,0 +1,369 @@
+//! The real Route 53 adapter (`AwsRoute53`) against the local Route 53 double: normalisation, paging,
+//! error classification, the shared caches and the API budget.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use route53_failover_operator::crd::{HealthCheckType, Role};
+use route53_failover_operator::metrics::Metrics;
+use route53_failover_operator::route53::aws::AwsRoute53;
+use route53_failover_operator::route53::budget::Budget;
+use route53_failover_operator::route53::{
+    Alias, Change, HealthCheckConfig, HealthSource, RecordSet, Route53, Route53ErrorKind,
+};
+use support::r53::R53World;
+
+async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
+    let a = AwsRoute53::new(
+        w.client().await,
+        Arc::new(Budget::new(rate, rate.max(1.0))),
+        metrics.clone(),
+    );
+    (a, metrics)
+}
+
+fn tcp(port: i32) -> HealthCheckConfig {
+    HealthCheckConfig {
+        check_type: HealthCheckType::TCP,
+        ip_address: Some("127.0.0.1".into()),
+        fqdn: None,
+        port,
+        resource_path: None,
+        search_string: None,
+        request_interval: 10,
+        failure_threshold: 1,
+        regions: Vec::new(),
+        inverted: false,
+        enable_sni: false,
+        measure_latency: false,
+    }
+}
+
+fn a_record(name: &str, set_id: &str, role: Role, value: &str, hc: Option<String>) -> RecordSet {
+    RecordSet {
+        name: name.into(),
+        rtype: "A".into(),
+        set_identifier: Some(set_id.into()),
+        failover: Some(role),
+        ttl: Some(60),
+        values: vec![value.into()],
+        alias: None,
+        health_check_id: hc,
+    }
+}
+
+#[tokio::test]
+async fn zones_are_found_by_name_and_id_and_cached() {
+    let w = R53World::start();
+    let id = w.create_zone("example.test").await;
+    w.create_zone("example2.test").await;
+    w.create_zone("aaa.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let zones = a.find_hosted_zones("Example.Test").await.expect("find");
+    assert_eq!(zones.len(), 1);
+    assert_eq!(
+        (zones[0].id.as_str(), zones[0].name.as_str()),
+        (id.as_str(), "example.test.")
+    );
+    assert!(
+        a.find_hosted_zones("nothere.test")
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert_eq!(
+        a.get_hosted_zone(&id).await.expect("get").map(|z| z.name),
+        Some("example.test.".into())
+    );
+    assert_eq!(
+        a.get_hosted_zone("ZNOPE123")
+            .await
+            .expect("missing is None"),
+        None
+    );
+    w.reset_counters();
+    for _ in 0..5 {
+        a.find_hosted_zones("example.test").await.expect("find");
+        a.get_hosted_zone(&id).await.expect("get");
+    }
+    assert_eq!(w.counter("requests", "ListHostedZonesByName"), 0, "cached");
+    assert_eq!(w.counter("requests", "GetHostedZone"), 0, "cached");
+}
+
+#[tokio::test]
+async fn record_sets_round_trip_normalised_and_paged() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let hc = a
+        .create_health_check("ref-p", &tcp(1), &[])
+        .await
+        .expect("hc");
+    let p = a_record(
+        "app.example.test.",
+        "o:u:primary",
+        Role::Primary,
+        "192.0.2.1",
+        Some(hc.id.clone()),
+    );
+    let s = RecordSet {
+        alias: Some(Alias {
+            dns_name: "other.example.test.".into(),
+            hosted_zone_id: zone.clone(),
+            evaluate_target_health: true,
+        }),
+        ttl: None,
+        values: Vec::new(),
+        ..a_record(
+            "app.example.test.",
+            "o:u:secondary",
+            Role::Secondary,
+            "",
+            None,
+        )
+    };
+    let other = a_record(
+        "other.example.test.",
+        "x",
+        Role::Secondary,
+        "192.0.2.9",
+        None,
+    );
+    let info = a
+        .change_record_sets(
+            &zone,
+            "test",
+            &[
+                Change::Create(other.clone()),
+                Change::Create(p.clone()),
+                Change::Create(s.clone()),
+            ],
+        )
+        .await
+        .expect("create");
+    assert!(!info.insync, "PENDING first");
+    // 150 unrelated names sort before ours: paging has to walk past them, and stop at ours.
+    let mut filler = Vec::new();
+    for i in 0..150 {
+        filler.push(Change::Create(RecordSet {
+            set_identifier: None,
+            failover: None,
+            ..a_record(
+                &format!("aaa{i:03}.example.test."),
+                "",
+                Role::Primary,
+                "192.0.2.5",
+                None,
+            )
+        }));
+    }
+    a.change_record_sets(&zone, "filler", &filler)
+        .await
+        .expect("filler");
+    let got = a
+        .list_record_sets(&zone, "APP.example.test")
+        .await
+        .expect("list");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.contains(&p), "{got:?}");
+    let gs = got
+        .iter()
+        .find(|r| r.failover == Some(Role::Secondary))
+        .expect("s");
+    assert_eq!(
+        gs.alias, s.alias,
+        "alias normalised (trailing dot, bare zone id)"
+    );
+    // Exact-match DELETE with the values read back.
+    a.change_record_sets(
+        &zone,
+        "delete",
+        &[
+            Change::Delete(got[0].clone()),
+            Change::Delete(got[1].clone()),
+        ],
+    )
+    .await
+    .expect("delete exact");
+    assert!(
+        a.list_record_sets(&zone, "app.example.test")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // CREATE of an existing set is a conflict.
+    let err = a
+        .change_record_sets(&zone, "again", &[Change::Create(other)])
+        .await
+        .expect_err("exists");
+    assert_eq!(err.kind, Route53ErrorKind::Conflict);
+    assert!(err.message.contains("already exists"), "{err}");
+    // GetChange reaches INSYNC.
+    support::eventually(
+        "INSYNC",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || async { a.get_change(&info.id).await.ok().filter(|c| c.insync) },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn health_check_inventory_is_listed_once_and_kept_in_step() {
+    let w = R53World::start();
+    let (a, _) = adapter(&w, 0.0).await;
+    let one = a
+        .create_health_check("frec1-uid-a-p-1", &tcp(1), &[("k".into(), "v".into())])
+        .await
+        .expect("create");
+    let again = a
+        .create_health_check("frec1-uid-a-p-1", &tcp(1), &[])
+        .await
+        .expect("idempotent");
+    assert_eq!(one.id, again.id);
+    let err = a
+        .create_health_check("frec1-uid-a-p-1", &tcp(2), &[])
+        .await
+        .expect_err("other settings");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (Route53ErrorKind::Conflict, "HealthCheckAlreadyExists")
+    );
+    a.create_health_check("frec1-uid-b-p-1", &tcp(3), &[])
+        .await
+        .expect("b");
+    a.create_health_check("someone-else", &tcp(4), &[])
+        .await
+        .expect("foreign");
+    w.reset_counters();
+    let mine = a.list_health_checks("frec1-uid-a-").await.expect("list");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].config.as_ref().map(|c| c.port), Some(1));
+    assert_eq!(
+        a.list_health_checks("frec1-uid-b-")
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        w.counter("requests", "ListHealthChecks"),
+        1,
+        "one listing serves every object"
+    );
+    // Our own writes keep the cached inventory right without listing again.
+    let updated = a
+        .update_health_check(&mine[0].id, mine[0].version, &tcp(9))
+        .await
+        .expect("update");
+    assert_eq!(updated.version, mine[0].version + 1);
+    assert_eq!(
+        a.list_health_checks("frec1-uid-a-").await.expect("list")[0]
+            .config
+            .as_ref()
+            .map(|c| c.port),
+        Some(9)
+    );
+    a.delete_health_check(&mine[0].id).await.expect("delete");
+    a.delete_health_check(&mine[0].id)
+        .await
+        .expect("deleting a missing check is not an error");
+    assert!(
+        a.list_health_checks("frec1-uid-a-")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(w.counter("requests", "ListHealthChecks"), 1);
+    // A stale version is a conflict.
+    let b = a
+        .list_health_checks("frec1-uid-b-")
+        .await
+        .expect("list")
+        .remove(0);
+    let err = a
+        .update_health_check(&b.id, b.version + 5, &tcp(8))
+        .await
+        .expect_err("stale");
+    assert_eq!(err.code, "HealthCheckVersionMismatch");
+}
+
+#[tokio::test]
+async fn health_status_comes_from_real_probes() {
+    let w = R53World::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut backend = support::Backend::start(dir.path());
+    let (a, _) = adapter(&w, 0.0).await;
+    let hc = a
+        .create_health_check("ref", &tcp(i32::from(backend.port)), &[])
+        .await
+        .expect("hc");
+    support::eventually(
+        "healthy",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let obs = a.health_status(&hc.id).await.expect("status");
+            (!obs.is_empty() && obs.iter().all(|o| o.healthy)).then_some(())
+        },
+    )
+    .await;
+    backend.kill();
+    support::eventually(
+        "unhealthy",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let obs = a.health_status(&hc.id).await.expect("status");
+            obs.iter()
+                .all(|o| !o.healthy && o.report.starts_with("Failure"))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn budget_keeps_a_burst_under_the_account_quota() {
+    let w = R53World::start();
+    w.configure(serde_json::json!({"quota": {"rate": 5, "burst": 5}}));
+    let (a, metrics) = adapter(&w, 4.0).await;
+    let a = Arc::new(a);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move { a.get_change("C123NOPE").await }));
+    }
+    for t in tasks {
+        let err = t.await.expect("join").expect_err("no such change");
+        assert_eq!(err.kind, Route53ErrorKind::NotFound, "{err}");
+    }
+    assert_eq!(w.counter("throttled", "GetChange"), 0, "{}", w.counters());
+    let mut text = String::new();
+    let mut reg = prometheus_client::registry::Registry::default();
+    metrics.register(&mut reg);
+    prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+    assert!(text.contains("route53_failover_route53_requests_total{operation=\"GetChange\",outcome=\"not_found\"} 12"), "{text}");
+}
+
+#[tokio::test]
+async fn throttling_is_classified() {
+    let w = R53World::start();
+    w.configure(serde_json::json!({"quota": {"rate": 0.1, "burst": 1}}));
+    let metrics = Arc::new(Metrics::default());
+    let a = AwsRoute53::new(
+        w.client_max_attempts(1).await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        metrics,
+    );
+    let _ = a.get_change("C1").await;
+    let err = a.get_change("C1").await.expect_err("throttled");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (Route53ErrorKind::Throttled, "Throttling")
+    );
+    assert!(err.is_retryable());
+}
