@@ -329,17 +329,12 @@ impl AwsRoute53 {
                         .await
                 })
                 .await?;
-            let mut past = false;
-            for z in out.hosted_zones() {
-                let zone = zone_from(z);
-                if zone.name == want {
-                    found.push(zone);
-                } else {
-                    // Results are in name order starting at `want`: the first other name ends the search.
-                    past = true;
-                    break;
-                }
-            }
+            let past = take_named(
+                out.hosted_zones().iter().map(zone_from),
+                |z| &z.name,
+                &want,
+                &mut found,
+            );
             if !past && out.is_truncated() {
                 if let Some(n) = out.next_dns_name() {
                     next = Some((n.to_string(), out.next_hosted_zone_id().map(str::to_string)));
@@ -559,6 +554,23 @@ impl AwsRoute53 {
     }
 }
 
+/// Route 53 lists in name order starting at the requested name: append the leading items named `want`
+/// and say whether another name was reached, which ends the listing.
+fn take_named<T>(
+    items: impl IntoIterator<Item = T>,
+    name: impl Fn(&T) -> &str,
+    want: &str,
+    out: &mut Vec<T>,
+) -> bool {
+    for item in items {
+        if name(&item) != want {
+            return true;
+        }
+        out.push(item);
+    }
+    false
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -583,16 +595,12 @@ impl Route53 for AwsRoute53 {
                         .await
                 })
                 .await?;
-            let mut past = false;
-            for rs in out.resource_record_sets() {
-                let r = record_from(rs);
-                if r.name == want {
-                    out_sets.push(r);
-                } else {
-                    past = true;
-                    break;
-                }
-            }
+            let past = take_named(
+                out.resource_record_sets().iter().map(record_from),
+                |r| &r.name,
+                &want,
+                &mut out_sets,
+            );
             if !past && out.is_truncated() {
                 if let Some(n) = out.next_record_name() {
                     start = Some((

@@ -394,33 +394,18 @@ mod tests {
 
     #[test]
     fn error_codes_are_classified() {
-        assert_eq!(
-            Route53Error::kind_for_code("Throttling"),
-            Route53ErrorKind::Throttled
-        );
-        assert_eq!(
-            Route53Error::kind_for_code("PriorRequestNotComplete"),
-            Route53ErrorKind::Throttled
-        );
-        assert_eq!(
-            Route53Error::kind_for_code("InvalidChangeBatch"),
-            Route53ErrorKind::Conflict
-        );
-        assert_eq!(
-            Route53Error::kind_for_code("NoSuchHealthCheck"),
-            Route53ErrorKind::NotFound
-        );
-        assert_eq!(
-            Route53Error::kind_for_code("InvalidInput"),
-            Route53ErrorKind::Invalid
-        );
-        assert_eq!(
-            Route53Error::kind_for_code("AccessDenied"),
-            Route53ErrorKind::AccessDenied
-        );
-        assert_eq!(
-            Route53Error::kind_for_code("InternalError"),
-            Route53ErrorKind::Transient
-        );
+        for (code, kind) in [
+            ("Throttling", Route53ErrorKind::Throttled),
+            ("PriorRequestNotComplete", Route53ErrorKind::Throttled),
+            ("InvalidChangeBatch", Route53ErrorKind::Conflict),
+            ("HealthCheckAlreadyExists", Route53ErrorKind::Conflict),
+            ("NoSuchHealthCheck", Route53ErrorKind::NotFound),
+            ("InvalidInput", Route53ErrorKind::Invalid),
+            ("AccessDenied", Route53ErrorKind::AccessDenied),
+            ("InternalError", Route53ErrorKind::Transient),
+            ("SomethingNew", Route53ErrorKind::Other),
+        ] {
+            assert_eq!(Route53Error::kind_for_code(code), kind, "{code}");
+        }
     }
 }
