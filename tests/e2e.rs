@@ -760,3 +760,55 @@ async fn metrics_pass_promtool_and_probes_answer() {
     assert_eq!(code, 200);
     assert!(om.trim_end().ends_with("# EOF"), "{om}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_band_edit_of_our_record_is_repaired() {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord};
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "drift", "", ""));
+    wait_for(&w, "drift", "Ready", |o| ready_is(o, "True", "Synced")).await;
+    let secondary = record_sets(&w, "drift")
+        .await
+        .into_iter()
+        .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
+        .expect("secondary");
+    let mut edited = secondary.clone();
+    edited.resource_records = Some(vec![
+        ResourceRecord::builder()
+            .value("203.0.113.66")
+            .build()
+            .expect("rr"),
+    ]);
+    w.r53
+        .client()
+        .await
+        .change_resource_record_sets()
+        .hosted_zone_id(&w.zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(edited)
+                        .build()
+                        .expect("change"),
+                )
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("edit out of band");
+    // The resync interval is 5 s in tests: the operator puts its value back.
+    eventually("drift repaired", WAIT, POLL, || async {
+        record_sets(&w, "drift")
+            .await
+            .into_iter()
+            .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
+            .filter(|r| r.resource_records().first().map(|v| v.value()) == Some("192.0.2.20"))
+            .map(|_| ())
+    })
+    .await;
+    wait_event(&w, "RecordsChanged").await;
+}
