@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Event as CoreEvent, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent, Namespace};
 use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -1434,4 +1436,403 @@ async fn kubectl_wait_for_delete() {
         .expect("join")
         .expect("kubectl");
     ok(&out);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Built-in kinds and the project's own manifests
+// ---------------------------------------------------------------------------------------------------------
+
+const NAMESPACE_YAML: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/kustomize/namespace.yaml"
+);
+const RENDERED_YAML: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/rendered/route53-failover-operator.yaml"
+);
+const OPERATOR_NS: &str = "route53-failover-operator";
+const RELEASE: &str = "rfo-route53-failover-operator";
+
+/// (`Kind.version.group` for `kubectl get`, name, namespace) of every object in the rendered manifest.
+fn rendered_objects() -> Vec<(String, String, Option<String>)> {
+    let text = std::fs::read_to_string(RENDERED_YAML).expect("read rendered manifest");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("yaml document"))
+        .filter(|v| v.is_object())
+        .map(|v| {
+            let api = v["apiVersion"].as_str().expect("apiVersion");
+            let (group, version) = api.split_once('/').unwrap_or(("", api));
+            let meta = &v["metadata"];
+            (
+                format!("{}.{version}.{group}", v["kind"].as_str().expect("kind")),
+                meta["name"].as_str().expect("name").to_string(),
+                meta["namespace"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// A world with the operator's namespace and the rendered manifest applied by kubectl, validation on.
+fn world_with_operator_applied() -> KubeWorld {
+    let w = KubeWorld::start();
+    ok(&w.kubectl(&["apply", "-f", NAMESPACE_YAML]));
+    let out = ok(&w.kubectl(&["apply", "-f", RENDERED_YAML]));
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" created")).count(),
+        rendered_objects().len(),
+        "{out}"
+    );
+    w
+}
+
+fn deployment_json(w: &KubeWorld) -> serde_json::Value {
+    let out = ok(&w.kubectl(&["get", "deploy", RELEASE, "-n", OPERATOR_NS, "-o", "json"]));
+    serde_json::from_str(&out).expect("deployment json")
+}
+
+#[tokio::test]
+async fn kubectl_applies_the_rendered_manifest_with_validation_and_reapplies_unchanged() {
+    let w = world_with_operator_applied();
+    let objects = rendered_objects();
+    for kind in [
+        "CustomResourceDefinition.v1.apiextensions.k8s.io",
+        "PodDisruptionBudget.v1.policy",
+        "ServiceAccount.v1.",
+        "ClusterRole.v1.rbac.authorization.k8s.io",
+        "ClusterRoleBinding.v1.rbac.authorization.k8s.io",
+        "Role.v1.rbac.authorization.k8s.io",
+        "RoleBinding.v1.rbac.authorization.k8s.io",
+        "Service.v1.",
+        "Deployment.v1.apps",
+    ] {
+        assert!(
+            objects.iter().any(|(k, ..)| k == kind),
+            "{kind} not rendered"
+        );
+    }
+    for (kind, name, ns) in &objects {
+        let mut args = vec!["get", kind.as_str(), name.as_str(), "-o", "json"];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns.as_str()]);
+        }
+        let v: serde_json::Value = serde_json::from_str(&ok(&w.kubectl(&args))).expect("json");
+        assert_eq!(v["metadata"]["name"], name.as_str(), "{kind}");
+        assert_eq!(v["kind"], kind.split('.').next().expect("kind"), "{kind}");
+        assert_eq!(v["metadata"]["namespace"].as_str(), ns.as_deref(), "{kind}");
+    }
+    let listed = ok(&w.kubectl(&[
+        "get",
+        "deploy,sa,svc,role,rolebinding,pdb",
+        "-n",
+        OPERATOR_NS,
+        "-o",
+        "name",
+    ]));
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        [
+            format!("deployment.apps/{RELEASE}"),
+            format!("serviceaccount/{RELEASE}"),
+            format!("service/{RELEASE}"),
+            format!("role.rbac.authorization.k8s.io/{RELEASE}-leader-election"),
+            format!("rolebinding.rbac.authorization.k8s.io/{RELEASE}-leader-election"),
+            format!("poddisruptionbudget.policy/{RELEASE}"),
+        ],
+        "{listed}"
+    );
+    let cluster = ok(&w.kubectl(&["get", "clusterrole,clusterrolebinding"]));
+    assert_eq!(
+        cluster.lines().filter(|l| l.contains(RELEASE)).count(),
+        2,
+        "{cluster}"
+    );
+    let deploy = deployment_json(&w);
+    assert_eq!(deploy["metadata"]["generation"], 1);
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    // a re-apply is a three-way merge with nothing to change: no write reaches the store
+    let rv_before = w.stats()["resourceVersion"].clone();
+    let again = ok(&w.kubectl(&["apply", "-f", RENDERED_YAML]));
+    for line in again.lines() {
+        if line.starts_with("poddisruptionbudget.policy/") {
+            // kubectl always sends the PDB's `patchStrategy: replace` selector, so it prints `configured`
+            // against a real cluster too; the server sees a no-op patch
+            assert!(line.ends_with(" configured"), "{again}");
+        } else {
+            assert!(line.ends_with(" unchanged"), "{again}");
+        }
+    }
+    assert_eq!(again.lines().count(), objects.len(), "{again}");
+    assert_eq!(w.stats()["resourceVersion"], rv_before, "{again}");
+}
+
+#[tokio::test]
+async fn deployment_generation_bumps_on_spec_and_annotation_changes_not_on_labels_or_status() {
+    let w = world_with_operator_applied();
+    // kubectl apply of a new image: a strategic merge patch that merges `containers` by name
+    let text = std::fs::read_to_string(RENDERED_YAML).expect("read rendered manifest");
+    let bumped = text.replace(
+        "route53-failover-operator:0.1.0\"",
+        "route53-failover-operator:0.2.0\"",
+    );
+    assert_ne!(
+        bumped, text,
+        "image line not found in the rendered manifest"
+    );
+    let out = ok(&w.kubectl_stdin(&["apply", "-f", "-"], &bumped));
+    assert!(
+        out.contains(&format!("deployment.apps/{RELEASE} configured")),
+        "{out}"
+    );
+    let d = deployment_json(&w);
+    assert_eq!(d["metadata"]["generation"], 2);
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(
+        containers[0]["image"],
+        "ghcr.io/example/route53-failover-operator:0.2.0"
+    );
+    assert_eq!(containers[0]["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        containers[0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    assert!(!d.to_string().contains("$setElementOrder"), "{d}");
+    // labels and annotations are metadata: no bump
+    ok(&w.kubectl(&[
+        "label",
+        "deploy",
+        RELEASE,
+        "-n",
+        OPERATOR_NS,
+        "world.test.io/touched=yes",
+    ]));
+    let d = deployment_json(&w);
+    assert_eq!(d["metadata"]["labels"]["world.test.io/touched"], "yes");
+    assert_eq!(d["metadata"]["generation"], 2);
+    // annotations are metadata too, but Deployments copy them to ReplicaSets: the apps strategy bumps
+    ok(&w.kubectl(&[
+        "annotate",
+        "deploy",
+        RELEASE,
+        "-n",
+        OPERATOR_NS,
+        "world.test.io/note=hi",
+    ]));
+    assert_eq!(deployment_json(&w)["metadata"]["generation"], 3);
+    // /status is not spec: no bump, and the main endpoint keeps it
+    let api: Api<Deployment> = Api::namespaced(w.client().await, OPERATOR_NS);
+    api.patch_status(
+        RELEASE,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"replicas": 2, "observedGeneration": 3}})),
+    )
+    .await
+    .expect("status");
+    let got = api.get(RELEASE).await.expect("get");
+    assert_eq!(gen_of(&got), 3);
+    assert_eq!(got.status.and_then(|s| s.replicas), Some(2));
+    // `kubectl scale` goes through /scale, which changes spec.replicas: a bump
+    let out = ok(&w.kubectl(&[
+        "scale",
+        "deploy",
+        RELEASE,
+        "-n",
+        OPERATOR_NS,
+        "--replicas=3",
+    ]));
+    assert!(out.contains("scaled"), "{out}");
+    let scale = api.get_scale(RELEASE).await.expect("scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(3));
+    let status = scale.status.expect("scale status");
+    assert_eq!(status.replicas, 2);
+    assert_eq!(
+        status.selector.as_deref(),
+        Some("app.kubernetes.io/instance=rfo,app.kubernetes.io/name=route53-failover-operator")
+    );
+    assert_eq!(gen_of(&api.get(RELEASE).await.expect("get")), 4);
+}
+
+#[tokio::test]
+async fn discovery_lists_built_in_kinds_with_scope_short_names_and_subresources() {
+    let w = KubeWorld::start();
+    let out = ok(&w.kubectl(&["api-resources"]));
+    let row = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    for (name, want) in [
+        (
+            "serviceaccounts",
+            "serviceaccounts sa v1 true ServiceAccount",
+        ),
+        ("services", "services svc v1 true Service"),
+        ("configmaps", "configmaps cm v1 true ConfigMap"),
+        ("secrets", "secrets v1 true Secret"),
+        ("pods", "pods po v1 true Pod"),
+        ("deployments", "deployments deploy apps/v1 true Deployment"),
+        ("roles", "roles rbac.authorization.k8s.io/v1 true Role"),
+        (
+            "rolebindings",
+            "rolebindings rbac.authorization.k8s.io/v1 true RoleBinding",
+        ),
+        (
+            "clusterroles",
+            "clusterroles rbac.authorization.k8s.io/v1 false ClusterRole",
+        ),
+        (
+            "clusterrolebindings",
+            "clusterrolebindings rbac.authorization.k8s.io/v1 false ClusterRoleBinding",
+        ),
+        (
+            "poddisruptionbudgets",
+            "poddisruptionbudgets pdb policy/v1 true PodDisruptionBudget",
+        ),
+        (
+            "networkpolicies",
+            "networkpolicies netpol networking.k8s.io/v1 true NetworkPolicy",
+        ),
+    ] {
+        assert_eq!(row(name).join(" "), want);
+    }
+    assert!(
+        !out.contains("servicemonitors"),
+        "ServiceMonitor is a CRD:\n{out}"
+    );
+    let apps = ok(&w.kubectl(&["get", "--raw", "/apis/apps/v1"]));
+    let apps: serde_json::Value = serde_json::from_str(&apps).expect("json");
+    let sub = |n: &str| {
+        apps["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing: {apps}"))
+            .clone()
+    };
+    assert_eq!(
+        sub("deployments")["verbs"].as_array().expect("verbs").len(),
+        8
+    );
+    assert_eq!(sub("deployments/status")["kind"], "Deployment");
+    let scale = sub("deployments/scale");
+    assert_eq!(
+        (&scale["group"], &scale["version"], &scale["kind"]),
+        (&json!("autoscaling"), &json!("v1"), &json!("Scale"))
+    );
+    // `all` holds the workload kinds, as on a real cluster
+    let all = ok(&w.kubectl(&["get", "all", "-A", "-o", "name"]));
+    assert!(all.trim().is_empty(), "{all}");
+}
+
+#[tokio::test]
+async fn built_in_kinds_are_served_through_kube_with_lists_and_watches() {
+    let w = KubeWorld::start();
+    let client = w.client().await;
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let watch = cms
+        .watch(&WatchParams::default().timeout(5), "0")
+        .await
+        .expect("watch configmaps");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("c1".into());
+    cm.data = Some([("k".to_string(), "v".to_string())].into());
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create cm");
+    let mut watch = Box::pin(watch);
+    let ev = tokio::time::timeout(WAIT, watch.next())
+        .await
+        .expect("event in time")
+        .expect("event")
+        .expect("ok event");
+    assert!(
+        matches!(&ev, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("c1")),
+        "{ev:?}"
+    );
+    let mut role = ClusterRole::default();
+    role.metadata.name = Some("reader".into());
+    role.metadata.namespace = Some("ignored".into()); // cluster-scoped: the server drops it
+    let created = roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create clusterrole");
+    assert_eq!(created.metadata.namespace, None);
+    assert_eq!(created.metadata.generation, None); // RBAC kinds track no generation
+    let list = roles.list(&ListParams::default()).await.expect("list");
+    assert_eq!(
+        list.items.iter().map(|r| r.name_any()).collect::<Vec<_>>(),
+        ["reader"]
+    );
+    let err = Api::<Deployment>::namespaced(client, "default")
+        .get("missing")
+        .await
+        .expect_err("missing deployment");
+    assert_eq!(code_reason(err), (404, "NotFound".to_string()));
+}
+
+#[tokio::test]
+async fn strategic_merge_patch_merges_keyed_lists_and_obeys_directives() {
+    let w = KubeWorld::start();
+    let api: Api<Deployment> = Api::namespaced(w.client().await, "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [
+                {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}],
+                 "ports": [{"containerPort": 80}]},
+                {"name": "b", "image": "b:1"},
+            ]}},
+        },
+    }))
+    .expect("deployment");
+    api.create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    let patch = json!({"spec": {
+        "strategy": {"$retainKeys": ["type"], "type": "Recreate"},
+        "template": {"spec": {"containers": [
+            {"name": "a", "image": "a:2", "env": [{"name": "Y", "$patch": "delete"}]},
+            {"name": "b", "$patch": "delete"},
+        ]}},
+    }});
+    let got = api
+        .patch("d", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .expect("strategic merge patch");
+    let v = serde_json::to_value(&got).expect("json");
+    assert_eq!(v["spec"]["strategy"], json!({"type": "Recreate"}));
+    let containers = &v["spec"]["template"]["spec"]["containers"];
+    assert_eq!(
+        containers,
+        &json!([{"name": "a", "image": "a:2", "env": [{"name": "X", "value": "1"}],
+                 "ports": [{"containerPort": 80}]}])
+    );
+    assert_eq!(gen_of(&got), 2);
+}
+
+#[tokio::test]
+async fn typed_kubectl_create_sends_protobuf_and_gets_415() {
+    // `kubectl create namespace|configmap|serviceaccount` send protobuf bodies; the double decodes JSON and YAML
+    // only. client-go falls back to JSON after a 415 for CBOR, not for protobuf, so the command fails cleanly.
+    let w = KubeWorld::start();
+    let out = w.kubectl(&["create", "namespace", "foo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("UnsupportedMediaType"), "{err}");
+    assert!(!ok(&w.kubectl(&["get", "ns", "-o", "name"])).contains("namespace/foo"));
+    // the same object through `apply` (unstructured, JSON) works
+    ok(&w.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: foo\n",
+    ));
+    assert!(ok(&w.kubectl(&["get", "ns", "-o", "name"])).contains("namespace/foo"));
 }

@@ -33,6 +33,10 @@ def parse_path(path: str):
     return (group, version, ns, rest[0], rest[1] if len(rest) > 1 else None, '/'.join(rest[2:]) or None)
 
 
+# request bodies the double cannot decode (kube-apiserver also takes protobuf and CBOR)
+NON_JSON = ('application/vnd.kubernetes.protobuf', 'application/cbor', 'application/cbor-seq')
+
+
 def json_response(data, status=200) -> aiohttp.web.Response:
     return aiohttp.web.json_response(data, status=status)
 
@@ -119,8 +123,14 @@ class World(kmock.RawHandler):
         verb = {'GET': 'WATCH' if watch else ('GET' if name else 'LIST'), 'POST': 'CREATE', 'PUT': 'UPDATE',
                 'PATCH': 'PATCH', 'DELETE': 'DELETE' if name else 'DELETECOLLECTION'}.get(raw.method, raw.method)
         self.stats[f'{verb} {plural}{"/" + sub if sub else ""}'] += 1
-        if sub not in (None, 'status') or (sub == 'status' and not res.status):
+        if sub not in (None, 'status', 'scale') or (sub == 'status' and not res.status) or \
+                (sub == 'scale' and not (res.scale and name)):
             raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
+        ctype = raw.headers.get('Content-Type', '').split(';')[0].strip()
+        if raw.method in ('POST', 'PUT', 'PATCH', 'DELETE') and ctype in NON_JSON:
+            # an undecodable body is 415, as on the real server (client-go falls back to JSON only from CBOR)
+            raise ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted '
+                           f'media types include: application/json, application/yaml ({ctype} is not decoded here)')
         if not res.namespaced:
             ns = None
         table = views.wants_table(raw.headers.get('Accept', ''))
@@ -134,6 +144,8 @@ class World(kmock.RawHandler):
                 return json_response(views.table(res, items, str(st.rv), include))
             return json_response({'kind': f'{res.kind}List', 'apiVersion': res.api_version,
                                   'metadata': {'resourceVersion': str(st.rv)}, 'items': items})
+        if sub == 'scale':
+            return await self.scale(raw, res, ns, name, verb, ctype)
         if verb == 'GET':
             obj = self.out(res, st.get(res, ns, name))
             return json_response(views.table(res, [obj], str(st.rv), include) if table else obj)
@@ -143,7 +155,6 @@ class World(kmock.RawHandler):
         if verb == 'UPDATE':
             return json_response(self.out(res, st.replace(res, ns, name, body, sub)))
         if verb == 'PATCH':
-            ctype = raw.headers.get('Content-Type', '').split(';')[0].strip()
             obj = st.patch(res, ns, name, ctype, body, sub, q.get('fieldManager'), q.get('force') == 'true')
             return json_response(self.out(res, obj))
         if verb == 'DELETE':
@@ -152,6 +163,15 @@ class World(kmock.RawHandler):
             deleted = [st.delete(res, ns, o['metadata']['name'], None) for o in st.list(res, ns, dict(q))]
             return json_response({'kind': f'{res.kind}List', 'apiVersion': res.api_version,
                                   'metadata': {'resourceVersion': str(st.rv)}, 'items': deleted})
+        raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+
+    async def scale(self, raw, res, ns, name, verb, ctype):
+        """The /scale subresource: an autoscaling/v1 Scale over .spec.replicas (GET, PUT, PATCH)."""
+        if verb == 'GET':
+            return json_response(self.store.scale(res, ns, name))
+        if verb in ('UPDATE', 'PATCH'):
+            body = self.body(await raw.read())
+            return json_response(self.store.write_scale(res, ns, name, ctype if verb == 'PATCH' else None, body))
         raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
 
     @staticmethod

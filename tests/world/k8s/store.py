@@ -27,7 +27,9 @@ class Resource:
     short_names: list = dataclasses.field(default_factory=list)
     categories: list = dataclasses.field(default_factory=list)
     status: bool = False  # has a /status subresource
-    generation: bool = False  # metadata.generation is tracked (custom resources, CRDs)
+    generation: bool = False  # metadata.generation is tracked (custom resources, CRDs, workloads)
+    scale: bool = False  # has a /scale subresource (autoscaling/v1 Scale over .spec.replicas)
+    annotations_bump: bool = False  # annotation changes bump generation too (Deployments copy them to ReplicaSets)
     columns: list | None = None  # CRD additionalPrinterColumns (None: built-in kind)
     builtin: bool = True
 
@@ -52,10 +54,26 @@ class Change:
     prev: dict | None
 
 
-BUILTINS = [
+BUILTINS = [  # names, scope, shortNames, categories and subresources as kube-apiserver v1.35 lists them
     Resource('', 'v1', 'namespaces', 'Namespace', False, 'namespace', ['ns'], status=True),
     Resource('', 'v1', 'events', 'Event', True, 'event', ['ev']),
     Resource('', 'v1', 'configmaps', 'ConfigMap', True, 'configmap', ['cm']),
+    Resource('', 'v1', 'secrets', 'Secret', True, 'secret'),
+    Resource('', 'v1', 'serviceaccounts', 'ServiceAccount', True, 'serviceaccount', ['sa']),
+    Resource('', 'v1', 'services', 'Service', True, 'service', ['svc'], ['all'], status=True),
+    # pods track metadata.generation since PodObservedGenerationTracking (GA in 1.35)
+    Resource('', 'v1', 'pods', 'Pod', True, 'pod', ['po'], ['all'], status=True, generation=True),
+    Resource('apps', 'v1', 'deployments', 'Deployment', True, 'deployment', ['deploy'], ['all'], status=True,
+             generation=True, scale=True, annotations_bump=True),
+    Resource('rbac.authorization.k8s.io', 'v1', 'roles', 'Role', True, 'role'),
+    Resource('rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding', True, 'rolebinding'),
+    Resource('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', False, 'clusterrole'),
+    Resource('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', False,
+             'clusterrolebinding'),
+    Resource('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget', True, 'poddisruptionbudget', ['pdb'],
+             status=True, generation=True),
+    Resource('networking.k8s.io', 'v1', 'networkpolicies', 'NetworkPolicy', True, 'networkpolicy', ['netpol'],
+             generation=True),
     Resource('events.k8s.io', 'v1', 'events', 'Event', True, 'event', ['ev']),
     Resource('coordination.k8s.io', 'v1', 'leases', 'Lease', True, 'lease'),
     Resource('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', False,
@@ -184,16 +202,7 @@ class Store:
         if ctype == 'application/apply-patch+yaml':
             return self.apply(res, ns, name, body, sub, manager)
         old = self.get(res, ns, name)
-        if ctype == 'application/json-patch+json':
-            new = patches.json_patch(old, body)
-        elif ctype == 'application/merge-patch+json':
-            new = patches.merge_patch(old, body)
-        elif ctype == 'application/strategic-merge-patch+json' and res.builtin:
-            # strategic merge (built-in kinds only) is approximated by a JSON merge patch: lists replace
-            new = patches.merge_patch(old, body)
-        else:  # custom resources reject strategic merge patches with 415, like the real server
-            raise ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml')
-        return self._update(res, old, new, sub)
+        return self._update(res, old, patched(res, old, ctype, body), sub)
 
     def apply(self, res, ns, name, body, sub, manager) -> dict:
         if not manager:
@@ -245,13 +254,39 @@ class Store:
                            'no new finalizers can be added if the object is being deleted')
         if not meta.get('finalizers'):
             meta.pop('finalizers', None)
-        if res.generation and spec_of(res, new) != spec_of(res, old):  # generation counts spec changes only
+        # generation counts spec changes only (plus annotation changes for Deployments)
+        bump = spec_of(res, new) != spec_of(res, old) or (
+            res.annotations_bump and (meta.get('annotations') or {}) != (old['metadata'].get('annotations') or {}))
+        if res.generation and bump:
             meta['generation'] = old['metadata'].get('generation', 1) + 1
         if new == old:  # a no-op write keeps the RV and emits no watch event
             return old
         if meta.get('deletionTimestamp') and not meta.get('finalizers'):  # last finalizer gone: delete now
             return self._commit(res, 'DELETED', new, old)
         return self._commit(res, 'MODIFIED', new, old)
+
+    # ---- /scale ---------------------------------------------------------------------------------------------
+    def scale(self, res: Resource, ns: str | None, name: str) -> dict:
+        """GET /scale: the object's .spec.replicas seen as an autoscaling/v1 Scale, like the apps registry serves it."""
+        return scale_of(self.get(res, ns, name))
+
+    def write_scale(self, res: Resource, ns: str | None, name: str, ctype: str | None, body) -> dict:
+        """PUT or PATCH /scale: only spec.replicas reaches the object (a spec change, so generation bumps)."""
+        old = self.get(res, ns, name)
+        current = scale_of(old)
+        if ctype is None:
+            new_scale = body
+        elif ctype == 'application/apply-patch+yaml':  # applied as a merge: Scale has no managed fields here
+            new_scale = patches.merge_patch(current, body)
+        else:
+            new_scale = patched(res, current, ctype, body)
+        if not isinstance(new_scale, dict) or not isinstance((new_scale.get('spec') or {}).get('replicas', 0), int):
+            raise ApiError(422, 'Invalid', f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value')
+        new = copy.deepcopy(old)
+        new.setdefault('spec', {})['replicas'] = (new_scale.get('spec') or {}).get('replicas', 0)
+        new['metadata']['resourceVersion'] = (new_scale.get('metadata') or {}).get('resourceVersion') or \
+            old['metadata']['resourceVersion']  # a Scale's resourceVersion is the parent's: same precondition
+        return scale_of(self._update(res, old, new, None))
 
     def delete(self, res: Resource, ns: str | None, name: str, options: dict | None) -> dict:
         old = self.get(res, ns, name)
@@ -300,6 +335,34 @@ def crd_status(crd: dict) -> dict:
     stored = [v['name'] for v in spec.get('versions') or [] if v.get('storage')]
     return {'acceptedNames': spec.get('names') or {}, 'storedVersions': stored,
             'conditions': [cond('NamesAccepted', 'NoConflicts'), cond('Established', 'InitialNamesAccepted')]}
+
+
+def patched(res: Resource, old: dict, ctype: str, body) -> dict:
+    if ctype == 'application/json-patch+json':
+        return patches.json_patch(old, body)
+    if ctype == 'application/merge-patch+json':
+        return patches.merge_patch(old, body)
+    if ctype == 'application/strategic-merge-patch+json' and res.builtin:
+        # strategic merge is served for built-in kinds only (kubectl apply sends it for them)
+        return patches.strategic_merge_patch(old, body)
+    # custom resources reject strategic merge patches with 415, like the real server
+    raise ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml')
+
+
+def scale_of(obj: dict) -> dict:
+    """autoscaling/v1 Scale: spec.replicas, status.replicas and the selector as a string, as for Deployments."""
+    meta, spec = obj['metadata'], obj.get('spec') or {}
+    sel = spec.get('selector') or {}
+    terms = [f'{k}={v}' for k, v in sorted((sel.get('matchLabels') or {}).items())]
+    for e in sel.get('matchExpressions') or []:
+        op = {'In': 'in', 'NotIn': 'notin'}.get(e.get('operator'))
+        terms.append(f'{e["key"]} {op} ({",".join(sorted(e.get("values") or []))})' if op else
+                     (e['key'] if e.get('operator') == 'Exists' else f'!{e["key"]}'))
+    return {'kind': 'Scale', 'apiVersion': 'autoscaling/v1',
+            'metadata': {k: meta[k] for k in ('name', 'namespace', 'uid', 'resourceVersion', 'creationTimestamp')
+                         if k in meta},
+            'spec': {'replicas': spec.get('replicas', 1)},
+            'status': {'replicas': (obj.get('status') or {}).get('replicas', 0), 'selector': ','.join(terms)}}
 
 
 def spec_of(res: Resource, obj: dict) -> dict:

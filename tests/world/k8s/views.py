@@ -36,6 +36,10 @@ def resource_list(group: str, version: str, resources) -> dict:
         if r.status:
             items.append({'name': f'{r.plural}/status', 'singularName': '', 'namespaced': r.namespaced,
                           'kind': r.kind, 'verbs': ['get', 'patch', 'update']})
+        if r.scale:  # /scale speaks autoscaling/v1 Scale, whatever the parent's group
+            items.append({'name': f'{r.plural}/scale', 'singularName': '', 'namespaced': r.namespaced,
+                          'group': 'autoscaling', 'version': 'v1', 'kind': 'Scale',
+                          'verbs': ['get', 'patch', 'update']})
     return {'kind': 'APIResourceList', 'apiVersion': 'v1',
             'groupVersion': f'{group}/{version}' if group else version, 'resources': items}
 
