@@ -812,3 +812,129 @@ async fn out_of_band_edit_of_our_record_is_repaired() {
     .await;
     wait_event(&w, "RecordsChanged").await;
 }
+
+/// The packaged install: the rendered chart applied with the real kubectl, then two replicas run with
+/// exactly the Deployment's arguments and downward-API environment (the emulator runs no pods, so the
+/// test plays the kubelet). One leads, the other takes over when it is killed, and `kubectl wait`
+/// sees a FailoverRecord become Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_chart_installs_and_its_two_replicas_fail_over() {
+    let w = world().await;
+    let root = support::repo_root();
+    let ns = "route53-failover-operator";
+    ok(&w.kube.kubectl(&[
+        "apply",
+        "-f",
+        &root
+            .join("deploy/kustomize/namespace.yaml")
+            .to_string_lossy(),
+    ]));
+    let applied = ok(&w.kube.kubectl(&[
+        "apply",
+        "-f",
+        &root
+            .join("deploy/rendered/route53-failover-operator.yaml")
+            .to_string_lossy(),
+    ]));
+    for kind in [
+        "serviceaccount",
+        "clusterrole",
+        "role",
+        "deployment",
+        "service",
+    ] {
+        assert!(applied.contains(kind), "{kind} not applied:\n{applied}");
+    }
+    let dep: Value = serde_json::from_str(&ok(&w.kube.kubectl(&[
+        "get",
+        "deployment",
+        "-n",
+        ns,
+        "rfo-route53-failover-operator",
+        "-o",
+        "json",
+    ])))
+    .expect("deployment json");
+    let replicas = dep["spec"]["replicas"].as_u64().expect("replicas");
+    assert_eq!(replicas, 2);
+    let container = &dep["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .unwrap_or_default()
+                .replace("$(POD_NAMESPACE)", ns)
+        })
+        .collect();
+    let lease_name = args
+        .iter()
+        .skip_while(|a| *a != "--leader-election-lease")
+        .nth(1)
+        .cloned()
+        .expect("lease flag");
+    let ops: Vec<Operator> = (0..replicas)
+        .map(|i| {
+            let pod = format!("rfo-route53-failover-operator-{i}");
+            Operator::start_exact(
+                &w.kube,
+                &w.r53,
+                &args,
+                &[("POD_NAME", pod.as_str()), ("POD_NAMESPACE", ns)],
+            )
+        })
+        .collect();
+    let refs: Vec<&Operator> = ops.iter().collect();
+    let leader = wait_leader(&refs, Duration::from_secs(20)).await;
+    let lease: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(w.kube.client().await, ns);
+    let holder = lease
+        .get(&lease_name)
+        .await
+        .expect("lease in the operator's namespace")
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert_eq!(
+        holder,
+        Some(format!("rfo-route53-failover-operator-{leader}"))
+    );
+
+    apply(&w, &manifest(&w, "chart", "", ""));
+    ok(&w.kube.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "frec/chart",
+        "--timeout=90s",
+    ]));
+    assert!(reconciles(refs[leader]) > 0);
+    assert_eq!(reconciles(refs[1 - leader]), 0, "only the leader writes");
+
+    // Kill the leader: the standby takes over once the Lease has gone unrenewed for its duration
+    // (15 s, counted from the last renewal it saw) at its next retry (every 2 s), and reconciles.
+    let mut ops = ops;
+    let standby = 1 - leader;
+    ops[leader].kill();
+    let t = std::time::Instant::now();
+    eventually(
+        "standby leads",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async { is_leader(&ops[standby]).then_some(()) },
+    )
+    .await;
+    let takeover = t.elapsed();
+    println!("chart defaults: takeover after SIGKILL {takeover:?}");
+    assert!(takeover <= Duration::from_secs(15 + 2 * 2), "{takeover:?}");
+    apply(
+        &w,
+        &manifest(&w, "chart", "", "").replace("192.0.2.20", "192.0.2.22"),
+    );
+    wait_for(
+        &w,
+        "chart",
+        "generation 2 Ready under the new leader",
+        |o| o.metadata.generation == Some(2) && ready_is(o, "True", "Synced"),
+    )
+    .await;
+}

@@ -56,15 +56,44 @@ fn free_port() -> u16 {
 impl Operator {
     /// Start `route53-failover-operator run` with [`FAST`] timings plus `extra` flags (later flags win).
     pub fn start(kube: &KubeWorld, r53: &R53World, extra: &[&str]) -> Operator {
+        let mut args: Vec<String> = vec!["run".into()];
+        args.extend(
+            FAST.iter()
+                .filter(|f| !overridden(f, extra))
+                .map(|f| f.to_string()),
+        );
+        args.extend([
+            "--log-level".into(),
+            "info,route53_failover_operator=debug".into(),
+        ]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::start_exact(kube, r53, &args, &[])
+    }
+
+    /// Start the binary with exactly `args` (plus `--admin-address` on a free loopback port, replacing
+    /// any given) and extra environment, e.g. the arguments of a rendered Deployment.
+    pub fn start_exact(
+        kube: &KubeWorld,
+        r53: &R53World,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let admin_port = free_port();
         let log = kube.dir().join(format!("operator-{admin_port}.log"));
         let logf = std::fs::File::create(&log).expect("operator log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"));
-        cmd.arg("run")
-            .args(FAST.iter().filter(|f| !overridden(f, extra)))
-            .args(["--admin-address", &format!("127.0.0.1:{admin_port}")])
-            .args(["--log-level", "info,route53_failover_operator=debug"])
-            .args(extra)
+        let mut skip = false;
+        for a in args {
+            if skip {
+                skip = false;
+            } else if a == "--admin-address" {
+                skip = true;
+            } else if !a.starts_with("--admin-address=") {
+                cmd.arg(a);
+            }
+        }
+        cmd.args(["--admin-address", &format!("127.0.0.1:{admin_port}")])
+            .envs(env.iter().copied())
             .env("KUBECONFIG", kube.kubeconfig())
             .env_remove("AWS_PROFILE")
             .env_remove("WATCH_NAMESPACE")
