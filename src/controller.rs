@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -108,6 +111,105 @@ impl<R> Context<R> {
             .unwrap_or_else(|e| e.into_inner())
             .remove(uid);
     }
+}
+
+/// What the controller watches: objects that do not even deserialize (possible only when the CRD's
+/// schema is not enforced) are isolated instead of breaking the watch for every other object.
+pub type Watched = DeserializeGuard<FailoverRecord>;
+
+/// Reconcile one watched object.
+pub async fn reconcile_guarded<R: Route53 + HealthSource>(
+    guarded: Arc<Watched>,
+    ctx: Arc<Context<R>>,
+) -> Result<Action> {
+    match &guarded.0 {
+        Ok(obj) => reconcile(Arc::new(obj.clone()), ctx).await,
+        Err(invalid) => {
+            let _timer = ctx.metrics.reconcile_timer();
+            report_undecodable(invalid, &ctx).await?;
+            Err(Error::InvalidSpec(invalid.error.clone()))
+        }
+    }
+}
+
+/// An object whose spec cannot be decoded: `Ready=False reason=InvalidSpec` with the decoder's message
+/// (written through the dynamic API, since the typed one cannot read the object back), and a Warning
+/// Event when that message is new. Nothing is written to Route 53; a finalizer already on the object
+/// stays until the spec is fixed, so records it guards are never orphaned.
+async fn report_undecodable<R>(invalid: &InvalidObject, ctx: &Context<R>) -> Result<()> {
+    let meta = &invalid.metadata;
+    let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
+        return Err(Error::MissingField("metadata.name"));
+    };
+    let ar = ApiResource::erase::<FailoverRecord>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
+    let current = api.get_status(name).await.map_err(Error::Kube)?;
+    let conditions: Vec<Condition> = current
+        .data
+        .pointer("/status/conditions")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let message = format!("the object cannot be decoded: {}", invalid.error);
+    let prev = conditions.iter().find(|c| c.type_ == READY);
+    let unchanged = prev.is_some_and(|c| {
+        c.status == "False"
+            && c.reason == "InvalidSpec"
+            && c.message == message
+            && c.observed_generation == meta.generation
+    });
+    if unchanged {
+        return Ok(());
+    }
+    let ready = Condition {
+        type_: READY.into(),
+        status: "False".into(),
+        reason: "InvalidSpec".into(),
+        message: message.clone(),
+        observed_generation: meta.generation,
+        last_transition_time: prev
+            .filter(|c| c.status == "False")
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::now(),
+            )),
+    };
+    let mut others: Vec<Condition> = conditions
+        .into_iter()
+        .filter(|c| c.type_ != READY)
+        .collect();
+    others.insert(0, ready);
+    let patch = json!({
+        "apiVersion": "route53.failover.io/v1alpha1",
+        "kind": "FailoverRecord",
+        "status": {"observedGeneration": meta.generation, "conditions": others},
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    let oref = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("route53.failover.io/v1alpha1".into()),
+        kind: Some("FailoverRecord".into()),
+        name: Some(name.into()),
+        namespace: Some(ns.into()),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
+    };
+    publish(
+        ctx,
+        &oref,
+        &Note {
+            warning: true,
+            reason: "InvalidSpec",
+            message,
+        },
+    )
+    .await;
+    Ok(())
 }
 
 /// Reconcile one FailoverRecord.
@@ -358,7 +460,7 @@ async fn publish<R>(
 }
 
 /// Decide when to retry a failed reconcile.
-pub fn error_policy<R>(obj: Arc<FailoverRecord>, error: &Error, ctx: Arc<Context<R>>) -> Action {
+pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -> Action {
     ctx.metrics
         .reconcile_errors
         .get_or_create(&crate::metrics::ErrorLabels {
@@ -395,7 +497,7 @@ pub async fn run<R: Route53 + HealthSource>(
     ready: impl FnOnce() + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow_free::Result<()> {
-    let api: Api<FailoverRecord> = match &namespace {
+    let api: Api<Watched> = match &namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
@@ -415,7 +517,7 @@ pub async fn run<R: Route53 + HealthSource>(
     });
     info!("controller started");
     controller
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_guarded, error_policy, ctx)
         .for_each(|res| async move {
             match res {
                 Ok((o, _)) => tracing::debug!(object = %o.name, "reconciled"),

@@ -938,3 +938,43 @@ async fn rendered_chart_installs_and_its_two_replicas_fail_over() {
     )
     .await;
 }
+
+/// A record that doesn't even decode (only possible when the CRD's schema isn't enforced, as in this
+/// emulator) is reported on its own status and doesn't stop the others from being reconciled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_record_is_isolated_and_reported() {
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    w.r53.reset_counters();
+    apply(
+        &w,
+        &manifest(&w, "mx", "", "").replace("  type: A\n", "  type: MX\n"),
+    );
+    apply(&w, &manifest(&w, "fine", "", ""));
+    wait_for(&w, "fine", "the valid record is Ready", |o| {
+        ready_is(o, "True", "Synced")
+    })
+    .await;
+    let (v, ready) = eventually("mx reported", WAIT, POLL, || async {
+        let out = w.kube.kubectl(&["get", "frec", "mx", "-o", "json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let ready = v["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .cloned()?;
+        Some((v, ready))
+    })
+    .await;
+    assert_eq!(ready["status"], "False", "{v}");
+    assert_eq!(ready["reason"], "InvalidSpec", "{v}");
+    assert!(
+        ready["message"].as_str().unwrap_or_default().contains("MX"),
+        "{v}"
+    );
+    let ev = wait_event(&w, "InvalidSpec").await;
+    assert!(ev.note.unwrap_or_default().contains("cannot be decoded"));
+    assert!(
+        record_sets(&w, "mx").await.is_empty(),
+        "nothing written for it"
+    );
+}
