@@ -106,7 +106,7 @@ impl AwsRoute53 {
             >,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.budget.acquire().await;
+        self.budget.acquire(operation).await;
         let start = Instant::now();
         let res = f(self.client.clone())
             .await

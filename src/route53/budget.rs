@@ -1,10 +1,12 @@
 //! One Route 53 API budget for the whole process.
 //!
-//! Route 53 limits API requests per account (5 requests/s historically, token buckets since 2026), and
-//! every caller in the account shares that budget. All calls of the operator go through one token bucket
-//! set below the account limit, so a burst of reconciles slows down instead of being throttled, and
-//! ChangeResourceRecordSets calls are serialised per hosted zone (Route 53 answers
-//! `PriorRequestNotComplete` to a second change for a zone still processing the first).
+//! Route 53 limits API requests per account with token buckets: an account-wide one (5 requests/s
+//! historically, 10/s since 2026) and, on top, one per operation (`GetHealthCheckStatus` 1/s with a
+//! burst of 4, `CreateHealthCheck` 0.5/s, ...). Every caller in the account shares them. All calls of the
+//! operator take tokens from local copies of those buckets, set below the account limit, so a burst of
+//! reconciles slows down instead of being throttled; and ChangeResourceRecordSets calls are serialised
+//! per hosted zone (Route 53 answers `PriorRequestNotComplete` to a second change for a zone still
+//! processing the first).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,47 +14,102 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A token bucket shared by every Route 53 call.
+/// A token bucket.
 #[derive(Debug)]
-pub struct Budget {
+struct Bucket {
     rate: f64,
     burst: f64,
     state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Bucket {
+        let burst = burst.max(1.0);
+        Bucket {
+            rate,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Take a token, or say how long until one is there.
+    fn try_take(&self) -> Result<(), Duration> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(s.1).as_secs_f64() * self.rate;
+        s.0 = (s.0 + refill).min(self.burst);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - s.0) / self.rate))
+        }
+    }
+
+    async fn take(&self) {
+        while let Err(wait) = self.try_take() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Route 53's per-operation buckets (rate per second, burst), documented next to the account-wide
+/// one: every request takes a token from both. Operations not listed share only the account bucket.
+pub const ROUTE53_OPERATION_LIMITS: &[(&str, f64, f64)] = &[
+    ("CreateHealthCheck", 0.5, 50.0),
+    ("DeleteHealthCheck", 3.0, 15.0),
+    ("GetHealthCheckStatus", 1.0, 4.0),
+    ("GetHealthCheckLastFailureReason", 1.0, 4.0),
+];
+
+/// The process-wide Route 53 budget: one account-wide bucket plus per-operation buckets, and the
+/// per-zone serialisation of record changes.
+#[derive(Debug)]
+pub struct Budget {
+    account: Bucket,
+    operations: HashMap<&'static str, Bucket>,
     zones: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Budget {
-    /// `rate` requests per second, bursts of `burst`. A rate of 0 or less disables the limit.
+    /// `rate` requests per second, bursts of `burst`, for all operations together. A rate of 0 or less
+    /// disables every limit (for tests).
     pub fn new(rate: f64, burst: f64) -> Budget {
-        let burst = burst.max(1.0);
+        let limits = if rate > 0.0 {
+            ROUTE53_OPERATION_LIMITS
+        } else {
+            &[]
+        };
+        Budget::with_operation_limits(rate, burst, limits)
+    }
+
+    /// Like [`Budget::new`] with explicit per-operation limits.
+    pub fn with_operation_limits(
+        rate: f64,
+        burst: f64,
+        limits: &[(&'static str, f64, f64)],
+    ) -> Budget {
         Budget {
-            rate,
-            burst,
-            state: Mutex::new((burst, Instant::now())),
+            account: Bucket::new(rate, burst),
+            operations: limits
+                .iter()
+                .map(|(op, r, b)| (*op, Bucket::new(*r, *b)))
+                .collect(),
             zones: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Wait for one request's token.
-    pub async fn acquire(&self) {
-        if self.rate <= 0.0 {
-            return;
+    /// Wait for one request's tokens: the operation's bucket first (so a slow operation does not hold
+    /// account tokens while it waits), then the account's.
+    pub async fn acquire(&self, operation: &str) {
+        if let Some(b) = self.operations.get(operation) {
+            b.take().await;
         }
-        loop {
-            let wait = {
-                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                let refill = now.duration_since(s.1).as_secs_f64() * self.rate;
-                s.0 = (s.0 + refill).min(self.burst);
-                s.1 = now;
-                if s.0 >= 1.0 {
-                    s.0 -= 1.0;
-                    return;
-                }
-                Duration::from_secs_f64((1.0 - s.0) / self.rate)
-            };
-            tokio::time::sleep(wait).await;
-        }
+        self.account.take().await;
     }
 
     /// The lock that serialises record changes in one hosted zone.
@@ -71,7 +128,7 @@ mod tests {
         let b = Budget::new(4.0, 2.0);
         let start = Instant::now();
         for _ in 0..10 {
-            b.acquire().await;
+            b.acquire("GetChange").await;
         }
         // 2 from the burst, 8 more at 4/s = 2 s of (virtual) time.
         let took = start.elapsed();
@@ -86,9 +143,29 @@ mod tests {
         let b = Budget::new(0.0, 1.0);
         let start = Instant::now();
         for _ in 0..100 {
-            b.acquire().await;
+            b.acquire("GetHealthCheckStatus").await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn per_operation_buckets_apply_on_top_of_the_account_bucket() {
+        let b = Budget::new(10.0, 10.0);
+        let start = Instant::now();
+        for _ in 0..8 {
+            b.acquire("GetHealthCheckStatus").await;
+        }
+        // 4 from GetHealthCheckStatus's burst, then 1/s: 4 s, although the account allows 10/s.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(3990) && took <= Duration::from_millis(4100),
+            "{took:?}"
+        );
+        // Other operations only wait for the account bucket (2 of its 10 tokens are left).
+        let start = Instant::now();
+        b.acquire("GetChange").await;
+        b.acquire("GetChange").await;
+        assert!(start.elapsed() < Duration::from_millis(10));
     }
 
     #[test]
