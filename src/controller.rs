@@ -66,6 +66,7 @@ impl Default for Settings {
 struct ObjectMemory {
     failures: u32,
     last_full: Option<(i64, Instant)>,
+    last_health: Option<Instant>,
 }
 
 /// Shared state of all reconciles.
@@ -253,6 +254,11 @@ async fn apply<R: Route53 + HealthSource>(
             .and_then(|p| p.change.as_ref())
             .is_some_and(|c| c.status != "INSYNC");
     tracing::Span::current().record("full", full);
+    // Health is due once per poll interval (a little early, so requeue jitter never skips a round).
+    let read_health = ctx.memory(&uid, |m| {
+        m.last_health
+            .is_none_or(|at| at.elapsed() >= s.health_poll.mul_f64(0.8))
+    });
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let out = reconcile::sync(
         ctx.route53.as_ref(),
@@ -264,6 +270,7 @@ async fn apply<R: Route53 + HealthSource>(
             spec: &obj.spec,
             status: prev,
             full,
+            read_health,
         },
     )
     .await;
@@ -281,9 +288,14 @@ async fn apply<R: Route53 + HealthSource>(
         }
     }
     let pending = out.result?;
-    if full {
-        ctx.memory(&uid, |m| m.last_full = Some((generation, Instant::now())));
-    }
+    ctx.memory(&uid, |m| {
+        if full {
+            m.last_full = Some((generation, Instant::now()));
+        }
+        if read_health {
+            m.last_health = Some(Instant::now());
+        }
+    });
     ctx.memory(&uid, |m| m.failures = 0);
     Ok(Action::requeue(if pending {
         s.change_poll

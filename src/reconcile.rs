@@ -29,6 +29,9 @@ pub struct SyncInput<'a> {
     pub status: Option<&'a FailoverRecordStatus>,
     /// Read and repair records and health check settings (otherwise only health is read).
     pub full: bool,
+    /// Read health from Route 53 (otherwise the last reading in status is kept, where it is for the
+    /// same health check): health is polled on its own interval, whatever else triggers a reconcile.
+    pub read_health: bool,
 }
 
 /// Something worth an Event.
@@ -153,9 +156,27 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
         (ids, prev_change.map(|c| (c.id, c.status == "INSYNC")))
     };
 
+    let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
     let mut endpoints: [Option<(String, Option<String>, EndpointHealth)>; 2] = [None, None];
     for (i, role) in Role::ALL.into_iter().enumerate() {
+        let previous = input
+            .status
+            .and_then(|s| match role {
+                Role::Primary => s.primary.as_ref(),
+                Role::Secondary => s.secondary.as_ref(),
+            })
+            .filter(|e| e.health_check_id == ids[i]);
         let health = match &ids[i] {
+            // Not due, or a change is propagating and the next reconcile comes in seconds: keep the
+            // last reading instead of spending GetHealthCheckStatus's 1/s budget on it.
+            Some(_) if (pending || !input.read_health) && previous.is_some() => previous
+                .map(|e| EndpointHealth {
+                    health: e.health,
+                    healthy: e.checkers_healthy,
+                    total: e.checkers_total,
+                    last_failure: e.last_failure_reason.clone(),
+                })
+                .unwrap_or_else(EndpointHealth::unknown),
             Some(id) => match r53.health_status(id).await {
                 Ok(obs) => aggregate(&obs),
                 Err(e) if e.kind == Route53ErrorKind::NotFound => EndpointHealth::unknown(),
@@ -175,7 +196,6 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
             health,
         ));
     }
-    let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
     let readiness = match &change {
         Some((id, false)) => Readiness::not_ready(
             "Propagating",

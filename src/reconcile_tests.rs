@@ -51,6 +51,10 @@ impl Harness {
     }
 
     async fn run(&mut self, full: bool) -> SyncOutcome {
+        self.run_with(full, true).await
+    }
+
+    async fn run_with(&mut self, full: bool, read_health: bool) -> SyncOutcome {
         let out = sync(
             &self.r53,
             SyncInput {
@@ -61,6 +65,7 @@ impl Harness {
                 spec: &self.spec,
                 status: self.status.as_ref(),
                 full,
+                read_health,
             },
         )
         .await;
@@ -581,4 +586,38 @@ secondary:
         Some(Role::Secondary),
         "unchecked secondary serves"
     );
+}
+
+#[tokio::test]
+async fn health_is_not_re_read_while_a_change_propagates() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    let after_create = h.r53.call_count("GetHealthCheckStatus");
+    assert_eq!(after_create, 2, "read once per checked endpoint");
+    h.run(true).await;
+    h.run(true).await;
+    assert_eq!(
+        h.r53.call_count("GetHealthCheckStatus"),
+        after_create,
+        "still PENDING: the last reading is kept"
+    );
+    h.r53.settle();
+    h.run(true).await;
+    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), after_create + 2);
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+}
+
+#[tokio::test]
+async fn health_not_due_keeps_the_last_reading() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    let reads = h.r53.call_count("GetHealthCheckStatus");
+    let before = h.status.clone();
+    // A spec-triggered reconcile between health polls: records are checked, health is not re-read.
+    h.run_with(true, false).await;
+    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), reads);
+    assert_eq!(h.status, before);
+    h.run_with(false, true).await;
+    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), reads + 2);
 }
