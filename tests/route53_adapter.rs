@@ -91,6 +91,23 @@ async fn zones_are_found_by_name_and_id_and_cached() {
     }
     assert_eq!(w.counter("requests", "ListHostedZonesByName"), 0, "cached");
     assert_eq!(w.counter("requests", "GetHostedZone"), 0, "cached");
+    // Concurrent reconciles on a cold cache share one lookup.
+    let (cold, _) = adapter(&w, 0.0).await;
+    let cold = Arc::new(cold);
+    let lookups: Vec<_> = (0..10)
+        .map(|_| {
+            let a = cold.clone();
+            tokio::spawn(async move { a.find_hosted_zones("example.test").await })
+        })
+        .collect();
+    for l in lookups {
+        assert_eq!(l.await.expect("join").expect("find").len(), 1);
+    }
+    assert_eq!(
+        w.counter("requests", "ListHostedZonesByName"),
+        1,
+        "one lookup"
+    );
 }
 
 #[tokio::test]

@@ -37,6 +37,8 @@ struct Caches {
     ttl: Duration,
     zones_by_name: Mutex<HashMap<String, (Instant, Vec<Zone>)>>,
     zones_by_id: Mutex<HashMap<String, (Instant, Option<Zone>)>>,
+    /// Held while a zone is looked up, so concurrent reconciles wait for one lookup.
+    zone_lookup: tokio::sync::Mutex<()>,
     inventory: tokio::sync::Mutex<Inventory>,
 }
 
@@ -73,6 +75,7 @@ impl AwsRoute53 {
                 ttl,
                 zones_by_name: Mutex::new(HashMap::new()),
                 zones_by_id: Mutex::new(HashMap::new()),
+                zone_lookup: tokio::sync::Mutex::new(()),
                 inventory: tokio::sync::Mutex::new(Inventory::default()),
             }),
         }
@@ -689,10 +692,18 @@ impl Route53 for AwsRoute53 {
     }
 
     async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
-        if let Some((at, z)) = lock(&self.cache.zones_by_id).get(id).cloned() {
-            if self.cache.fresh(at) {
-                return Ok(z);
-            }
+        let cached = || {
+            lock(&self.cache.zones_by_id)
+                .get(id)
+                .filter(|(at, _)| self.cache.fresh(*at))
+                .map(|(_, z)| z.clone())
+        };
+        if let Some(z) = cached() {
+            return Ok(z);
+        }
+        let _one_lookup = self.cache.zone_lookup.lock().await;
+        if let Some(z) = cached() {
+            return Ok(z);
         }
         let z = self.raw_get_hosted_zone(id).await?;
         lock(&self.cache.zones_by_id).insert(id.to_string(), (Instant::now(), z.clone()));
@@ -701,10 +712,18 @@ impl Route53 for AwsRoute53 {
 
     async fn find_hosted_zones(&self, name: &str) -> R53Result<Vec<Zone>> {
         let key = fqdn(name);
-        if let Some((at, z)) = lock(&self.cache.zones_by_name).get(&key).cloned() {
-            if self.cache.fresh(at) {
-                return Ok(z);
-            }
+        let cached = || {
+            lock(&self.cache.zones_by_name)
+                .get(&key)
+                .filter(|(at, _)| self.cache.fresh(*at))
+                .map(|(_, z)| z.clone())
+        };
+        if let Some(z) = cached() {
+            return Ok(z);
+        }
+        let _one_lookup = self.cache.zone_lookup.lock().await;
+        if let Some(z) = cached() {
+            return Ok(z);
         }
         let z = self.raw_find_hosted_zones(&key).await?;
         lock(&self.cache.zones_by_name).insert(key, (Instant::now(), z.clone()));
