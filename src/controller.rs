@@ -412,7 +412,6 @@ async fn announce_transitions<R>(
                 detail(&next.primary),
                 detail(&next.secondary)
             );
-            info!(from = %from, to = %to, "{message}");
             publish(
                 ctx,
                 oref,
@@ -455,6 +454,12 @@ async fn publish<R>(
     oref: &k8s_openapi::api::core::v1::ObjectReference,
     note: &Note,
 ) {
+    // Every Event is also a log line, inside the reconcile's span.
+    if note.warning {
+        warn!(reason = note.reason, "{}", note.message);
+    } else {
+        info!(reason = note.reason, "{}", note.message);
+    }
     let ev = Event {
         type_: if note.warning {
             EventType::Warning

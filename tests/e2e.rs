@@ -937,6 +937,18 @@ async fn rendered_chart_installs_and_its_two_replicas_fail_over() {
         |o| o.metadata.generation == Some(2) && ready_is(o, "True", "Synced"),
     )
     .await;
+    // The chart asks for JSON logs: one object per line, reconciles inside a `reconcile` span.
+    let log = ops[standby].log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["level"].is_string()), "{log}");
+    assert!(
+        lines.iter().any(|l| l["span"]["name"] == "reconcile"),
+        "no reconcile span in:\n{log}"
+    );
 }
 
 /// A record that doesn't even decode (only possible when the CRD's schema isn't enforced, as in this
