@@ -728,7 +728,6 @@ fn iam_policies_are_least_privilege_json() {
         "ListHostedZonesByName",
         "GetChange",
         "CreateHealthCheck",
-        "GetHealthCheck",
         "UpdateHealthCheck",
         "DeleteHealthCheck",
         "ListHealthChecks",

@@ -523,20 +523,6 @@ impl AwsRoute53 {
         }
     }
 
-    async fn raw_get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
-        let id = id.to_string();
-        match self
-            .call("GetHealthCheck", |c| async move {
-                c.get_health_check().health_check_id(id).send().await
-            })
-            .await
-        {
-            Ok(out) => Ok(out.health_check().map(health_check_from)),
-            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Keep the inventory in step with our own writes; forget it when Route 53 disagrees with it.
     async fn remember(&self, res: &R53Result<HealthCheck>) {
         let mut inv = self.cache.inventory.lock().await;
@@ -747,10 +733,6 @@ impl Route53 for AwsRoute53 {
             .collect();
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
-    }
-
-    async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
-        self.raw_get_health_check(id).await
     }
 
     async fn create_health_check(
