@@ -275,7 +275,7 @@ async fn apply<R: Route53 + HealthSource>(
     )
     .await;
     let oref = obj.object_ref(&());
-    for note in &out.notes {
+    for note in &Note::merged(&out.notes) {
         publish(ctx, &oref, note).await;
     }
     if let Some(observation) = &out.observation {
@@ -331,7 +331,7 @@ async fn cleanup<R: Route53 + HealthSource>(
             obj.status.as_ref(),
         )
         .await?;
-        for note in &notes {
+        for note in &Note::merged(&notes) {
             publish(ctx, &oref, note).await;
         }
     }

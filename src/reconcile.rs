@@ -46,6 +46,26 @@ pub struct Note {
 }
 
 impl Note {
+    /// Merge notes of the same reason into one (messages joined, first-seen order): Kubernetes
+    /// aggregates Events of one reason into a series that keeps only the first message, so two
+    /// separate notes would lose the second.
+    pub fn merged(notes: &[Note]) -> Vec<Note> {
+        let mut out: Vec<Note> = Vec::new();
+        for n in notes {
+            match out
+                .iter_mut()
+                .find(|o| o.reason == n.reason && o.warning == n.warning)
+            {
+                Some(o) => {
+                    o.message.push_str("; ");
+                    o.message.push_str(&n.message);
+                }
+                None => out.push(n.clone()),
+            }
+        }
+        out
+    }
+
     fn normal(reason: &'static str, message: impl Into<String>) -> Note {
         Note {
             warning: false,

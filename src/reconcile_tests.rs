@@ -621,3 +621,28 @@ async fn health_not_due_keeps_the_last_reading() {
     h.run_with(false, true).await;
     assert_eq!(h.r53.call_count("GetHealthCheckStatus"), reads + 2);
 }
+
+#[test]
+fn notes_of_one_reason_are_merged_so_no_message_is_lost() {
+    let notes = vec![
+        Note {
+            warning: false,
+            reason: "HealthCheckCreated",
+            message: "a".into(),
+        },
+        Note {
+            warning: false,
+            reason: "RecordsChanged",
+            message: "r".into(),
+        },
+        Note {
+            warning: false,
+            reason: "HealthCheckCreated",
+            message: "b".into(),
+        },
+    ];
+    let merged = Note::merged(&notes);
+    assert_eq!(merged.len(), 2);
+    assert_eq!(merged[0].message, "a; b");
+    assert_eq!(merged[1].reason, "RecordsChanged");
+}
