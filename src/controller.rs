@@ -295,8 +295,8 @@ async fn apply<R: Route53 + HealthSource>(
         if read_health {
             m.last_health = Some(Instant::now());
         }
+        m.failures = 0;
     });
-    ctx.memory(&uid, |m| m.failures = 0);
     Ok(Action::requeue(if pending {
         s.change_poll
     } else {
