@@ -179,18 +179,12 @@ async fn report_undecodable<R>(invalid: &InvalidObject, ctx: &Context<R>) -> Res
         .filter(|c| c.type_ != READY)
         .collect();
     others.insert(0, ready);
-    let patch = json!({
-        "apiVersion": "route53.failover.io/v1alpha1",
-        "kind": "FailoverRecord",
-        "status": {"observedGeneration": meta.generation, "conditions": others},
-    });
-    api.patch_status(
+    apply_status(
+        &api,
         name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+        json!({"observedGeneration": meta.generation, "conditions": others}),
     )
-    .await
-    .map_err(Error::Kube)?;
+    .await?;
     let oref = k8s_openapi::api::core::v1::ObjectReference {
         api_version: Some("route53.failover.io/v1alpha1".into()),
         kind: Some("FailoverRecord".into()),
@@ -284,7 +278,7 @@ async fn apply<R: Route53 + HealthSource>(
         ctx.metrics
             .set_record_state(&uid, Some(record_state(&next)));
         if prev != Some(&next) {
-            patch_status(api, &obj.name_any(), &next).await?;
+            apply_status(api, &obj.name_any(), &next).await?;
         }
     }
     let pending = out.result?;
@@ -341,11 +335,10 @@ async fn cleanup<R: Route53 + HealthSource>(
 }
 
 /// Server-side apply of the whole status under the operator's field manager.
-async fn patch_status(
-    api: &Api<FailoverRecord>,
-    name: &str,
-    status: &FailoverRecordStatus,
-) -> Result<()> {
+async fn apply_status<K>(api: &Api<K>, name: &str, status: impl serde::Serialize) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let patch = json!({
         "apiVersion": "route53.failover.io/v1alpha1",
         "kind": "FailoverRecord",
