@@ -19,7 +19,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, field, info, info_span, warn};
 
-use crate::crd::{FINALIZER, FailoverRecord, FailoverRecordStatus, Health, Role};
+use crate::crd::{FINALIZER, FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
 use crate::metrics::{Metrics, RecordState};
 use crate::reconcile::{self, Note, SyncInput};
@@ -357,16 +357,7 @@ where
 fn record_state(s: &FailoverRecordStatus) -> RecordState {
     RecordState {
         active: s.active_role,
-        health: [
-            s.primary
-                .as_ref()
-                .map(|e| e.health)
-                .unwrap_or(Health::Unknown),
-            s.secondary
-                .as_ref()
-                .map(|e| e.health)
-                .unwrap_or(Health::Unknown),
-        ],
+        health: Role::ALL.map(|r| s.endpoint(r).map(|e| e.health).unwrap_or_default()),
         ready: match status::find_condition(Some(s), READY).map(|c| c.status.as_str()) {
             Some("True") => "True",
             Some("False") => "False",

@@ -449,7 +449,15 @@ impl Role {
         }
     }
 
-    /// Lower-case name used in identifiers.
+    /// Position in `[primary, secondary]` arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Role::Primary => 0,
+            Role::Secondary => 1,
+        }
+    }
+
+    /// Lower-case name used in identifiers and metric labels.
     pub fn short(self) -> &'static str {
         match self {
             Role::Primary => "primary",
@@ -516,6 +524,16 @@ pub struct FailoverRecordStatus {
     /// When the active role last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover_time: Option<Time>,
+}
+
+impl FailoverRecordStatus {
+    /// The observed endpoint of a role.
+    pub fn endpoint(&self, role: Role) -> Option<&EndpointStatus> {
+        match role {
+            Role::Primary => self.primary.as_ref(),
+            Role::Secondary => self.secondary.as_ref(),
+        }
+    }
 }
 
 /// One endpoint as Route 53 sees it.

@@ -174,10 +174,7 @@ impl Desired {
 
     /// The desired endpoint of a role.
     pub fn endpoint(&self, role: Role) -> &DesiredEndpoint {
-        match role {
-            Role::Primary => &self.endpoints[0],
-            Role::Secondary => &self.endpoints[1],
-        }
+        &self.endpoints[role.index()]
     }
 
     /// The record set Route 53 should hold for `role`, given the health check id it should carry.

@@ -109,13 +109,6 @@ impl Default for Metrics {
     }
 }
 
-fn role_label(r: Role) -> &'static str {
-    match r {
-        Role::Primary => "primary",
-        Role::Secondary => "secondary",
-    }
-}
-
 fn health_label(h: Health) -> &'static str {
     match h {
         Health::Healthy => "healthy",
@@ -196,9 +189,7 @@ impl Metrics {
     /// Count a failover to `to`.
     pub fn failover(&self, to: Role) {
         self.failovers
-            .get_or_create(&RoleLabels {
-                role: role_label(to),
-            })
+            .get_or_create(&RoleLabels { role: to.short() })
             .inc();
     }
 
@@ -223,11 +214,11 @@ impl Metrics {
         let mut ready: HashMap<&'static str, i64> = HashMap::new();
         for s in states.values() {
             if let Some(r) = s.active {
-                *active.entry(role_label(r)).or_default() += 1;
+                *active.entry(r.short()).or_default() += 1;
             }
             for (i, r) in Role::ALL.into_iter().enumerate() {
                 *endpoints
-                    .entry((role_label(r), health_label(s.health[i])))
+                    .entry((r.short(), health_label(s.health[i])))
                     .or_default() += 1;
             }
             *ready.entry(s.ready).or_default() += 1;

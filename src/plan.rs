@@ -141,6 +141,22 @@ fn clashes(a: &str, b: &str) -> bool {
     a == b || a == "CNAME" || b == "CNAME"
 }
 
+/// Whether `rs` is this object's record for `role`: its type, and the SetIdentifier that carries the
+/// owner id and uid.
+fn is_ours(desired: &Desired, role: Role, rs: &RecordSet) -> bool {
+    rs.rtype == desired.rtype.as_str()
+        && rs.set_identifier.as_deref() == Some(desired.endpoint(role).set_identifier.as_str())
+}
+
+/// This object's record for `role` among `observed`, if Route 53 holds it.
+pub fn our_record<'a>(
+    desired: &Desired,
+    role: Role,
+    observed: &'a [RecordSet],
+) -> Option<&'a RecordSet> {
+    observed.iter().find(|rs| is_ours(desired, role, rs))
+}
+
 /// Plan the record batch. `observed` are all record sets at the record's name.
 pub fn plan_records(
     desired: &Desired,
@@ -148,10 +164,7 @@ pub fn plan_records(
     observed: &[RecordSet],
 ) -> RecordPlan {
     let rtype = desired.rtype.as_str();
-    let ours = |rs: &RecordSet, role: Role| {
-        rs.rtype == rtype
-            && rs.set_identifier.as_deref() == Some(desired.endpoint(role).set_identifier.as_str())
-    };
+    let ours = |rs: &RecordSet, role: Role| is_ours(desired, role, rs);
     let foreign: Vec<&RecordSet> = observed
         .iter()
         .filter(|rs| fqdn(&rs.name) == desired.name && clashes(&rs.rtype, rtype))
@@ -173,7 +186,7 @@ pub fn plan_records(
     let mut changes = Vec::new();
     for (i, role) in Role::ALL.into_iter().enumerate() {
         let want = desired.record_set(role, ids[i].clone());
-        match observed.iter().find(|rs| ours(rs, role)) {
+        match our_record(desired, role, observed) {
             None => changes.push(Change::Create(want)),
             Some(have) if !same_record(have, &want) => changes.push(Change::Upsert(want)),
             Some(_) => {}

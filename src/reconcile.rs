@@ -164,13 +164,10 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
             }
         }
     } else {
-        let ids = [Role::Primary, Role::Secondary].map(|r| {
+        let ids = Role::ALL.map(|r| {
             input
                 .status
-                .and_then(|s| match r {
-                    Role::Primary => s.primary.as_ref(),
-                    Role::Secondary => s.secondary.as_ref(),
-                })
+                .and_then(|s| s.endpoint(r))
                 .and_then(|e| e.health_check_id.clone())
         });
         (ids, prev_change.map(|c| (c.id, c.status == "INSYNC")))
@@ -181,10 +178,7 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
     for (i, role) in Role::ALL.into_iter().enumerate() {
         let previous = input
             .status
-            .and_then(|s| match role {
-                Role::Primary => s.primary.as_ref(),
-                Role::Secondary => s.secondary.as_ref(),
-            })
+            .and_then(|s| s.endpoint(role))
             .filter(|e| e.health_check_id == ids[i]);
         let health = match &ids[i] {
             // Not due, or a change is propagating and the next reconcile comes in seconds: keep the
@@ -291,13 +285,7 @@ async fn apply<R: Route53>(
     let prefix = naming::caller_reference_object_prefix(input.uid);
     let mut owned = r53.list_health_checks(&prefix).await?;
     let attached = Role::ALL.map(|role| {
-        observed
-            .iter()
-            .find(|rs| {
-                rs.set_identifier.as_deref() == Some(desired.endpoint(role).set_identifier.as_str())
-                    && rs.rtype == desired.rtype.as_str()
-            })
-            .and_then(|rs| rs.health_check_id.clone())
+        plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
     });
     let hplan = plan::plan_health_checks(
         desired,
@@ -365,7 +353,7 @@ async fn apply<R: Route53>(
                         role.short()
                     ),
                 ));
-                ids[index(*role)] = Some(hc.id);
+                ids[role.index()] = Some(hc.id);
             }
             HealthCheckAction::Update {
                 role,
@@ -472,13 +460,6 @@ async fn update_to<R: Route53>(
     Ok(r53
         .update_health_check(&existing.id, existing.version, config)
         .await?)
-}
-
-fn index(role: Role) -> usize {
-    match role {
-        Role::Primary => 0,
-        Role::Secondary => 1,
-    }
 }
 
 /// Delete what this object owns in Route 53: records first (with their exact current values), then
