@@ -75,6 +75,23 @@ impl Harness {
         out
     }
 
+    /// Our record of a role in the fake.
+    fn record(&self, role: Role) -> RecordSet {
+        self.ours()
+            .into_iter()
+            .find(|r| r.failover == Some(role))
+            .expect("record of the role")
+    }
+
+    /// The health check id status reports for a role.
+    fn hc_id(&self, role: Role) -> String {
+        self.status
+            .as_ref()
+            .and_then(|s| s.endpoint(role))
+            .and_then(|e| e.health_check_id.clone())
+            .expect("health check id in status")
+    }
+
     fn ours(&self) -> Vec<RecordSet> {
         self.r53
             .records(&self.zone)
@@ -239,12 +256,7 @@ async fn mutable_change_updates_in_place_immutable_change_replaces_without_leak(
     let mut h = Harness::new(BASIC);
     h.r53.auto_insync();
     h.run(true).await;
-    let original = h
-        .status
-        .clone()
-        .and_then(|s| s.primary)
-        .and_then(|e| e.health_check_id)
-        .expect("id");
+    let original = h.hc_id(Role::Primary);
 
     // failureThreshold is mutable: same check, new version.
     h.set_spec(&BASIC.replace("failureThreshold: 2", "failureThreshold: 4"));
@@ -269,11 +281,7 @@ async fn mutable_change_updates_in_place_immutable_change_replaces_without_leak(
     );
     let out = h.run(true).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
-    let primary_rs = h
-        .ours()
-        .into_iter()
-        .find(|r| r.failover == Some(Role::Primary))
-        .expect("primary");
+    let primary_rs = h.record(Role::Primary);
     let new_id = primary_rs.health_check_id.clone().expect("hc");
     assert_ne!(new_id, original, "record repointed to the replacement");
     let ids: Vec<String> = h.r53.health_checks().into_iter().map(|c| c.id).collect();
@@ -291,12 +299,7 @@ async fn replaced_check_is_kept_until_the_repointing_change_is_insync() {
     h.run(true).await;
     h.r53.settle();
     h.run(true).await;
-    let original = h
-        .status
-        .clone()
-        .and_then(|s| s.primary)
-        .and_then(|e| e.health_check_id)
-        .expect("id");
+    let original = h.hc_id(Role::Primary);
     h.set_spec(&BASIC.replace("type: HTTP,", "type: HTTPS,"));
     h.run(true).await;
     assert!(
@@ -436,11 +439,7 @@ async fn drift_is_repaired_on_full_sync() {
     h.run(true).await;
     // Someone edits our secondary out of band.
     let zone = h.zone.clone();
-    let mut s = h
-        .ours()
-        .into_iter()
-        .find(|r| r.failover == Some(Role::Secondary))
-        .expect("s");
+    let mut s = h.record(Role::Secondary);
     s.values = vec!["203.0.113.66".into()];
     h.r53
         .change_record_sets(&zone, "drift", &[Change::Upsert(s)])
@@ -448,11 +447,7 @@ async fn drift_is_repaired_on_full_sync() {
         .expect("drift");
     let out = h.run(true).await;
     assert!(out.notes.iter().any(|n| n.reason == "RecordsChanged"));
-    let s = h
-        .ours()
-        .into_iter()
-        .find(|r| r.failover == Some(Role::Secondary))
-        .expect("s");
+    let s = h.record(Role::Secondary);
     assert_eq!(s.values, vec!["192.0.2.20"]);
 }
 
@@ -526,11 +521,7 @@ async fn existing_health_check_is_attached_and_never_deleted() {
     )) };
     h.r53.auto_insync();
     h.run(true).await;
-    let p = h
-        .ours()
-        .into_iter()
-        .find(|r| r.failover == Some(Role::Primary))
-        .expect("p");
+    let p = h.record(Role::Primary);
     assert_eq!(p.health_check_id.as_deref(), Some(ext.as_str()));
     cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
         .await
@@ -573,12 +564,7 @@ secondary:
         s.alias.as_ref().map(|a| a.dns_name.as_str()),
         Some("static.example.com.")
     );
-    let p_id = h
-        .status
-        .clone()
-        .and_then(|s| s.primary)
-        .and_then(|e| e.health_check_id)
-        .expect("p");
+    let p_id = h.hc_id(Role::Primary);
     h.r53.set_health(&p_id, false);
     h.run(false).await;
     assert_eq!(

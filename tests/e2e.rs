@@ -10,6 +10,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
 use route53_failover_operator::crd::{FailoverRecord, Health, Role};
+use route53_failover_operator::status::find_condition;
 use serde_json::Value;
 use support::kube::{KubeWorld, ok};
 use support::operator::Operator;
@@ -103,12 +104,13 @@ async fn wait_for(
 }
 
 fn ready(o: &FailoverRecord) -> Option<(String, String)> {
-    o.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
+    find_condition(o.status.as_ref(), "Ready").map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn ready_message(o: &FailoverRecord) -> String {
+    find_condition(o.status.as_ref(), "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }
 
 fn ready_is(o: &FailoverRecord, status: &str, reason: &str) -> bool {
@@ -457,14 +459,7 @@ async fn foreign_record_is_a_conflict_and_untouched() {
         ready_is(o, "False", "Conflict")
     })
     .await;
-    let msg = obj
-        .status
-        .expect("st")
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("c")
-        .message;
+    let msg = ready_message(&obj);
     assert!(msg.contains("not owned"), "{msg}");
     wait_event(&w, "Conflict").await;
     let sets = record_sets(&w, "taken").await;
@@ -489,14 +484,7 @@ async fn invalid_spec_is_reported_and_nothing_is_written() {
         ready_is(o, "False", "InvalidSpec")
     })
     .await;
-    let msg = obj
-        .status
-        .expect("st")
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("c")
-        .message;
+    let msg = ready_message(&obj);
     assert!(msg.contains("requestInterval must be 10 or 30"), "{msg}");
     wait_event(&w, "InvalidSpec").await;
     assert_eq!(writes(&w), 0, "{}", w.r53.counters());
