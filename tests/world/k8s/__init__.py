@@ -1,1 +1,0 @@
-"""Kubernetes API test double for the local test world (see tests/world/README.md)."""
