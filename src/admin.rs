@@ -12,21 +12,39 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use crate::leader::Fence;
+use std::time::Duration;
+
 /// What the admin endpoints read.
 pub struct AdminState {
-    /// Set once the controller's first watch list is in.
+    /// Set once the controller's first watch list is in; cleared while the watch fails.
     pub ready: AtomicBool,
     /// Metrics registry.
     pub registry: Registry,
+    /// The leader elector's heartbeat and how old it may get before `/livez` fails (`None` without
+    /// leader election).
+    pub elector: Option<(Arc<Fence>, Duration)>,
 }
 
 /// The admin router.
 pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+async fn livez(State(s): State<Arc<AdminState>>) -> impl IntoResponse {
+    if let Some((fence, max)) = &s.elector {
+        if fence.since_last_round().is_some_and(|age| age > *max) {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the leader elector is wedged: no Lease round completed in time\n",
+            );
+        }
+    }
+    (StatusCode::OK, "ok\n")
 }
 
 async fn readyz(State(s): State<Arc<AdminState>>) -> impl IntoResponse {

@@ -491,11 +491,16 @@ pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -
     }
 }
 
-/// Run the controller until `shutdown` resolves. `ready` is called once the first watch list is in.
+/// Run the controller until `shutdown` resolves.
+///
+/// `ready(true)` is called once the first watch list is in; `ready(false)` when the watch fails (the
+/// API server is down or unreachable), and `ready(true)` again as soon as FailoverRecords can be
+/// listed. The watch is retried with [`WatchBackoff`]: at most a few seconds between attempts, so
+/// changes made during an API outage are seen seconds after it ends.
 pub async fn run<R: Route53 + HealthSource>(
     ctx: Arc<Context<R>>,
     namespace: Option<String>,
-    ready: impl FnOnce() + Send + 'static,
+    ready: Arc<dyn Fn(bool) + Send + Sync>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow_free::Result<()> {
     let api: Api<Watched> = match &namespace {
@@ -503,52 +508,159 @@ pub async fn run<R: Route53 + HealthSource>(
         None => Api::all(ctx.client.clone()),
     };
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
+    let initial = ready.clone();
     tokio::spawn(async move {
         // The store's readiness signal wakes only its most recent waiter (the controller's own runner
         // also waits on it), so poll with a timeout instead of waiting once.
         loop {
             match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
-                Ok(Ok(())) => return ready(),
+                Ok(Ok(())) => return initial(true),
                 Ok(Err(_)) => return,
                 Err(_) => {}
             }
         }
     });
+    // One probe task at a time re-checks, after a watch error, whether the API server lists again.
+    let probing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe_api: Api<FailoverRecord> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
     info!("controller started");
     controller
         .run(reconcile_guarded, error_policy, ctx)
-        .for_each(|res| async move {
+        .for_each(|res| {
             match res {
                 Ok((o, _)) => tracing::debug!(object = %o.name, "reconciled"),
                 Err(kube::runtime::controller::Error::ReconcilerFailed(e, o)) => {
                     tracing::debug!(object = %o.name, error = %e, "reconcile failed")
                 }
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    warn!(error = %e, "watch failed: not ready until FailoverRecords can be listed");
+                    ready(false);
+                    if !probing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                        let (api, ready, probing) =
+                            (probe_api.clone(), ready.clone(), probing.clone());
+                        tokio::spawn(async move {
+                            loop {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                let lp = ListParams::default().limit(1);
+                                let list = api.list_metadata(&lp);
+                                if let Ok(Ok(_)) = tokio::time::timeout(PREFLIGHT_TIMEOUT, list).await
+                                {
+                                    info!("FailoverRecords can be listed again: ready");
+                                    ready(true);
+                                    probing.store(false, std::sync::atomic::Ordering::Release);
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                }
                 Err(e) => warn!(error = %e, "controller error"),
             }
+            std::future::ready(())
         })
         .await;
     info!("controller stopped");
     Ok(())
 }
 
-/// Check that FailoverRecords can be listed (the CRD is installed and RBAC allows it).
-pub async fn preflight(client: Client, namespace: Option<&str>) -> anyhow_free::Result<()> {
+/// Backoff of the watch after an error: 250 ms doubling to at most 3 s, ±25 % jitter, reset after a
+/// minute without errors. client-go's default waits up to 30 s; an operator that owns DNS failover
+/// should see changes made during an API outage within seconds of its end.
+pub struct WatchBackoff {
+    next: Duration,
+    last: Option<Instant>,
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        WatchBackoff {
+            next: WATCH_BACKOFF_MIN,
+            last: None,
+        }
+    }
+}
+
+const WATCH_BACKOFF_MIN: Duration = Duration::from_millis(250);
+const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(3);
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) > Duration::from_secs(60))
+        {
+            self.next = WATCH_BACKOFF_MIN;
+        }
+        self.last = Some(now);
+        let base = self.next;
+        self.next = (self.next * 2).min(WATCH_BACKOFF_MAX);
+        Some(base.mul_f64(0.75 + fastrand::f64() * 0.5))
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = WATCH_BACKOFF_MIN;
+    }
+}
+
+/// Wait until FailoverRecords can be listed (the CRD is installed, RBAC allows it, the API server
+/// answers), retrying with a capped backoff and logging why; returns `false` if `stop` fires first.
+///
+/// It lists metadata only, so an object whose spec or status the operator's types cannot decode never
+/// stops the operator from starting (the watch reports such objects one by one), and it never exits:
+/// a missing CRD or an unreachable API server is reported, `/readyz` stays false, and it tries again.
+pub async fn preflight(
+    client: Client,
+    namespace: Option<&str>,
+    stop: impl std::future::Future<Output = ()>,
+) -> bool {
     let api: Api<FailoverRecord> = match namespace {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    api.list(&ListParams::default().limit(1))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot list FailoverRecords ({e}); is the CRD installed? \
-             `route53-failover-operator crd | kubectl apply --server-side -f -`"
-            )
-        })?;
-    Ok(())
+    let mut delay = Duration::from_millis(500);
+    tokio::pin!(stop);
+    let lp = ListParams::default().limit(1);
+    loop {
+        let attempt = tokio::time::timeout(PREFLIGHT_TIMEOUT, api.list_metadata(&lp));
+        let why = match attempt.await {
+            Ok(Ok(_)) => return true,
+            Ok(Err(kube::Error::Api(e))) if e.code == 404 => format!(
+                "the FailoverRecord CRD is not installed ({}): \
+                 `route53-failover-operator crd | kubectl apply --server-side -f -`",
+                e.message
+            ),
+            Ok(Err(kube::Error::Api(e))) if e.code == 403 => format!(
+                "not allowed to list FailoverRecords ({}): check the ClusterRole",
+                e.message
+            ),
+            Ok(Err(e)) => format!("cannot list FailoverRecords: {e}"),
+            Err(_) => format!(
+                "cannot list FailoverRecords: no answer within {}s",
+                PREFLIGHT_TIMEOUT.as_secs()
+            ),
+        };
+        tracing::error!(retry_in_ms = delay.as_millis() as u64, "{why}");
+        tokio::select! {
+            _ = &mut stop => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
 }
+
+/// Deadline of one start-up list call.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Minimal boxed-error result for start-up functions.
 pub mod anyhow_free {

@@ -6,7 +6,14 @@
 //! clock* (so clock skew between nodes does not matter); every write is a replace guarded by the
 //! resourceVersion, so two candidates cannot both win. On graceful shutdown the holder releases the lease
 //! (empty holder, 1 s duration) and a standby takes over at its next retry instead of waiting for expiry.
+//!
+//! Fencing: every Lease call has a deadline, and a holder that has not renewed within its renew
+//! deadline (two thirds of the lease duration, counted from the *start* of its last successful renewal)
+//! steps down. Writers check the [`Fence`] immediately before every Route 53 write: it is valid only
+//! until that same deadline, which comes before any other replica can see the Lease as expired.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -32,12 +39,101 @@ pub struct LeaseConfig {
     pub retry_period: Duration,
 }
 
+impl LeaseConfig {
+    /// How long after the start of its last successful renewal a holder may still write: two thirds of
+    /// the lease duration (client-go's 10 s of 15 s), leaving a third as margin for clock rates and
+    /// requests in flight.
+    pub fn renew_deadline(&self) -> Duration {
+        self.lease_duration.mul_f64(2.0 / 3.0)
+    }
+
+    /// Deadline of one Lease call: the retry period, at least one second, at most the renew deadline.
+    fn call_deadline(&self) -> Duration {
+        self.retry_period
+            .max(Duration::from_secs(1))
+            .min(self.renew_deadline())
+    }
+}
+
+/// Proof of leadership that writers check immediately before every write: valid until the renew
+/// deadline of the last successful renewal, revoked on step-down. Also the elector's heartbeat, so
+/// `/livez` can tell a wedged elector.
+#[derive(Debug)]
+pub struct Fence {
+    epoch: Instant,
+    /// Milliseconds since `epoch` until which writes are allowed (0: never; `u64::MAX`: always).
+    until_ms: AtomicU64,
+    /// Milliseconds since `epoch` of the elector's last completed round.
+    beat_ms: AtomicU64,
+}
+
+/// Why a write was refused by the [`Fence`].
+#[derive(Debug, thiserror::Error)]
+#[error("not the leader (or the Lease could not be renewed in time): refusing to write")]
+pub struct NotLeader;
+
+impl Fence {
+    /// A fence that allows nothing until the elector grants it.
+    pub fn new() -> Arc<Fence> {
+        Arc::new(Fence {
+            epoch: Instant::now(),
+            until_ms: AtomicU64::new(0),
+            beat_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// A fence that always allows writes (leader election disabled: one replica by contract).
+    pub fn always() -> Arc<Fence> {
+        let f = Fence::new();
+        f.until_ms.store(u64::MAX, Ordering::Release);
+        f
+    }
+
+    fn ms(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    fn grant_until(&self, t: Instant) {
+        self.until_ms.store(self.ms(t).max(1), Ordering::Release);
+    }
+
+    fn revoke(&self) {
+        self.until_ms.store(0, Ordering::Release);
+    }
+
+    fn beat(&self) {
+        self.beat_ms.store(self.ms(Instant::now()), Ordering::Release);
+    }
+
+    /// Ok while this replica may write.
+    pub fn check(&self) -> Result<(), NotLeader> {
+        let until = self.until_ms.load(Ordering::Acquire);
+        if until == u64::MAX || (until != 0 && self.ms(Instant::now()) < until) {
+            Ok(())
+        } else {
+            Err(NotLeader)
+        }
+    }
+
+    /// Time since the elector last completed a round (ok or failed); `None` before the first.
+    pub fn since_last_round(&self) -> Option<Duration> {
+        match self.beat_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(
+                Instant::now()
+                    .saturating_duration_since(self.epoch + Duration::from_millis(ms)),
+            ),
+        }
+    }
+}
+
 /// Campaigns for and holds a Lease.
 pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaseConfig,
     observed: Option<(String, Instant)>,
     leading: bool,
+    fence: Arc<Fence>,
 }
 
 /// What one round of the election concluded.
@@ -48,13 +144,14 @@ enum Round {
 }
 
 impl LeaderElector {
-    /// A new elector.
-    pub fn new(client: Client, cfg: LeaseConfig) -> Self {
+    /// A new elector that grants and revokes `fence`.
+    pub fn new(client: Client, cfg: LeaseConfig, fence: Arc<Fence>) -> Self {
         LeaderElector {
             api: Api::namespaced(client, &cfg.namespace),
             cfg,
             observed: None,
             leading: false,
+            fence,
         }
     }
 
@@ -68,37 +165,49 @@ impl LeaderElector {
         tokio::pin!(release);
         let mut last_renew = Instant::now();
         loop {
-            match self.round().await {
-                Ok(Round::Leading) => {
-                    last_renew = Instant::now();
+            let started = Instant::now();
+            let round = tokio::time::timeout(self.cfg.call_deadline(), self.round()).await;
+            self.fence.beat();
+            match round {
+                Ok(Ok(Round::Leading)) => {
+                    // Others count the lease from when they see this renewal, which is after `started`.
+                    last_renew = started;
+                    self.fence.grant_until(started + self.cfg.renew_deadline());
                     if !self.leading {
                         info!(lease = %self.cfg.name, identity = %self.cfg.identity, "became leader");
                     }
                     self.leading = true;
                 }
-                Ok(Round::Following) => {
+                Ok(Ok(Round::Following)) => {
+                    self.fence.revoke();
                     if self.leading {
                         warn!(lease = %self.cfg.name, "lost the lease to another replica");
                     }
                     self.leading = false;
                 }
-                Err(e) => {
-                    warn!(error = %e, lease = %self.cfg.name, "lease round failed");
-                    // Without a successful renewal for a whole lease duration, others may take over.
-                    if self.leading && last_renew.elapsed() >= self.cfg.lease_duration {
-                        warn!("could not renew the lease in time: stepping down");
-                        self.leading = false;
-                    }
-                }
+                Ok(Err(e)) => warn!(error = %e, lease = %self.cfg.name, "lease round failed"),
+                Err(_) => warn!(
+                    lease = %self.cfg.name,
+                    deadline_ms = self.cfg.call_deadline().as_millis() as u64,
+                    "lease round got no answer in time"
+                ),
+            }
+            // Without a successful renewal within the renew deadline, others may soon take over:
+            // stop writing now (the fence expired already) and step down.
+            if self.leading && last_renew.elapsed() >= self.cfg.renew_deadline() {
+                warn!(lease = %self.cfg.name, "could not renew the lease within its renew deadline: stepping down");
+                self.fence.revoke();
+                self.leading = false;
             }
             leading.send_if_modified(|l| std::mem::replace(l, self.leading) != self.leading);
             tokio::select! {
                 _ = &mut release => break,
-                _ = tokio::time::sleep(self.cfg.retry_period) => {}
+                _ = tokio::time::sleep(self.cfg.retry_period.saturating_sub(started.elapsed())) => {}
             }
         }
+        self.fence.revoke();
         if self.leading {
-            self.release().await;
+            let _ = tokio::time::timeout(self.cfg.call_deadline(), self.release()).await;
         }
         let _ = leading.send(false);
     }

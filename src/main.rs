@@ -7,7 +7,7 @@ use prometheus_client::registry::Registry;
 use route53_failover_operator::admin::{self, AdminState};
 use route53_failover_operator::cli::{Cli, Command, RunArgs};
 use route53_failover_operator::controller::{self, Context, Settings};
-use route53_failover_operator::leader::{LeaderElector, LeaseConfig, default_identity};
+use route53_failover_operator::leader::{Fence, LeaderElector, LeaseConfig, default_identity};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::budget::Budget;
@@ -37,9 +37,18 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    let fence = if args.no_leader_election {
+        Fence::always()
+    } else {
+        Fence::new()
+    };
     let admin_state = Arc::new(AdminState {
         ready: AtomicBool::new(false),
         registry,
+        // A wedged elector (no completed round for twice the lease duration, each round having a
+        // deadline) fails liveness, so the kubelet restarts the process.
+        elector: (!args.no_leader_election)
+            .then(|| (fence.clone(), args.leader_election_lease_duration * 2)),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -58,7 +67,16 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     ));
 
     let client = kube::Client::try_default().await?;
-    controller::preflight(client.clone(), args.namespace.as_deref()).await?;
+    if !controller::preflight(
+        client.clone(),
+        args.namespace.as_deref(),
+        stopped(stop_rx.clone()),
+    )
+    .await
+    {
+        admin.await??;
+        return Ok(());
+    }
 
     // Leadership: only the Lease holder reconciles; standbys are ready (healthy, waiting).
     let (lead_tx, mut lead_rx) = watch::channel(false);
@@ -81,7 +99,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         };
         tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "campaigning for leadership");
         admin_state.ready.store(true, Ordering::Release);
-        let elector = LeaderElector::new(client.clone(), cfg);
+        let elector = LeaderElector::new(client.clone(), cfg, fence.clone());
         Some(tokio::spawn(elector.run(lead_tx, async {
             let _ = release_rx.await;
         })))
@@ -127,10 +145,11 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     controller::run(
         ctx,
         args.namespace.clone(),
-        move || {
-            ready_flag.ready.store(true, Ordering::Release);
-            tracing::info!("initial watch list complete: ready");
-        },
+        Arc::new(move |ok| {
+            if ready_flag.ready.swap(ok, Ordering::AcqRel) != ok {
+                tracing::info!(ready = ok, "readiness changed");
+            }
+        }),
         shutdown,
     )
     .await?;
