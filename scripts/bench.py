@@ -1,5 +1,6 @@
-"""Benchmark driver for scripts/bench: starts its own Route 53 and Kubernetes API doubles, loopback
-backends and the operator, creates N FailoverRecords, and prints what it measured."""
+"""Benchmark driver for scripts/bench: starts its own Route 53 double and real Kubernetes control plane
+(kube-apiserver + etcd), a loopback backend and the operator (as the chart's ServiceAccount), creates N
+FailoverRecords, and prints what it measured."""
 import argparse
 import json
 import os
@@ -62,19 +63,40 @@ def main():
     try:
         r53, r53_port = start("r53_server.py", work, "--hc-scale", "0.05", "--change-delay", "1")
         procs.append(r53)
-        kubeconfig = os.path.join(work, "kubeconfig")
-        kube, kube_port = start("k8s_server.py", work, "--kubeconfig", kubeconfig,
+        cluster = os.path.join(work, "cluster")
+        kubeconfig = os.path.join(cluster, "kubeconfig")
+        kube, kube_port = start("kube_server.py", work, "--dir", cluster,
+                                "--bin", os.path.join(ROOT, ".localenv", "kube-bin"), "--kubectl", KUBECTL,
                                 "--crd", os.path.join(ROOT, "crds", "failoverrecord.yaml"))
         procs.append(kube)
+        print(f"control plane                   {http(kube_port, '/_world/status')['figures']}")
+        # The operator runs as the chart's ServiceAccount with the chart's RBAC.
+        import yaml
+        rendered = os.path.join(ROOT, "deploy", "rendered", "route53-failover-operator.yaml")
+        rbac = [d for d in yaml.safe_load_all(open(rendered)) if d and d["kind"] in
+                ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]
+        kubectl(kubeconfig, "create", "namespace", "route53-failover-operator")
+        kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(rbac))
+        sa_kubeconfig = os.path.join(work, "operator.kubeconfig")
+        with open(sa_kubeconfig, "w") as f:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{kube_port}/_world/serviceaccount-kubeconfig", method="POST",
+                data=json.dumps({"namespace": "route53-failover-operator",
+                                 "name": "rfo-route53-failover-operator", "seconds": 86400}).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                f.write(r.read().decode())
         backend, backend_port = start("backend.py", work)
         procs.append(backend)
         import boto3
         client = boto3.client("route53", endpoint_url=f"http://127.0.0.1:{r53_port}", region_name="us-east-1",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         client.create_hosted_zone(Name="bench.test", CallerReference="bench")
+        # Health checks point at a public address the double routes to the loopback backend.
+        http(r53_port, "/_world/routes", {"routes": {"52.94.76.10": "127.0.0.1"}})
         if a.quota > 0:
             http(r53_port, "/_world/config", {"quota": {"rate": a.quota, "burst": a.quota}})
-        env = {**os.environ, "KUBECONFIG": kubeconfig, "AWS_ENDPOINT_URL_ROUTE_53": f"http://127.0.0.1:{r53_port}",
+        env = {**os.environ, "KUBECONFIG": sa_kubeconfig, "AWS_ENDPOINT_URL_ROUTE_53": f"http://127.0.0.1:{r53_port}",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                "AWS_EC2_METADATA_DISABLED": "true"}
         op_log = open(os.path.join(work, "operator.log"), "w")
@@ -98,12 +120,12 @@ spec:
   type: A
   primary:
     values: ["192.0.2.{i % 250 + 1}"]
-    healthCheck: {{type: TCP, ipAddress: 127.0.0.1, port: {backend_port}, requestInterval: 10, failureThreshold: 1}}
+    healthCheck: {{type: TCP, ipAddress: 52.94.76.10, port: {backend_port}, requestInterval: 10, failureThreshold: 1}}
   secondary:
     values: ["198.51.100.{i % 250 + 1}"]
 """)
         t0 = time.monotonic()
-        kubectl(kubeconfig, "apply", "-f", "-", stdin="---\n".join(docs))
+        kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin="---\n".join(docs))
         ready_at = None
         while time.monotonic() - t0 < 1800:
             items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
@@ -125,8 +147,9 @@ spec:
         total = sum(reqs.values())
         writes = sum(v for k, v in steady["requests"].items()
                      if k in ("ChangeResourceRecordSets", "CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck"))
-        patches = sum(v for k, v in stats["requests"].items() if k.startswith("PATCH failoverrecords/status"))
-        steady_patches = sum(v for k, v in steady_k8s["requests"].items() if k.startswith("PATCH failoverrecords/status"))
+        patches = sum(v for k, v in stats["requests"].items() if k.split(" ")[0] in ("PATCH", "APPLY") and k.endswith("failoverrecords/status"))
+        steady_patches = sum(v for k, v in steady_k8s["requests"].items()
+                             if k.split(" ")[0] in ("PATCH", "APPLY") and k.endswith("failoverrecords/status"))
         print(f"records                         {n}")
         print(f"emulated quota                  {a.quota or 'none'} req/s; operator budget {a.operator_rate} req/s")
         print(f"time to all Ready               {ready_at:.1f} s" if ready_at else "time to all Ready               TIMEOUT")

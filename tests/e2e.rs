@@ -1,5 +1,6 @@
 //! End to end: the real operator binary against the local world (Route 53 double with real health
-//! probes, Kubernetes API double), driven with the real kubectl and checked through the AWS SDK.
+//! probes, a real kube-apiserver with the CRD's admission rules), run as the chart's ServiceAccount,
+//! driven with the real kubectl and checked through the AWS SDK.
 
 mod support;
 
@@ -18,6 +19,10 @@ use support::r53::R53World;
 use support::{Backend, eventually};
 
 const CRD: &str = include_str!("../crds/failoverrecord.yaml");
+/// Public addresses the health checks point at; the Route 53 double routes them to loopback backends
+/// (it never sends a packet to them).
+const PRIMARY_IP: &str = "52.94.76.10";
+const SECONDARY_IP: &str = "52.94.76.11";
 const WAIT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(200);
 
@@ -31,10 +36,15 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(KubeWorld::with_crd()).await
+}
+
+async fn world_with(kube: KubeWorld) -> World {
     let dir = tempfile::tempdir().expect("tmp");
     let r53 = R53World::start();
-    let kube = KubeWorld::start_with_crds(&[CRD], &[]);
     let zone = r53.create_zone("example.test").await;
+    r53.route(PRIMARY_IP, "127.0.0.1");
+    r53.route(SECONDARY_IP, "127.0.0.1");
     let primary = Backend::start(&dir.path().join("p").tap_mkdir());
     let secondary = Backend::start(&dir.path().join("s").tap_mkdir());
     World {
@@ -70,10 +80,10 @@ spec:
   type: A
   primary:
     values: ["192.0.2.10"]
-    healthCheck: {{type: HTTP, ipAddress: 127.0.0.1, port: {p}, resourcePath: /health, requestInterval: 10, failureThreshold: 1{extra_primary}}}
+    healthCheck: {{type: HTTP, ipAddress: {PRIMARY_IP}, port: {p}, resourcePath: /health, requestInterval: 10, failureThreshold: 1{extra_primary}}}
   secondary:
     values: ["192.0.2.20"]
-    healthCheck: {{type: HTTP, ipAddress: 127.0.0.1, port: {s}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
+    healthCheck: {{type: HTTP, ipAddress: {SECONDARY_IP}, port: {s}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
 {spec_extra}"#,
         p = w.primary.port,
         s = w.secondary.port,
@@ -81,7 +91,7 @@ spec:
 }
 
 fn apply(w: &World, yaml: &str) {
-    ok(&w.kube.kubectl_stdin(&["apply", "-f", "-"], yaml));
+    ok(&w.kube.kubectl_stdin(&["apply", "--server-side", "-f", "-"], yaml));
 }
 
 async fn api(w: &World) -> Api<FailoverRecord> {
@@ -473,19 +483,30 @@ async fn invalid_spec_is_reported_and_nothing_is_written() {
     let w = world().await;
     let _op = Operator::start(&w.kube, &w.r53, &[]);
     w.r53.reset_counters();
-    // The Kubernetes double does not run CEL, so this reaches the operator as it would with a CRD
-    // installed without its rules.
-    let bad = manifest(&w, "bad", "", "").replace(
+    // Admission refuses what it can see (the next assertion); a name outside a zone given by id
+    // passes admission and only the operator, which reads the zone's name, can refuse it.
+    let refused = manifest(&w, "bad", "", "").replace(
         ", resourcePath: /health, requestInterval: 10, failureThreshold: 1}\n  secondary",
         ", requestInterval: 20, failureThreshold: 1}\n  secondary",
     );
+    let err = support::kube::fails(
+        &w.kube
+            .kubectl_stdin(&["apply", "--server-side", "-f", "-"], &refused),
+    );
+    assert!(err.contains("spec.primary.healthCheck.requestInterval"), "{err}");
+    let bad = manifest(&w, "bad", "", "")
+        .replace(
+            "hostedZone: {name: example.test}",
+            &format!("hostedZone: {{id: {}}}", w.zone),
+        )
+        .replace("name: bad.example.test", "name: bad.elsewhere.test");
     apply(&w, &bad);
     let obj = wait_for(&w, "bad", "Ready=False InvalidSpec", |o| {
         ready_is(o, "False", "InvalidSpec")
     })
     .await;
     let msg = ready_message(&obj);
-    assert!(msg.contains("requestInterval must be 10 or 30"), "{msg}");
+    assert!(msg.contains("is not inside the hosted zone"), "{msg}");
     wait_event(&w, "InvalidSpec").await;
     assert_eq!(writes(&w), 0, "{}", w.r53.counters());
     assert!(record_sets(&w, "bad").await.is_empty());
@@ -560,17 +581,21 @@ async fn steady_state_makes_no_route53_writes_and_no_status_patches() {
         "health is polled: {}",
         w.r53.counters()
     );
+    // The API server's own request counters: no write of any kind but the Lease renewals.
     let stats = w.kube.stats();
-    let patches: u64 = stats["requests"]
+    let writes: u64 = stats["requests"]
         .as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| k.starts_with("PATCH") || k.starts_with("PUT"))
+                .filter(|(k, _)| {
+                    let verb = k.split(' ').next().unwrap_or_default();
+                    !matches!(verb, "GET" | "LIST" | "WATCH") && !k.contains("leases")
+                })
                 .map(|(_, v)| v.as_u64().unwrap_or(0))
                 .sum()
         })
         .unwrap_or(0);
-    assert_eq!(patches, 0, "no status writes when nothing changed: {stats}");
+    assert_eq!(writes, 0, "no status writes when nothing changed: {stats}");
 }
 
 fn is_leader(op: &Operator) -> bool {
@@ -801,51 +826,49 @@ async fn out_of_band_edit_of_our_record_is_repaired() {
     wait_event(&w, "RecordsChanged").await;
 }
 
-/// The packaged install: the rendered chart applied with the real kubectl, then two replicas run with
-/// exactly the Deployment's arguments and downward-API environment (the emulator runs no pods, so the
-/// test plays the kubelet). One leads, the other takes over when it is killed, and `kubectl wait`
-/// sees a FailoverRecord become Ready.
+/// The packaged install for real: `helm install` of the chart into the API server, then two replicas
+/// run with exactly the Deployment's arguments, downward-API environment and its ServiceAccount's token
+/// (no kubelet here: the test plays it). One leads, the other takes over when it is killed, and
+/// `kubectl wait` sees a FailoverRecord become Ready. Then `helm upgrade` with a values change and a
+/// CRD change (applied the documented way, since Helm never upgrades `crds/`), and `helm uninstall`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rendered_chart_installs_and_its_two_replicas_fail_over() {
-    let w = world().await;
-    let root = support::repo_root();
-    let ns = "route53-failover-operator";
-    ok(&w.kube.kubectl(&[
-        "apply",
-        "-f",
-        &root
-            .join("deploy/kustomize/namespace.yaml")
-            .to_string_lossy(),
-    ]));
-    let applied = ok(&w.kube.kubectl(&[
-        "apply",
-        "-f",
-        &root
-            .join("deploy/rendered/route53-failover-operator.yaml")
-            .to_string_lossy(),
-    ]));
-    for kind in [
-        "serviceaccount",
-        "clusterrole",
-        "role",
-        "deployment",
-        "service",
-    ] {
-        assert!(applied.contains(kind), "{kind} not applied:\n{applied}");
-    }
-    let dep: Value = serde_json::from_str(&ok(&w.kube.kubectl(&[
-        "get",
-        "deployment",
-        "-n",
+async fn helm_install_upgrade_and_uninstall() {
+    let w = world_with(KubeWorld::start()).await;
+    let chart = support::repo_root().join("charts/route53-failover-operator");
+    let chart = chart.to_string_lossy();
+    let ns = support::kube::OPERATOR_NAMESPACE;
+    let out = ok(&w.kube.helm(&[
+        "install",
+        "rfo",
+        &chart,
+        "--namespace",
         ns,
-        "rfo-route53-failover-operator",
-        "-o",
-        "json",
-    ])))
-    .expect("deployment json");
+        "--create-namespace",
+    ]));
+    assert!(out.contains("STATUS: deployed"), "{out}");
+    ok(&w.kube.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/failoverrecords.route53.failover.io",
+    ]));
+    let deployment = |w: &World| -> Value {
+        serde_json::from_str(&ok(&w.kube.kubectl(&[
+            "get",
+            "deployment",
+            "-n",
+            ns,
+            "rfo-route53-failover-operator",
+            "-o",
+            "json",
+        ])))
+        .expect("deployment json")
+    };
+    let dep = deployment(&w);
     let replicas = dep["spec"]["replicas"].as_u64().expect("replicas");
     assert_eq!(replicas, 2);
-    let container = &dep["spec"]["template"]["spec"]["containers"][0];
+    let pod = &dep["spec"]["template"]["spec"];
+    let sa = pod["serviceAccountName"].as_str().expect("serviceAccountName");
+    let container = &pod["containers"][0];
     let args: Vec<String> = container["args"]
         .as_array()
         .expect("args")
@@ -856,21 +879,29 @@ async fn rendered_chart_installs_and_its_two_replicas_fail_over() {
                 .replace("$(POD_NAMESPACE)", ns)
         })
         .collect();
+    // Literal env values of the pod spec (the downward-API ones are set per replica below).
+    let literal_env: Vec<(String, String)> = container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+        .collect();
     let lease_name = args
         .iter()
         .skip_while(|a| *a != "--leader-election-lease")
         .nth(1)
         .cloned()
         .expect("lease flag");
+    let token = w.kube.sa_kubeconfig(ns, sa);
     let ops: Vec<Operator> = (0..replicas)
         .map(|i| {
             let pod = format!("rfo-route53-failover-operator-{i}");
-            Operator::start_exact(
-                &w.kube,
-                &w.r53,
-                &args,
-                &[("POD_NAME", pod.as_str()), ("POD_NAMESPACE", ns)],
-            )
+            let mut env: Vec<(&str, &str)> = literal_env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            env.extend([("POD_NAME", pod.as_str()), ("POD_NAMESPACE", ns)]);
+            Operator::start_exact(&w.kube, &w.r53, &token, &args, &env)
         })
         .collect();
     let refs: Vec<&Operator> = ops.iter().collect();
@@ -937,26 +968,91 @@ async fn rendered_chart_installs_and_its_two_replicas_fail_over() {
         lines.iter().any(|l| l["span"]["name"] == "reconcile"),
         "no reconcile span in:\n{log}"
     );
+    drop(ops);
+
+    // helm upgrade: a values change reaches the Deployment (revision 2).
+    let out = ok(&w.kube.helm(&[
+        "upgrade",
+        "rfo",
+        &chart,
+        "--namespace",
+        ns,
+        "--reuse-values",
+        "--set",
+        "operator.logLevel=debug",
+    ]));
+    assert!(out.contains("REVISION: 2"), "{out}");
+    let dep = deployment(&w);
+    let args = dep["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains("\"debug\""), "{args}");
+    // A CRD change: a copy of the chart whose CRD has one more printer column. Helm leaves CRDs
+    // alone on upgrade, so the chart README's step applies it; the existing object is untouched.
+    let copy = w.kube.dir().join("chart-v2");
+    copy_dir(&support::repo_root().join("charts/route53-failover-operator"), &copy);
+    let crd_path = copy.join("crds/failoverrecord.yaml");
+    let crd = std::fs::read_to_string(&crd_path).expect("crd");
+    let column = "    - jsonPath: .metadata.generation\n      name: Generation\n      type: integer\n";
+    let crd2 = crd.replacen("  - additionalPrinterColumns:\n", &format!("  - additionalPrinterColumns:\n{column}"), 1);
+    assert_ne!(crd, crd2, "printer columns moved");
+    std::fs::write(&crd_path, &crd2).expect("write crd");
+    ok(&w.kube.helm(&["upgrade", "rfo", &copy.to_string_lossy(), "--namespace", ns, "--reuse-values"]));
+    let served = ok(&w.kube.kubectl(&["get", "crd", "failoverrecords.route53.failover.io", "-o", "yaml"]));
+    assert!(!served.contains("name: Generation"), "helm does not upgrade CRDs");
+    ok(&w.kube.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &crd_path.to_string_lossy()]));
+    let table = ok(&w.kube.kubectl(&["get", "frec", "chart"]));
+    assert!(table.contains("GENERATION"), "{table}");
+    wait_for(&w, "chart", "still Ready after the upgrade", |o| ready_is(o, "True", "Synced")).await;
+
+    // helm uninstall removes what it installed and keeps the CRD (and so every FailoverRecord).
+    ok(&w.kube.helm(&["uninstall", "rfo", "--namespace", ns, "--wait"]));
+    let left = ok(&w.kube.kubectl(&["get", "deployment,serviceaccount,role,rolebinding", "-n", ns, "-o", "name"]));
+    assert!(!left.contains("rfo-route53-failover-operator"), "{left}");
+    assert!(w.kube.kubectl(&["get", "clusterrole", "rfo-route53-failover-operator"]).status.code() != Some(0));
+    ok(&w.kube.kubectl(&["get", "frec", "chart"]));
 }
 
-/// A record that doesn't even decode (only possible when the CRD's schema isn't enforced, as in this
-/// emulator) is reported on its own status and doesn't stop the others from being reconciled.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// A record that doesn't decode: created while an older, looser CRD (no enum on `spec.type`) was
+/// installed, then the CRD narrowed — the API server keeps serving it. The operator still starts (its
+/// start-up check lists metadata only), reports it on its own status and reconciles the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_record_is_isolated_and_reported() {
-    let w = world().await;
-    let _op = Operator::start(&w.kube, &w.r53, &[]);
-    w.r53.reset_counters();
+    let w = world_with(KubeWorld::start()).await;
+    let enum_block = "                enum:\n                - A\n                - AAAA\n                - CNAME\n";
+    assert!(CRD.contains(enum_block), "the record type enum moved");
+    apply(&w, &CRD.replace(enum_block, ""));
+    ok(&w.kube.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/failoverrecords.route53.failover.io",
+    ]));
+    // "bad" sorts before "fine": the first object any list returns does not decode.
     apply(
         &w,
-        &manifest(&w, "mx", "", "").replace("  type: A\n", "  type: MX\n"),
+        &manifest(&w, "bad", "", "").replace("  type: A\n", "  type: MX\n"),
     );
+    apply(&w, CRD);
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    w.r53.reset_counters();
     apply(&w, &manifest(&w, "fine", "", ""));
     wait_for(&w, "fine", "the valid record is Ready", |o| {
         ready_is(o, "True", "Synced")
     })
     .await;
-    let (v, ready) = eventually("mx reported", WAIT, POLL, || async {
-        let out = w.kube.kubectl(&["get", "frec", "mx", "-o", "json"]);
+    let (v, ready) = eventually("bad reported", WAIT, POLL, || async {
+        let out = w.kube.kubectl(&["get", "frec", "bad", "-o", "json"]);
         let v: Value = serde_json::from_slice(&out.stdout).ok()?;
         let ready = v["status"]["conditions"]
             .as_array()
@@ -974,7 +1070,7 @@ async fn an_undecodable_record_is_isolated_and_reported() {
     let ev = wait_event(&w, "InvalidSpec").await;
     assert!(ev.note.unwrap_or_default().contains("cannot be decoded"));
     assert!(
-        record_sets(&w, "mx").await.is_empty(),
+        record_sets(&w, "bad").await.is_empty(),
         "nothing written for it"
     );
 }

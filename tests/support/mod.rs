@@ -4,6 +4,7 @@
 //! Servers are child processes killed when their handle is dropped.
 #![allow(dead_code)]
 
+pub mod crd_cases;
 pub mod kube;
 pub mod operator;
 pub mod r53;

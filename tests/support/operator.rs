@@ -1,5 +1,7 @@
 //! The real operator binary, run against a [`KubeWorld`] and an [`R53World`] through the standard
-//! environment only (`KUBECONFIG`, `AWS_ENDPOINT_URL_ROUTE_53`, test credentials).
+//! environment only (`KUBECONFIG`, `AWS_ENDPOINT_URL_ROUTE_53`, test credentials). It runs as the
+//! chart's ServiceAccount with the chart's RBAC (a token kubeconfig), never as admin, and with
+//! `POD_NAMESPACE` set to the chart's namespace as the Deployment's downward API would.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -44,6 +46,9 @@ pub const FAST: &[&str] = &[
     "3s",
     "--leader-election-renew-interval",
     "500ms",
+    // The chart's Role allows only this Lease.
+    "--leader-election-lease",
+    super::kube::OPERATOR_LEASE,
 ];
 
 fn free_port() -> u16 {
@@ -67,14 +72,15 @@ impl Operator {
             "info,route53_failover_operator=debug".into(),
         ]);
         args.extend(extra.iter().map(|a| a.to_string()));
-        Self::start_exact(kube, r53, &args, &[])
+        Self::start_exact(kube, r53, &kube.operator_kubeconfig(), &args, &[])
     }
 
     /// Start the binary with exactly `args` (plus `--admin-address` on a free loopback port, replacing
-    /// any given) and extra environment, e.g. the arguments of a rendered Deployment.
+    /// any given), the given kubeconfig and extra environment, e.g. the arguments of a Deployment.
     pub fn start_exact(
         kube: &KubeWorld,
         r53: &R53World,
+        kubeconfig: &std::path::Path,
         args: &[String],
         env: &[(&str, &str)],
     ) -> Operator {
@@ -93,8 +99,9 @@ impl Operator {
             }
         }
         cmd.args(["--admin-address", &format!("127.0.0.1:{admin_port}")])
+            .env("POD_NAMESPACE", super::kube::OPERATOR_NAMESPACE)
             .envs(env.iter().copied())
-            .env("KUBECONFIG", kube.kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env_remove("AWS_PROFILE")
             .env_remove("WATCH_NAMESPACE")
             .stdin(Stdio::null())

@@ -138,6 +138,13 @@ impl R53World {
         self.control("POST", "/_world/checkers", Some(&body.to_string()));
     }
 
+    /// Route health-check probes of `addr` (an IP or FQDN, optionally `:port`) to `to` (`127.0.0.1` or
+    /// `127.0.0.1:PORT`); merged into the double's routing table.
+    pub fn route(&self, addr: &str, to: &str) {
+        let body = serde_json::json!({"routes": {addr: to}});
+        self.control("POST", "/_world/routes", Some(&body.to_string()));
+    }
+
     /// Create a public hosted zone; returns its id without the `/hostedzone/` prefix.
     pub async fn create_zone(&self, name: &str) -> String {
         static SEQ: AtomicU64 = AtomicU64::new(0);
