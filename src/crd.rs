@@ -23,6 +23,30 @@ pub const DEFAULT_TTL: i64 = 60;
 /// CloudFront's canonical hosted zone id: aliases to it cannot evaluate target health.
 pub const CLOUDFRONT_ZONE_ID: &str = "Z2FDTNDATAQYW2";
 
+/// The special-use networks of [`crate::desired::SPECIAL_USE_NETWORKS`] as a CEL list literal, for the
+/// public-address rules. `::ffff:0:0/96` (IPv4-mapped) is left out: the Kubernetes CEL library refuses
+/// such addresses in `ip()`/`cidr()` already, so `isIP()` is false for them and the field's own rule
+/// rejects them. A constant literal keeps the rule's estimated cost small and fixed: 27 `cidr()`
+/// parses of short constants and 27 `containsIP()` calls on a string of at most 45 characters.
+macro_rules! special_use_cidrs {
+    () => {
+        "[cidr('0.0.0.0/8'), cidr('10.0.0.0/8'), cidr('100.64.0.0/10'), cidr('127.0.0.0/8'), \
+         cidr('169.254.0.0/16'), cidr('172.16.0.0/12'), cidr('192.0.0.0/24'), cidr('192.0.2.0/24'), \
+         cidr('192.88.99.0/24'), cidr('192.168.0.0/16'), cidr('198.18.0.0/15'), cidr('198.51.100.0/24'), \
+         cidr('203.0.113.0/24'), cidr('224.0.0.0/4'), cidr('240.0.0.0/4'), cidr('::/128'), cidr('::1/128'), \
+         cidr('::/96'), cidr('fe80::/10'), cidr('fec0::/10'), cidr('fc00::/7'), cidr('2001::/23'), \
+         cidr('2001:db8::/32'), cidr('2002::/16'), cidr('3ffe::/16'), cidr('5f00::/8'), cidr('ff00::/8')]"
+    };
+}
+
+/// Which addresses Route 53 refuses to health-check, for the public-address rules' messages.
+macro_rules! not_public {
+    () => {
+        "Route 53 cannot check local, private (RFC 1918), shared (RFC 6598), loopback, link-local, \
+         documentation, benchmarking, multicast, reserved or other special-use addresses (RFC 5735, RFC 5156)"
+    };
+}
+
 /// Desired state of a Route 53 failover record pair.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -98,8 +122,8 @@ pub const CLOUDFRONT_ZONE_ID: &str = "Z2FDTNDATAQYW2";
     validation = Rule::new("!has(self.secondary.healthCheck) || !has(self.secondary.healthCheck.fqdn) || ![self.secondary.healthCheck.fqdn.lowerAscii(), self.secondary.healthCheck.fqdn.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP").field_path(".secondary"),
     validation = Rule::new("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || (has(self.primary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)").field_path(".primary"),
     validation = Rule::new("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || (has(self.secondary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)").field_path(".secondary"),
-    validation = Rule::new("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || !has(self.primary.values) || self.type == 'CNAME' || (ip(self.primary.values[0]).isGlobalUnicast() && !ip(self.primary.values[0]).isLoopback() && ![cidr('10.0.0.0/8'), cidr('172.16.0.0/12'), cidr('192.168.0.0/16'), cidr('100.64.0.0/10'), cidr('fc00::/7')].exists(c, c.containsIP(self.primary.values[0])))").message("the health check would probe the first value, which is not a public address: Route 53 cannot check private, loopback or non-routable addresses; set healthCheck.ipAddress or fqdn").field_path(".primary"),
-    validation = Rule::new("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || !has(self.secondary.values) || self.type == 'CNAME' || (ip(self.secondary.values[0]).isGlobalUnicast() && !ip(self.secondary.values[0]).isLoopback() && ![cidr('10.0.0.0/8'), cidr('172.16.0.0/12'), cidr('192.168.0.0/16'), cidr('100.64.0.0/10'), cidr('fc00::/7')].exists(c, c.containsIP(self.secondary.values[0])))").message("the health check would probe the first value, which is not a public address: Route 53 cannot check private, loopback or non-routable addresses; set healthCheck.ipAddress or fqdn").field_path(".secondary"),
+    validation = Rule::new(concat!("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || !has(self.primary.values) || self.type == 'CNAME' || !isIP(self.primary.values[0]) || (ip(self.primary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.primary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".primary"),
+    validation = Rule::new(concat!("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || !has(self.secondary.values) || self.type == 'CNAME' || !isIP(self.secondary.values[0]) || (ip(self.secondary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.secondary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".secondary"),
     validation = Rule::new("!has(self.hostedZone.name) || [self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z || n.endsWith('.' + z)))").message("name must be inside the hosted zone"),
     validation = Rule::new("self.type != 'CNAME' || !has(self.hostedZone.name) || ![self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z))").message("a CNAME cannot be created at the zone apex")
 )]
@@ -203,7 +227,9 @@ pub enum DeletionPolicy {
     validation = Rule::new("!has(self.healthCheck) || !has(self.existingHealthCheckId)").message("set at most one of healthCheck and existingHealthCheckId")
 )]
 pub struct Endpoint {
-    /// Record values: IPv4 addresses for A, IPv6 addresses for AAAA, one host name for CNAME.
+    /// Record values: IPv4 addresses for A, IPv6 addresses for AAAA, one host name for CNAME. When the
+    /// endpoint's health check has neither `ipAddress` nor `fqdn`, it checks the first value, which must
+    /// then be a public address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 400), inner(length(min = 1, max = 255)))]
     pub values: Option<Vec<String>>,
@@ -365,15 +391,19 @@ impl HealthCheckRegion {
     validation = Rule::new("self.type != 'TCP' || !has(self.resourcePath)").message("resourcePath is not allowed for TCP health checks"),
     validation = Rule::new("self.type != 'TCP' || has(self.port)").message("a TCP health check needs a port"),
     validation = Rule::new("!has(self.enableSNI) || !self.enableSNI || self.type == 'HTTPS' || self.type == 'HTTPS_STR_MATCH'").message("enableSNI applies only to HTTPS and HTTPS_STR_MATCH"),
-    validation = Rule::new("!has(self.ipAddress) || (ip(self.ipAddress).isGlobalUnicast() && !ip(self.ipAddress).isLoopback() && ![cidr('10.0.0.0/8'), cidr('172.16.0.0/12'), cidr('192.168.0.0/16'), cidr('100.64.0.0/10'), cidr('fc00::/7')].exists(c, c.containsIP(self.ipAddress)))").message("Route 53 cannot check private, loopback, link-local or other non-routable addresses")
+    validation = Rule::new(concat!("!has(self.ipAddress) || !isIP(self.ipAddress) || (ip(self.ipAddress).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.ipAddress)))")).message(concat!("ipAddress is not a public address: ", not_public!()))
 )]
 pub struct HealthCheckSpec {
     /// How Route 53 checks the endpoint.
     #[serde(rename = "type")]
     pub check_type: HealthCheckType,
 
-    /// IPv4 or IPv6 address to check (defaults to the endpoint's first value for A and AAAA records).
+    /// Public IPv4 or IPv6 address to check (defaults to the endpoint's first value for A and AAAA
+    /// records, which must then be public too). Route 53 refuses local, private (RFC 1918), shared
+    /// (RFC 6598), loopback, link-local, documentation, benchmarking, multicast, reserved and other
+    /// special-use addresses (RFC 5735, RFC 5156); so do admission and the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("ipAddress must be an IPv4 or IPv6 address"))]
     pub ip_address: Option<String>,
 

@@ -2,9 +2,9 @@
 //!
 //! [`Desired::from_resource`] repeats the CRD's admission rules (a CRD may be installed without them) so
 //! that an invalid object never reaches Route 53: it becomes `Ready=False reason=InvalidSpec` instead.
-//! One rule is deliberately left to admission and to Route 53 itself: that health-checked addresses are
-//! public (Route 53 answers InvalidInput otherwise), so the operator can be exercised against loopback
-//! endpoints in the local test world.
+//! That includes the public-address rule: a health-checked address in one of the
+//! [`SPECIAL_USE_NETWORKS`] is refused, as Route 53 refuses it (the local test world routes public
+//! addresses to loopback backends instead).
 
 use std::net::IpAddr;
 
@@ -344,8 +344,13 @@ fn health_check_config(
         errs.push("regions must list at least 3 distinct checker regions".into());
     }
     if let Some(ip) = &hc.ip_address {
-        if ip.parse::<IpAddr>().is_err() {
-            errs.push(format!("ipAddress {ip:?} is not an IPv4 or IPv6 address"));
+        match ip.parse::<IpAddr>() {
+            Err(_) => errs.push(format!("ipAddress {ip:?} is not an IPv4 or IPv6 address")),
+            Ok(addr) => {
+                if let Some(why) = not_public(addr) {
+                    errs.push(format!("ipAddress {addr} is not a public address: {why}"));
+                }
+            }
         }
     }
     let fqdn_name = hc
@@ -370,6 +375,14 @@ fn health_check_config(
             .and_then(|v| v.first())
             .map(|v| normalise_value(rtype, v))
     });
+    if hc.ip_address.is_none() {
+        // The check probes the first value: it must be public too (same rule, other message).
+        if let Some(addr) = ip_address.as_ref().and_then(|v| v.parse::<IpAddr>().ok()) {
+            if let Some(why) = not_public(addr) {
+                errs.push(format!("the health check would probe the first value {addr}, which is not a public address: {why}; set healthCheck.ipAddress or fqdn"));
+            }
+        }
+    }
     if ip_address.is_none() && fqdn_name.is_none() {
         errs.push("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)".into());
     }
@@ -458,4 +471,163 @@ pub fn valid_dns_name(name: &str) -> bool {
 /// Whether `name` (normalised) is the zone apex or below it.
 pub fn in_zone(name: &str, zone: &str) -> bool {
     name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+/// The networks Route 53 refuses to health-check ("local, private, non-routable, or multicast ranges",
+/// API reference, `HealthCheckConfig.IPAddress`), as (CIDR, kind): RFC 1918, RFC 5735, RFC 6598 and the
+/// special-use IPv6 blocks of RFC 5156. The CRD's CEL rules list the same networks (see
+/// `special_use_cidrs!` in `crd.rs`); the Route 53 double has the same table in
+/// `tests/world/r53/addresses.py`. More specific networks come first, so the kind reported is the
+/// most precise one.
+pub const SPECIAL_USE_NETWORKS: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "\"this\" network, RFC 5735"),
+    ("10.0.0.0/8", "private, RFC 1918"),
+    ("100.64.0.0/10", "shared address space, RFC 6598"),
+    ("127.0.0.0/8", "loopback, RFC 5735"),
+    ("169.254.0.0/16", "link-local, RFC 5735"),
+    ("172.16.0.0/12", "private, RFC 1918"),
+    ("192.0.0.0/24", "IETF protocol assignments, RFC 5735"),
+    ("192.0.2.0/24", "documentation (TEST-NET-1), RFC 5735"),
+    ("192.88.99.0/24", "6to4 relay anycast, RFC 5735"),
+    ("192.168.0.0/16", "private, RFC 1918"),
+    ("198.18.0.0/15", "benchmarking, RFC 5735"),
+    ("198.51.100.0/24", "documentation (TEST-NET-2), RFC 5735"),
+    ("203.0.113.0/24", "documentation (TEST-NET-3), RFC 5735"),
+    ("224.0.0.0/4", "multicast, RFC 5735"),
+    ("240.0.0.0/4", "reserved or limited broadcast, RFC 5735"),
+    ("::/128", "unspecified, RFC 5156"),
+    ("::1/128", "loopback, RFC 5156"),
+    ("::ffff:0:0/96", "IPv4-mapped, RFC 5156"),
+    ("::/96", "IPv4-compatible, RFC 5156"),
+    ("fe80::/10", "link-local, RFC 5156"),
+    ("fec0::/10", "site-local, RFC 5156"),
+    ("fc00::/7", "unique local, RFC 5156"),
+    ("2001:10::/28", "ORCHID, RFC 5156"),
+    ("2001::/32", "Teredo, RFC 5156"),
+    ("2001::/23", "IANA special-purpose block, RFC 5156"),
+    ("2001:db8::/32", "documentation, RFC 5156"),
+    ("2002::/16", "6to4, RFC 5156"),
+    ("3ffe::/16", "former 6bone, RFC 5156"),
+    ("5f00::/8", "former 6bone, RFC 5156"),
+    ("ff00::/8", "multicast, RFC 5156"),
+];
+
+/// The special-use network (CIDR, kind) that holds `addr`, if any.
+pub fn special_use_network(addr: IpAddr) -> Option<(&'static str, &'static str)> {
+    SPECIAL_USE_NETWORKS
+        .iter()
+        .copied()
+        .find(|(cidr, _)| cidr_contains(cidr, addr))
+}
+
+/// Why Route 53 would refuse to health-check `addr`, or `None` for a public address.
+pub fn not_public(addr: IpAddr) -> Option<String> {
+    special_use_network(addr).map(|(cidr, kind)| {
+        format!("it is in {cidr} ({kind}); Route 53 cannot check local, private, loopback, link-local, documentation, benchmarking, multicast, reserved or other special-use addresses")
+    })
+}
+
+fn cidr_contains(cidr: &str, addr: IpAddr) -> bool {
+    let Some((net, len)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else {
+        return false;
+    };
+    match (net, addr) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod special_use_tests {
+    use super::*;
+
+    #[test]
+    fn special_use_ranges_are_refused_and_public_addresses_pass() {
+        for a in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "169.254.1.1",
+            "192.0.0.8",
+            "192.0.2.10",
+            "192.88.99.1",
+            "198.51.100.7",
+            "203.0.113.5",
+            "198.18.0.1",
+            "198.19.255.1",
+            "224.0.0.1",
+            "239.1.1.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "0.1.2.3",
+            "0.0.0.0",
+            "::",
+            "::1",
+            "::ffff:52.94.76.10",
+            "::52.94.76.10",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "fc00::1",
+            "fdff::1",
+            "2001:db8::1",
+            "2001:10::1",
+            "2001::1",
+            "2001:1ff::1",
+            "2002:c000:204::1",
+            "3ffe::1",
+            "5f00::1",
+            "ff02::1",
+        ] {
+            let ip: IpAddr = a.parse().expect(a);
+            assert!(not_public(ip).is_some(), "{a} must be refused");
+        }
+        for a in [
+            "52.94.76.10",
+            "8.8.8.8",
+            "1.1.1.1",
+            "54.239.28.85",
+            "172.15.255.255",
+            "172.32.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.255",
+            "192.0.1.1",
+            "192.0.3.1",
+            "2600:1f18::1",
+            "2a05:d018::1",
+            "2001:200::1",
+            "2001:4860::8888",
+        ] {
+            let ip: IpAddr = a.parse().expect(a);
+            assert_eq!(not_public(ip), None, "{a} is public");
+        }
+    }
+
+    #[test]
+    fn every_network_parses() {
+        for (cidr, _) in SPECIAL_USE_NETWORKS {
+            let (net, len) = cidr.split_once('/').expect(cidr);
+            let net: IpAddr = net.parse().expect(cidr);
+            let len: u32 = len.parse().expect(cidr);
+            assert!(len <= if net.is_ipv4() { 32 } else { 128 }, "{cidr}");
+            assert!(cidr_contains(cidr, net), "{cidr}");
+        }
+    }
 }

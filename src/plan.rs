@@ -321,10 +321,10 @@ hostedZone: {name: example.com}
 name: app.example.com
 type: A
 primary:
-  values: ["192.0.2.10"]
+  values: ["52.94.76.10"]
   healthCheck: {type: HTTP, resourcePath: /healthz}
 secondary:
-  values: ["192.0.2.20"]
+  values: ["52.94.76.20"]
 "#,
             ),
             OWNER,
@@ -359,7 +359,7 @@ secondary:
     fn desired_defaults_ip_port_path_and_ttl() {
         let d = basic();
         let c = managed(&d, Role::Primary);
-        assert_eq!(c.ip_address.as_deref(), Some("192.0.2.10"));
+        assert_eq!(c.ip_address.as_deref(), Some("52.94.76.10"));
         assert_eq!(c.port, 80);
         assert_eq!(c.resource_path.as_deref(), Some("/healthz"));
         assert_eq!(c.request_interval, 30);
@@ -400,7 +400,7 @@ secondary:
         assert_eq!(p.failover, Some(Role::Primary));
         assert_eq!(p.health_check_id.as_deref(), Some("hc-1"));
         assert_eq!(p.ttl, Some(60));
-        assert_eq!(p.values, vec!["192.0.2.10"]);
+        assert_eq!(p.values, vec!["52.94.76.10"]);
         assert_eq!(changes[1].record().health_check_id, None);
     }
 
@@ -507,8 +507,8 @@ secondary:
 hostedZone: {id: Z1}
 name: app.example.com
 type: A
-primary: {values: ["192.0.2.10"], healthCheck: {type: TCP, port: 443}}
-secondary: {values: ["192.0.2.20"], healthCheck: {type: TCP, port: 443}}
+primary: {values: ["52.94.76.10"], healthCheck: {type: TCP, port: 443}}
+secondary: {values: ["52.94.76.20"], healthCheck: {type: TCP, port: 443}}
 "#,
         );
         let d = Desired::from_spec(&s, OWNER, UID).expect("valid");
@@ -529,8 +529,8 @@ secondary: {values: ["192.0.2.20"], healthCheck: {type: TCP, port: 443}}
 hostedZone: {id: Z1}
 name: app.example.com
 type: A
-primary: {values: ["192.0.2.10"], existingHealthCheckId: "abc-123"}
-secondary: {values: ["192.0.2.20"]}
+primary: {values: ["52.94.76.10"], existingHealthCheckId: "abc-123"}
+secondary: {values: ["52.94.76.20"]}
 "#,
         );
         let d = Desired::from_spec(&s, OWNER, UID).expect("valid");
@@ -549,7 +549,7 @@ secondary: {values: ["192.0.2.20"]}
             set_identifier: None,
             failover: None,
             ttl: Some(300),
-            values: vec!["198.51.100.1".into()],
+            values: vec!["54.239.28.1".into()],
             alias: None,
             health_check_id: None,
         };
@@ -589,7 +589,7 @@ secondary: {values: ["192.0.2.20"]}
     fn drift_of_our_record_is_repaired_with_upsert() {
         let d = basic();
         let mut drifted = d.record_set(Role::Secondary, None);
-        drifted.values = vec!["203.0.113.99".into()];
+        drifted.values = vec!["54.239.29.99".into()];
         let observed = vec![d.record_set(Role::Primary, Some("hc-1".into())), drifted];
         let RecordPlan::Changes(changes) =
             plan_records(&d, &[Some("hc-1".into()), None], &observed)
@@ -597,7 +597,7 @@ secondary: {values: ["192.0.2.20"]}
             panic!()
         };
         assert_eq!(changes.len(), 1);
-        assert!(matches!(&changes[0], Change::Upsert(r) if r.values == vec!["192.0.2.20"]));
+        assert!(matches!(&changes[0], Change::Upsert(r) if r.values == vec!["52.94.76.20"]));
     }
 
     #[test]
@@ -608,7 +608,7 @@ secondary: {values: ["192.0.2.20"]}
 hostedZone: {id: Z1}
 name: app.example.com
 type: AAAA
-primary: {values: ["2001:db8:0:0:0:0:0:1", "2001:db8::2"], healthCheck: {type: TCP, port: 80}}
+primary: {values: ["2600:1f18:0:0:0:0:0:1", "2600:1f18::2"], healthCheck: {type: TCP, port: 80}}
 secondary: {alias: {dnsName: "Backup.Example.com", hostedZoneId: Z1}}
 "#,
             ),
@@ -617,7 +617,7 @@ secondary: {alias: {dnsName: "Backup.Example.com", hostedZoneId: Z1}}
         )
         .expect("valid");
         let mut p = d.record_set(Role::Primary, Some("hc".into()));
-        p.values = vec!["2001:db8::2".into(), "2001:DB8::1".into()];
+        p.values = vec!["2600:1f18::2".into(), "2600:1F18::1".into()];
         p.name = "APP.example.com".into();
         let mut s = d.record_set(Role::Secondary, None);
         s.alias = Some(Alias {
@@ -635,7 +635,7 @@ secondary: {alias: {dnsName: "Backup.Example.com", hostedZoneId: Z1}}
     fn deletion_removes_only_our_records_with_exact_values_then_checks() {
         let d = basic();
         let mut ours = d.record_set(Role::Primary, Some("hc-1".into()));
-        ours.values = vec!["192.0.2.99".into()]; // drifted: delete must carry what Route 53 holds
+        ours.values = vec!["52.94.76.99".into()]; // drifted: delete must carry what Route 53 holds
         let theirs = RecordSet {
             set_identifier: Some(format!("{OWNER}:another-uid:primary")),
             ..d.record_set(Role::Primary, None)

@@ -30,10 +30,10 @@ hostedZone: {name: example.com}
 name: app.example.com
 type: A
 primary:
-  values: ["192.0.2.10"]
+  values: ["52.94.76.10"]
   healthCheck: {type: HTTP, resourcePath: /healthz, requestInterval: 10, failureThreshold: 2}
 secondary:
-  values: ["192.0.2.20"]
+  values: ["52.94.76.20"]
   healthCheck: {type: TCP, port: 443}
 "#;
 
@@ -134,7 +134,7 @@ async fn create_writes_exact_route53_state_and_settles_to_ready() {
         .iter()
         .find(|r| r.failover == Some(Role::Secondary))
         .expect("secondary");
-    assert_eq!(p.values, vec!["192.0.2.10"]);
+    assert_eq!(p.values, vec!["52.94.76.10"]);
     assert_eq!(p.ttl, Some(60));
     assert_eq!(
         p.set_identifier.as_deref(),
@@ -152,7 +152,7 @@ async fn create_writes_exact_route53_state_and_settles_to_ready() {
             cfg.request_interval,
             cfg.failure_threshold
         ),
-        (Some("192.0.2.10"), 80, 10, 2)
+        (Some("52.94.76.10"), 80, 10, 2)
     );
     assert_eq!(
         naming::role_of_caller_reference(UID, &pc.caller_reference),
@@ -386,7 +386,7 @@ async fn foreign_record_is_a_conflict_and_nothing_is_written() {
         set_identifier: None,
         failover: None,
         ttl: Some(300),
-        values: vec!["198.51.100.7".into()],
+        values: vec!["54.239.28.7".into()],
         alias: None,
         health_check_id: None,
     };
@@ -420,6 +420,29 @@ async fn invalid_spec_writes_nothing() {
 }
 
 #[tokio::test]
+async fn special_use_health_check_address_is_invalid_and_writes_nothing() {
+    // An object that bypassed admission (CRD installed without its rules) with private, loopback and
+    // documentation addresses to check: refused before Route 53 is even read.
+    for (from, to) in [
+        ("[\"52.94.76.10\"]", "[\"10.1.2.3\"]"),
+        ("[\"52.94.76.10\"]", "[\"127.0.0.1\"]"),
+        ("[\"52.94.76.10\"]", "[\"192.0.2.10\"]"),
+    ] {
+        let spec = BASIC.replacen(from, to, 1);
+        assert_ne!(spec, BASIC, "{from} is in BASIC");
+        let mut h = Harness::new(&spec);
+        let out = h.run(true).await;
+        assert!(
+            matches!(&out.result, Err(Error::InvalidSpec(m)) if m.contains("not a public address")),
+            "{to}: {:?}",
+            out.result
+        );
+        assert_eq!(h.ready(), ("False".into(), "InvalidSpec".into()));
+        assert_eq!(h.r53.calls().len(), 0, "Route 53 not even read");
+    }
+}
+
+#[tokio::test]
 async fn missing_zone_is_reported() {
     let mut h = Harness::new(
         &BASIC
@@ -440,7 +463,7 @@ async fn drift_is_repaired_on_full_sync() {
     // Someone edits our secondary out of band.
     let zone = h.zone.clone();
     let mut s = h.record(Role::Secondary);
-    s.values = vec!["203.0.113.66".into()];
+    s.values = vec!["54.239.29.66".into()];
     h.r53
         .change_record_sets(&zone, "drift", &[Change::Upsert(s)])
         .await
@@ -448,7 +471,7 @@ async fn drift_is_repaired_on_full_sync() {
     let out = h.run(true).await;
     assert!(out.notes.iter().any(|n| n.reason == "RecordsChanged"));
     let s = h.record(Role::Secondary);
-    assert_eq!(s.values, vec!["192.0.2.20"]);
+    assert_eq!(s.values, vec!["52.94.76.20"]);
 }
 
 #[tokio::test]
@@ -480,7 +503,7 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
         set_identifier: None,
         failover: None,
         ttl: Some(60),
-        values: vec!["198.51.100.1".into()],
+        values: vec!["54.239.28.1".into()],
         alias: None,
         health_check_id: None,
     };
@@ -540,7 +563,7 @@ hostedZone: {name: example.com}
 name: www.example.com
 type: A
 primary:
-  values: ["192.0.2.10"]
+  values: ["52.94.76.10"]
   healthCheck: {type: HTTP}
 secondary:
   alias: {dnsName: static.example.com, hostedZoneId: Z000001FAKE}

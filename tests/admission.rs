@@ -13,7 +13,8 @@ use kube::core::GroupVersionKind;
 use route53_failover_operator::crd::FailoverRecord;
 use serde_json::{Value, json};
 use support::crd_cases::{
-    VALID, immutable_cases, invalid_cases, object, openapi_cases, valid_examples, yaml,
+    NOT_PUBLIC, PUBLIC, VALID, checking, immutable_cases, invalid_cases, object, openapi_cases,
+    valid_examples, yaml,
 };
 use support::kube::KubeWorld;
 
@@ -84,13 +85,30 @@ async fn the_api_server_admits_valid_specs_and_rejects_each_rule_with_its_messag
     // CEL rules: rejected with the rule's message. Collect which rule messages were seen.
     let messages = rule_messages();
     let mut seen = BTreeSet::new();
-    for (name, spec, fragment, _) in invalid_cases() {
+    for (name, spec, fragment) in invalid_cases() {
         match admit(&api, &spec, "invalid", false).await {
             Ok(()) => failures.push(format!("{name}: admitted")),
             Err(e) if !e.contains(fragment) => {
                 failures.push(format!("{name}: message lacks {fragment:?}: {e}"))
             }
             Err(e) => seen.extend(messages.iter().filter(|m| e.contains(m.as_str())).cloned()),
+        }
+    }
+
+    // The public-address rules: every special-use range refused, by ipAddress and as the first value.
+    for ip in NOT_PUBLIC {
+        for by_default in [false, true] {
+            match admit(&api, &checking(ip, by_default), "address", false).await {
+                Ok(()) => failures.push(format!("{ip} (first value: {by_default}): admitted")),
+                Err(e) => seen.extend(messages.iter().filter(|m| e.contains(m.as_str())).cloned()),
+            }
+        }
+    }
+    for ip in PUBLIC {
+        for by_default in [false, true] {
+            if let Err(e) = admit(&api, &checking(ip, by_default), "address", false).await {
+                failures.push(format!("{ip} (first value: {by_default}) rejected: {e}"));
+            }
         }
     }
 

@@ -6,11 +6,9 @@ mod support;
 
 use kube::CustomResourceExt;
 use route53_failover_operator::crd::{FailoverRecord, FailoverRecordSpec, crd_yaml};
-use route53_failover_operator::desired::Desired;
+use route53_failover_operator::desired::{Desired, SPECIAL_USE_NETWORKS, special_use_network};
 use serde_json::{Value, json};
-use support::crd_cases::{
-    VALID, edit, immutable_cases, invalid_cases, object, openapi_cases, valid_examples, yaml,
-};
+use support::crd_cases::*;
 
 fn schema() -> Value {
     let crd = serde_json::to_value(FailoverRecord::crd()).expect("crd json");
@@ -55,25 +53,121 @@ fn valid_examples_pass_admission_and_operator_validation() {
 #[test]
 fn cel_rejects_route53_rule_violations_and_the_operator_agrees() {
     let mut failures = Vec::new();
-    for (name, spec, fragment, operator_too) in invalid_cases() {
-        match cel(&spec, None) {
-            Ok(()) => failures.push(format!("{name}: CEL accepted it")),
-            Err(e) if !e.contains(fragment) => {
-                failures.push(format!("{name}: CEL message lacks {fragment:?}: {e}"))
-            }
-            Err(_) => {}
+    for (name, spec, fragment) in invalid_cases() {
+        both_reject(name, &spec, fragment, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Record a failure unless CEL and the operator both reject `spec` with `fragment` in the message.
+fn both_reject(name: &str, spec: &Value, fragment: &str, failures: &mut Vec<String>) {
+    match cel(spec, None) {
+        Ok(()) => failures.push(format!("{name}: CEL accepted it")),
+        Err(e) if !e.contains(fragment) => {
+            failures.push(format!("{name}: CEL message lacks {fragment:?}: {e}"))
         }
-        if operator_too {
-            match operator(&spec) {
-                Ok(()) => failures.push(format!("{name}: operator accepted it")),
-                Err(e) if !e.contains(fragment) && !e.contains("unknown variant") => {
-                    failures.push(format!("{name}: operator message lacks {fragment:?}: {e}"))
-                }
-                Err(_) => {}
+        Err(_) => {}
+    }
+    match operator(spec) {
+        Ok(()) => failures.push(format!("{name}: operator accepted it")),
+        Err(e) if !e.contains(fragment) && !e.contains("unknown variant") => {
+            failures.push(format!("{name}: operator message lacks {fragment:?}: {e}"))
+        }
+        Err(_) => {}
+    }
+}
+
+#[test]
+fn public_address_rule_refuses_every_special_use_range_and_the_operator_agrees() {
+    let mut failures = Vec::new();
+    for ip in NOT_PUBLIC {
+        both_reject(
+            &format!("ipAddress {ip}"),
+            &checking(ip, false),
+            "is not a public address",
+            &mut failures,
+        );
+        both_reject(
+            &format!("first value {ip}"),
+            &checking(ip, true),
+            "would probe the first value",
+            &mut failures,
+        );
+    }
+    // Every network of the operator's table, by its first address, whatever the message: the
+    // IPv4-mapped block is refused by `isIP()` in CEL, which does not accept such addresses at all.
+    for (cidr, _) in SPECIAL_USE_NETWORKS {
+        let first = cidr.split('/').next().unwrap_or_default();
+        let spec = checking(first, false);
+        if cel(&spec, None).is_ok() {
+            failures.push(format!("{cidr}: CEL accepted {first}"));
+        }
+        if operator(&spec).is_ok() {
+            failures.push(format!("{cidr}: operator accepted {first}"));
+        }
+    }
+    for ip in PUBLIC {
+        for by_default in [false, true] {
+            let spec = checking(ip, by_default);
+            if let Err(e) = cel(&spec, None) {
+                failures.push(format!("{ip} (default {by_default}): CEL rejected it: {e}"));
+            }
+            if let Err(e) = operator(&spec) {
+                failures.push(format!(
+                    "{ip} (default {by_default}): operator rejected it: {e}"
+                ));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The CEL rules list no network the operator's table lacks, and both public-address rules list the
+/// same networks.
+#[test]
+fn cel_networks_match_the_operator_table() {
+    let crd = serde_json::to_string(&FailoverRecord::crd()).expect("json");
+    let mut lists = Vec::new();
+    for rule in crd.split("\"rule\":\"").skip(1) {
+        let rule = rule.split("\",\"").next().unwrap_or_default();
+        if rule.contains("containsIP") {
+            let cidrs: Vec<String> = rule
+                .split("cidr('")
+                .skip(1)
+                .filter_map(|c| c.split('\'').next().map(str::to_string))
+                .collect();
+            lists.push(cidrs);
+        }
+    }
+    // The first-value rule on the spec, and the ipAddress rule in each endpoint's healthCheck.
+    assert_eq!(lists.len(), 3, "three public-address rules");
+    assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
+    for cidr in &lists[0] {
+        let (net, _) = cidr.split_once('/').expect(cidr);
+        let net: std::net::IpAddr = net.parse().expect(cidr);
+        let hit = special_use_network(net);
+        assert!(hit.is_some(), "{cidr} is in CEL only");
+    }
+    // The other direction (every network of the table is refused by CEL) is checked, by each
+    // network's first address, in the test above.
+}
+
+/// The public-address rules stay cheap for the API server's cost estimator: every string they parse is
+/// bounded (a `cidr()` list literal of constants, `ipAddress` of at most 45 characters, values of at
+/// most 255), and they touch only `values[0]`, never the whole list (kube-cel's own estimator assumes
+/// 1,000 items for every comprehension, even over a two-element literal, so it cannot judge these).
+#[test]
+fn public_address_rules_only_parse_bounded_strings() {
+    let spec = &schema()["properties"]["spec"]["properties"];
+    for role in ["primary", "secondary"] {
+        let ep = &spec[role]["properties"];
+        assert_eq!(ep["values"]["maxItems"], 400);
+        assert_eq!(ep["values"]["items"]["maxLength"], 255);
+        assert_eq!(
+            ep["healthCheck"]["properties"]["ipAddress"]["maxLength"],
+            45
+        );
+    }
 }
 
 #[test]

@@ -25,10 +25,13 @@ async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
     (a, metrics)
 }
 
+/// The public address the health checks of these tests check (routed to loopback where probed).
+const PUBLIC: &str = "52.94.76.10";
+
 fn tcp(port: i32) -> HealthCheckConfig {
     HealthCheckConfig {
         check_type: HealthCheckType::TCP,
-        ip_address: Some("127.0.0.1".into()),
+        ip_address: Some(PUBLIC.into()),
         fqdn: None,
         port,
         resource_path: None,
@@ -123,7 +126,7 @@ async fn record_sets_round_trip_normalised_and_paged() {
         "app.example.test.",
         "o:u:primary",
         Role::Primary,
-        "192.0.2.1",
+        "52.94.76.1",
         Some(hc.id.clone()),
     );
     let s = RecordSet {
@@ -146,7 +149,7 @@ async fn record_sets_round_trip_normalised_and_paged() {
         "other.example.test.",
         "x",
         Role::Secondary,
-        "192.0.2.9",
+        "52.94.76.9",
         None,
     );
     let info = a
@@ -172,7 +175,7 @@ async fn record_sets_round_trip_normalised_and_paged() {
                 &format!("aaa{i:03}.example.test."),
                 "",
                 Role::Primary,
-                "192.0.2.5",
+                "52.94.76.5",
                 None,
             )
         }));
@@ -309,10 +312,32 @@ async fn health_check_inventory_is_listed_once_and_kept_in_step() {
 }
 
 #[tokio::test]
+async fn a_private_health_check_address_is_invalid_input() {
+    let w = R53World::start();
+    let (a, _) = adapter(&w, 0.0).await;
+    for ip in ["10.1.2.3", "127.0.0.1", "fd00::1"] {
+        let cfg = HealthCheckConfig {
+            ip_address: Some(ip.into()),
+            ..tcp(443)
+        };
+        let err = a
+            .create_health_check(&format!("private-{ip}"), &cfg, &[])
+            .await
+            .expect_err(ip);
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (Route53ErrorKind::Invalid, "InvalidInput"),
+            "{ip}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn health_status_comes_from_real_probes() {
     let w = R53World::start();
     let dir = tempfile::tempdir().expect("tmp");
     let mut backend = support::Backend::start(dir.path());
+    w.route(PUBLIC, "127.0.0.1");
     let (a, _) = adapter(&w, 0.0).await;
     let hc = a
         .create_health_check("ref", &tcp(i32::from(backend.port)), &[])

@@ -1,6 +1,7 @@
 //! The local Route 53 double (`tests/world/r53_server.py`), exercised through the real
 //! aws-sdk-route53 client: the divergences from moto that it fixes, paging, counters, quota and
-//! fault injection, and health checks that really probe loopback backends.
+//! fault injection, the refusal of special-use health-check addresses, and health checks that really
+//! probe loopback backends through the double's routing table.
 mod support;
 
 use std::time::{Duration, Instant};
@@ -32,14 +33,18 @@ fn message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
     e.message().unwrap_or_default().to_string()
 }
 
-/// An endpoint health check on 127.0.0.1:`port` (RequestInterval 10, FailureThreshold 3).
+/// The public address the health checks of these tests check; probing tests route it to a loopback
+/// backend with `w.route(PUBLIC, "127.0.0.1")`.
+const PUBLIC: &str = "52.94.76.10";
+
+/// An endpoint health check on [`PUBLIC`]:`port` (RequestInterval 10, FailureThreshold 3).
 fn hc(
     kind: HealthCheckType,
     port: i32,
 ) -> aws_sdk_route53::types::builders::HealthCheckConfigBuilder {
     let b = HealthCheckConfig::builder()
         .r#type(kind.clone())
-        .ip_address("127.0.0.1")
+        .ip_address(PUBLIC)
         .port(port)
         .request_interval(10)
         .failure_threshold(3);
@@ -133,8 +138,8 @@ async fn sets(c: &Client, zone: &str) -> Vec<(String, String, Option<String>, Ve
         .collect()
 }
 
-/// A zone `example.test` with a failover pair `app.example.test` A: primary (127.0.0.1, with a
-/// health check) and secondary (127.0.0.2). Returns (zone id, health check id).
+/// A zone `example.test` with a failover pair `app.example.test` A: primary (52.94.76.1, with a
+/// health check) and secondary (52.94.76.2). Returns (zone id, health check id).
 async fn zone_with_pair(w: &R53World, c: &Client, reference: &str) -> (String, String) {
     let zone = w.create_zone("example.test").await;
     let hc_id = create_hc(
@@ -151,7 +156,7 @@ async fn zone_with_pair(w: &R53World, c: &Client, reference: &str) -> (String, S
                 ChangeAction::Create,
                 a_set(
                     "app.example.test",
-                    "127.0.0.1",
+                    "52.94.76.1",
                     Some(("primary", "PRIMARY", Some(&hc_id))),
                 ),
             ),
@@ -159,7 +164,7 @@ async fn zone_with_pair(w: &R53World, c: &Client, reference: &str) -> (String, S
                 ChangeAction::Create,
                 a_set(
                     "app.example.test",
-                    "127.0.0.2",
+                    "52.94.76.2",
                     Some(("secondary", "SECONDARY", None)),
                 ),
             ),
@@ -642,7 +647,7 @@ async fn delete_must_match_the_exact_current_values() {
     // Another name with the same SetIdentifier.
     let api = a_set(
         "api.example.test",
-        "127.0.0.5",
+        "52.94.76.5",
         Some(("primary", "PRIMARY", Some(&api_hc))),
     );
     apply(&c, &zone, vec![change(ChangeAction::Create, api)])
@@ -653,17 +658,17 @@ async fn delete_must_match_the_exact_current_values() {
     let stale = [
         a_set(
             "app.example.test",
-            "127.0.0.9",
+            "52.94.76.9",
             Some(("primary", "PRIMARY", Some(&hc_id))),
         ),
         a_set(
             "app.example.test",
-            "127.0.0.1",
+            "52.94.76.1",
             Some(("primary", "PRIMARY", Some(&api_hc))),
         ),
         a_set(
             "app.example.test",
-            "127.0.0.1",
+            "52.94.76.1",
             Some(("primary", "SECONDARY", None)),
         ),
         ResourceRecordSet::builder()
@@ -672,7 +677,7 @@ async fn delete_must_match_the_exact_current_values() {
             .ttl(300)
             .resource_records(
                 ResourceRecord::builder()
-                    .value("127.0.0.1")
+                    .value("52.94.76.1")
                     .build()
                     .expect("rr"),
             )
@@ -701,7 +706,7 @@ async fn delete_must_match_the_exact_current_values() {
 
     let exact = a_set(
         "app.example.test",
-        "127.0.0.1",
+        "52.94.76.1",
         Some(("primary", "PRIMARY", Some(&hc_id))),
     );
     apply(&c, &zone, vec![change(ChangeAction::Delete, exact.clone())])
@@ -735,7 +740,7 @@ async fn create_of_an_existing_set_fails_and_upsert_replaces() {
     let w = R53World::start();
     let c = w.client().await;
     let (zone, hc_id) = zone_with_pair(&w, &c, "dup").await;
-    for ip in ["127.0.0.1", "127.0.0.7"] {
+    for ip in ["52.94.76.1", "52.94.76.7"] {
         let s = a_set(
             "app.example.test",
             ip,
@@ -753,7 +758,7 @@ async fn create_of_an_existing_set_fails_and_upsert_replaces() {
     }
     let s = a_set(
         "app.example.test",
-        "127.0.0.3",
+        "52.94.76.3",
         Some(("primary", "PRIMARY", Some(&hc_id))),
     );
     apply(&c, &zone, vec![change(ChangeAction::Upsert, s)])
@@ -765,7 +770,7 @@ async fn create_of_an_existing_set_fails_and_upsert_replaces() {
         .filter(|s| s.2.as_deref() == Some("primary"))
         .collect();
     assert_eq!(primaries.len(), 1);
-    assert_eq!(primaries[0].3, ["127.0.0.3"]);
+    assert_eq!(primaries[0].3, ["52.94.76.3"]);
 }
 
 #[tokio::test]
@@ -777,17 +782,17 @@ async fn change_batches_are_all_or_nothing() {
     let good = || {
         change(
             ChangeAction::Create,
-            a_set("atomic.example.test", "127.0.0.1", None),
+            a_set("atomic.example.test", "52.94.76.1", None),
         )
     };
     let bad_batches = [
         change(
             ChangeAction::Delete,
-            a_set("nope.example.test", "127.0.0.1", None),
+            a_set("nope.example.test", "52.94.76.1", None),
         ),
         change(
             ChangeAction::Create,
-            a_set("www.other.test", "127.0.0.1", None),
+            a_set("www.other.test", "52.94.76.1", None),
         ),
         change(
             ChangeAction::Create,
@@ -816,7 +821,7 @@ async fn change_batches_are_all_or_nothing() {
             good(),
             change(
                 ChangeAction::Delete,
-                a_set("nope.example.test", "127.0.0.1", None),
+                a_set("nope.example.test", "52.94.76.1", None),
             ),
         ],
     )
@@ -840,7 +845,10 @@ async fn changes_are_pending_then_insync() {
         let out = apply(
             &c,
             &zone,
-            vec![change(ChangeAction::Create, a_set(name, "127.0.0.1", None))],
+            vec![change(
+                ChangeAction::Create,
+                a_set(name, "52.94.76.1", None),
+            )],
         )
         .await
         .expect("change");
@@ -895,7 +903,7 @@ async fn record_set_validation() {
             .ttl(60)
             .resource_records(
                 ResourceRecord::builder()
-                    .value("127.0.0.1")
+                    .value("52.94.76.1")
                     .build()
                     .expect("rr"),
             )
@@ -924,7 +932,7 @@ async fn record_set_validation() {
         ),
         (
             "non-alias primary without health check",
-            a_set("x.example.test", "127.0.0.1", Some(("p", "PRIMARY", None))),
+            a_set("x.example.test", "52.94.76.1", Some(("p", "PRIMARY", None))),
             "InvalidChangeBatch",
             "A non-alias primary ResourceRecordSet must have an associated health check",
         ),
@@ -932,7 +940,7 @@ async fn record_set_validation() {
             "unknown HealthCheckId",
             a_set(
                 "x.example.test",
-                "127.0.0.1",
+                "52.94.76.1",
                 Some(("p", "PRIMARY", Some("no-such-check"))),
             ),
             "NoSuchHealthCheck",
@@ -951,7 +959,7 @@ async fn record_set_validation() {
             "second PRIMARY",
             a_set(
                 "app.example.test",
-                "127.0.0.4",
+                "52.94.76.4",
                 Some(("primary-2", "PRIMARY", Some(&hc_id))),
             ),
             "InvalidChangeBatch",
@@ -959,7 +967,7 @@ async fn record_set_validation() {
         ),
         (
             "simple set next to a failover pair",
-            a_set("app.example.test", "127.0.0.4", None),
+            a_set("app.example.test", "52.94.76.4", None),
             "InvalidChangeBatch",
             "cannot be created",
         ),
@@ -998,7 +1006,7 @@ async fn record_set_validation() {
         ),
         (
             "name outside the zone",
-            a_set("www.other.test", "127.0.0.1", None),
+            a_set("www.other.test", "52.94.76.1", None),
             "InvalidChangeBatch",
             "is not permitted in zone example.test.",
         ),
@@ -1224,7 +1232,7 @@ async fn counters_count_every_operation() {
         &zone,
         vec![change(
             ChangeAction::Create,
-            a_set("c.example.test", "127.0.0.1", None),
+            a_set("c.example.test", "52.94.76.1", None),
         )],
     )
     .await
@@ -1341,7 +1349,7 @@ async fn fault_injection_errors_and_latency() {
         &zone,
         vec![change(
             ChangeAction::Create,
-            a_set("f.example.test", "127.0.0.1", None),
+            a_set("f.example.test", "52.94.76.1", None),
         )],
     )
     .await
@@ -1386,6 +1394,7 @@ async fn fault_injection_errors_and_latency() {
 #[tokio::test]
 async fn http_check_follows_the_backend() {
     let w = R53World::start();
+    w.route(PUBLIC, "127.0.0.1");
     let c = w.client().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut backend = Backend::start(dir.path());
@@ -1420,6 +1429,7 @@ async fn http_check_follows_the_backend() {
 #[tokio::test]
 async fn new_check_is_healthy_until_it_has_data() {
     let w = R53World::start();
+    w.route(PUBLIC, "127.0.0.1");
     let c = w.client().await;
     // Nothing listens on port 1; RequestInterval 30 x 0.05 = 1.5 s, so 3 failures take >= 3 s.
     let cfg = hc(HealthCheckType::Tcp, 1)
@@ -1438,6 +1448,7 @@ async fn new_check_is_healthy_until_it_has_data() {
 #[tokio::test]
 async fn tcp_check_follows_the_backend() {
     let w = R53World::start();
+    w.route(PUBLIC, "127.0.0.1");
     let c = w.client().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut backend = Backend::start(dir.path());
@@ -1453,6 +1464,7 @@ async fn tcp_check_follows_the_backend() {
 #[tokio::test]
 async fn string_match_looks_at_the_body() {
     let w = R53World::start();
+    w.route(PUBLIC, "127.0.0.1");
     let c = w.client().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start(dir.path());
@@ -1472,6 +1484,7 @@ async fn string_match_looks_at_the_body() {
 #[tokio::test]
 async fn inverted_and_disabled_checks() {
     let w = R53World::start();
+    w.route(PUBLIC, "127.0.0.1");
     let c = w.client().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start(dir.path());
@@ -1506,6 +1519,7 @@ async fn inverted_and_disabled_checks() {
 #[tokio::test]
 async fn checker_regions_report_separately() {
     let w = R53World::start();
+    w.route(PUBLIC, "127.0.0.1");
     let c = w.client().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start(dir.path());
@@ -1548,32 +1562,197 @@ async fn checker_regions_report_separately() {
 }
 
 #[tokio::test]
-async fn non_loopback_endpoints_are_never_probed() {
+async fn endpoints_without_a_route_are_never_probed() {
     let w = R53World::start();
     let c = w.client().await;
-    let cfg = HealthCheckConfig::builder()
-        .r#type(HealthCheckType::Http)
-        .ip_address("192.0.2.1")
-        .port(80)
+    // A public address and a name with no route: unreachable, with no connection and no DNS lookup.
+    let by_ip = hc(HealthCheckType::Http, 80).failure_threshold(1);
+    let by_ip = create_hc(&c, "unrouted-ip", by_ip.build().expect("cfg")).await;
+    let by_name = HealthCheckConfig::builder()
+        .r#type(HealthCheckType::Tcp)
+        .fully_qualified_domain_name("unrouted.example.net")
+        .port(443)
         .request_interval(10)
         .failure_threshold(1)
         .build()
         .expect("cfg");
-    let id = create_hc(&c, "remote", cfg).await;
-    wait_all(&c, &id, "Failure:", "not a loopback address").await;
+    let by_name = create_hc(&c, "unrouted-name", by_name).await;
+    wait_all(&c, &by_ip, "Failure:", "No route to 52.94.76.10 port 80").await;
+    wait_all(
+        &c,
+        &by_name,
+        "Failure:",
+        "No route to unrouted.example.net port 443",
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn fqdn_is_resolved_to_an_ipv4_loopback_address() {
+async fn special_use_addresses_are_refused_like_route53() {
+    let w = R53World::start();
+    let c = w.client().await;
+    let refused = [
+        ("10.1.2.3", "10.0.0.0/8 (private, RFC 1918)"),
+        ("172.16.0.1", "172.16.0.0/12"),
+        ("192.168.1.1", "192.168.0.0/16"),
+        (
+            "100.64.0.1",
+            "100.64.0.0/10 (shared address space, RFC 6598)",
+        ),
+        ("127.0.0.1", "127.0.0.0/8 (loopback"),
+        ("169.254.1.1", "169.254.0.0/16"),
+        ("192.0.2.10", "192.0.2.0/24 (documentation"),
+        ("198.51.100.7", "198.51.100.0/24"),
+        ("203.0.113.5", "203.0.113.0/24"),
+        ("198.18.0.1", "198.18.0.0/15 (benchmarking"),
+        ("224.0.0.1", "224.0.0.0/4 (multicast"),
+        ("240.0.0.1", "240.0.0.0/4"),
+        ("255.255.255.255", "240.0.0.0/4"),
+        ("0.1.2.3", "0.0.0.0/8"),
+        ("::1", "::1/128 (loopback"),
+        ("::", "::/128"),
+        ("fe80::1", "fe80::/10 (link-local"),
+        ("fc00::1", "fc00::/7 (unique local"),
+        ("2001:db8::1", "2001:db8::/32 (documentation"),
+        ("2001:10::1", "2001:10::/28 (ORCHID"),
+        ("ff02::1", "ff00::/8 (multicast"),
+    ];
+    for (ip, fragment) in refused {
+        let cfg = hc(HealthCheckType::Http, 80)
+            .ip_address(ip)
+            .build()
+            .expect("cfg");
+        let e = c
+            .create_health_check()
+            .caller_reference(format!("refused-{ip}"))
+            .health_check_config(cfg)
+            .send()
+            .await
+            .expect_err(ip);
+        assert_eq!(
+            (status(&e), code(&e).as_str()),
+            (400, "InvalidInput"),
+            "{ip}: {e:?}"
+        );
+        let m = message(&e);
+        assert!(
+            m.contains(fragment) && m.contains("local, private, non-routable, or multicast"),
+            "{ip}: {m}"
+        );
+    }
+    assert_eq!(w.health_checks(), json!([]), "nothing was created");
+
+    // Ordinary public addresses are accepted; UpdateHealthCheck refuses the same ranges.
+    let mut ids = Vec::new();
+    for ip in ["52.94.76.10", "8.8.8.8", "2600:1f18::1"] {
+        let cfg = hc(HealthCheckType::Http, 80)
+            .ip_address(ip)
+            .build()
+            .expect("cfg");
+        ids.push(create_hc(&c, &format!("public-{ip}"), cfg).await);
+    }
+    let e = c
+        .update_health_check()
+        .health_check_id(&ids[0])
+        .ip_address("10.0.0.1")
+        .send()
+        .await
+        .expect_err("update to a private address");
+    assert_eq!(code(&e), "InvalidInput");
+    assert!(message(&e).contains("10.0.0.0/8"), "{}", message(&e));
+    c.update_health_check()
+        .health_check_id(&ids[0])
+        .ip_address("52.94.76.11")
+        .send()
+        .await
+        .expect("update to another public address");
+}
+
+#[tokio::test]
+async fn routing_table_api() {
+    let w = R53World::start();
+    assert_eq!(w.route_table(), json!({}));
+    let table = w.set_routes(&[
+        ("52.94.76.10", "127.0.0.1"),
+        ("App-EU.Example.NET.:443", "127.0.0.1:41234"),
+        ("2600:1f18::1", "::1"),
+        ("[2600:1f18::2]:80", "127.0.0.1:8080"),
+    ]);
+    assert_eq!(
+        table,
+        json!({
+            "52.94.76.10": "127.0.0.1",
+            "app-eu.example.net:443": "127.0.0.1:41234",
+            "2600:1f18::1": "::1",
+            "[2600:1f18::2]:80": "127.0.0.1:8080",
+        })
+    );
+    // POST merges; PUT replaces.
+    w.route("54.239.28.85", "127.0.0.2");
+    assert_eq!(w.route_table()["54.239.28.85"], "127.0.0.2");
+    assert_eq!(w.route_table().as_object().map(|m| m.len()), Some(5));
+    w.set_routes(&[("54.239.28.86", "127.0.0.1")]);
+    assert_eq!(w.route_table(), json!({"54.239.28.86": "127.0.0.1"}));
+    // Targets must be loopback addresses: the double never sends a packet anywhere else.
+    for (key, target) in [
+        ("52.94.76.10", "52.94.76.11"),
+        ("52.94.76.10", "localhost"),
+        ("52.94.76.10", "10.0.0.1:80"),
+        ("52.94.76.10:0", "127.0.0.1"),
+    ] {
+        let body = json!({"routes": {key: target}}).to_string();
+        let (code, text) = support::http("POST", w.port(), "/_world/routes", Some(&body));
+        assert_eq!(code, 400, "{key} -> {target}: {text}");
+    }
+    assert_eq!(
+        w.route_table(),
+        json!({"54.239.28.86": "127.0.0.1"}),
+        "a refused update changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_route_with_a_port_keeps_the_host_header_of_the_endpoint() {
     let w = R53World::start();
     let c = w.client().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start(dir.path());
+    // The check names 52.94.76.12:80; the probe connects to the backend's port, and the Host header
+    // stays the endpoint's (no ":80" for port 80, as Route 53 sends it).
+    w.route("52.94.76.12:80", &format!("127.0.0.1:{}", backend.port));
     let cfg = HealthCheckConfig::builder()
-        .r#type(HealthCheckType::Http)
-        .fully_qualified_domain_name("localhost")
+        .r#type(HealthCheckType::HttpStrMatch)
+        .ip_address("52.94.76.12")
+        .port(80)
+        .resource_path("/health")
+        .search_string("Host: 52.94.76.12\n")
+        .request_interval(10)
+        .failure_threshold(1)
+        .build()
+        .expect("cfg");
+    let id = create_hc(&c, "routed-port", cfg).await;
+    wait_all(&c, &id, "Success:", "Resolved IP: 52.94.76.12").await;
+    // Another port of the same address has no route.
+    let other = hc(HealthCheckType::Tcp, 81)
+        .ip_address("52.94.76.12")
+        .failure_threshold(1);
+    let other = create_hc(&c, "routed-other-port", other.build().expect("cfg")).await;
+    wait_all(&c, &other, "Failure:", "No route to 52.94.76.12 port 81").await;
+}
+
+#[tokio::test]
+async fn fqdn_is_probed_through_its_route_with_its_host_header() {
+    let w = R53World::start();
+    let c = w.client().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = Backend::start(dir.path());
+    w.route("app-eu.example.net", "127.0.0.1");
+    let cfg = HealthCheckConfig::builder()
+        .r#type(HealthCheckType::HttpStrMatch)
+        .fully_qualified_domain_name("app-eu.example.net")
         .port(i32::from(backend.port))
         .resource_path("/health")
+        .search_string(format!("Host: app-eu.example.net:{}\n", backend.port))
         .request_interval(10)
         .failure_threshold(1)
         .build()

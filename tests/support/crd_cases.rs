@@ -1,7 +1,8 @@
 //! The FailoverRecord admission cases shared by `tests/crd.rs` (kube's client-side CEL,
 //! check-jsonschema, the operator's own validation) and `tests/admission.rs` (the real API server):
 //! valid specs, specs each CEL rule must reject with its message, specs the OpenAPI constraints must
-//! reject, and changes the transition rules must refuse.
+//! reject, addresses the public-address rules refuse or accept, and changes the transition rules
+//! must refuse.
 
 use serde_json::{Value, json};
 
@@ -10,10 +11,10 @@ hostedZone: {name: example.com}
 name: app.example.com
 type: A
 primary:
-  values: ["203.0.113.10"]
+  values: ["52.94.76.10"]
   healthCheck: {type: HTTPS, resourcePath: /healthz, port: 443, regions: [us-east-1, eu-west-1, ap-southeast-1]}
 secondary:
-  values: ["198.51.100.20"]
+  values: ["52.94.76.20"]
 "#;
 
 pub fn object(spec: &Value) -> Value {
@@ -36,28 +37,24 @@ pub fn edit(f: impl FnOnce(&mut Value)) -> Value {
     v
 }
 
-/// Cases CEL must reject, with a fragment of the expected message. The last flag says whether the
-/// operator's own validation must also reject it (all but the public-address rules, which Route 53
-/// itself enforces and the local test world must be able to bypass).
-pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
+/// Cases CEL must reject, with a fragment of the expected message; the operator's own validation must
+/// reject them too (the public-address rule has its own tests below).
+pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
     vec![
         (
             "zone id and name",
             edit(|v| v["hostedZone"]["id"] = json!("Z123")),
             "exactly one of hostedZone.id and hostedZone.name",
-            true,
         ),
         (
             "no zone",
             edit(|v| v["hostedZone"] = json!({})),
             "exactly one of hostedZone.id and hostedZone.name",
-            true,
         ),
         (
             "name outside zone",
             edit(|v| v["name"] = json!("app.example.org")),
             "inside the hosted zone",
-            true,
         ),
         (
             "cname at apex",
@@ -70,7 +67,6 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["secondary"]["values"] = json!(["b.example.net"]);
             }),
             "zone apex",
-            true,
         ),
         (
             "ttl with two aliases",
@@ -80,7 +76,6 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["secondary"] = json!({"alias": {"dnsName": "b.elb.amazonaws.com", "hostedZoneId": "Z35SXDOTRQ7X7K"}});
             }),
             "ttl cannot be set",
-            true,
         ),
         (
             "primary without health check",
@@ -92,23 +87,20 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                     .unwrap_or(())
             }),
             "non-alias primary needs a health check",
-            true,
         ),
         (
             "A value not IPv4",
-            edit(|v| v["secondary"]["values"] = json!(["2001:db8::1"])),
+            edit(|v| v["secondary"]["values"] = json!(["2600:1f18::1"])),
             "IPv4",
-            true,
         ),
         (
             "AAAA value not IPv6",
             edit(|v| {
                 v["type"] = json!("AAAA");
-                v["primary"]["values"] = json!(["2001:db8::10"]);
+                v["primary"]["values"] = json!(["2600:1f18::10"]);
                 v["primary"]["healthCheck"]["ipAddress"] = json!("2600:1f18::1");
             }),
             "IPv6",
-            true,
         ),
         (
             "CNAME with two values",
@@ -119,13 +111,11 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["secondary"]["values"] = json!(["c.example.net"]);
             }),
             "exactly one value",
-            true,
         ),
         (
             "same values",
-            edit(|v| v["secondary"]["values"] = json!(["203.0.113.10"])),
+            edit(|v| v["secondary"]["values"] = json!(["52.94.76.10"])),
             "must differ",
-            true,
         ),
         (
             "values and alias",
@@ -133,7 +123,6 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["secondary"]["alias"] = json!({"dnsName": "x.example.com", "hostedZoneId": "Z1"})
             }),
             "exactly one of values and alias",
-            true,
         ),
         (
             "neither values nor alias",
@@ -141,37 +130,31 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["secondary"] = json!({});
             }),
             "exactly one of values and alias",
-            true,
         ),
         (
             "check and existing check",
             edit(|v| v["primary"]["existingHealthCheckId"] = json!("abc")),
             "at most one of healthCheck and existingHealthCheckId",
-            true,
         ),
         (
             "STR_MATCH without searchString",
             edit(|v| v["primary"]["healthCheck"]["type"] = json!("HTTPS_STR_MATCH")),
             "searchString is required",
-            true,
         ),
         (
             "searchString on HTTP",
             edit(|v| v["primary"]["healthCheck"]["searchString"] = json!("ok")),
             "searchString is required",
-            true,
         ),
         (
             "TCP with path",
             edit(|v| v["primary"]["healthCheck"]["type"] = json!("TCP")),
             "resourcePath is not allowed",
-            true,
         ),
         (
             "TCP without port",
             edit(|v| v["primary"]["healthCheck"] = json!({"type": "TCP"})),
             "needs a port",
-            true,
         ),
         (
             "SNI on HTTP",
@@ -180,13 +163,11 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["primary"]["healthCheck"]["enableSNI"] = json!(true);
             }),
             "enableSNI applies only",
-            true,
         ),
         (
             "fqdn is the record",
             edit(|v| v["primary"]["healthCheck"]["fqdn"] = json!("app.example.com.")),
             "unpredictable",
-            true,
         ),
         (
             "alias to itself",
@@ -195,7 +176,6 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                     json!({"alias": {"dnsName": "APP.example.com.", "hostedZoneId": "Z1"}})
             }),
             "cannot point at the record itself",
-            true,
         ),
         (
             "CloudFront with target health",
@@ -203,7 +183,6 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 |v| v["secondary"] = json!({"alias": {"dnsName": "d1.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}}),
             ),
             "CloudFront",
-            true,
         ),
         (
             "failover alias without target health",
@@ -211,7 +190,6 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 |v| v["secondary"] = json!({"alias": {"dnsName": "lb.example.net", "hostedZoneId": "Z35SXDOTRQ7X7K", "evaluateTargetHealth": false}}),
             ),
             "must evaluate target health",
-            true,
         ),
         (
             "CNAME endpoint checked by its value",
@@ -221,33 +199,86 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str, bool)> {
                 v["secondary"]["values"] = json!(["b.example.net"]);
             }),
             "needs ipAddress or fqdn",
-            true,
-        ),
-        (
-            "private check address",
-            edit(|v| v["primary"]["healthCheck"]["ipAddress"] = json!("10.1.2.3")),
-            "cannot check private",
-            false,
-        ),
-        (
-            "loopback check address",
-            edit(|v| v["primary"]["healthCheck"]["ipAddress"] = json!("127.0.0.1")),
-            "cannot check private",
-            false,
-        ),
-        (
-            "private value checked by default",
-            edit(|v| v["primary"]["values"] = json!(["192.168.1.10"])),
-            "not a public address",
-            false,
         ),
         (
             "bad ipAddress",
             edit(|v| v["primary"]["healthCheck"]["ipAddress"] = json!("not-an-ip")),
             "IPv4 or IPv6 address",
-            true,
         ),
     ]
+}
+
+/// Health-checked addresses Route 53 refuses (RFC 1918, RFC 5735, RFC 6598, RFC 5156), one or more
+/// per range.
+pub const NOT_PUBLIC: &[&str] = &[
+    "10.1.2.3",
+    "172.16.0.1",
+    "172.31.255.254",
+    "192.168.1.1",
+    "100.64.0.1",
+    "127.0.0.1",
+    "169.254.1.1",
+    "192.0.0.9",
+    "192.0.2.10",
+    "192.88.99.1",
+    "198.51.100.7",
+    "203.0.113.5",
+    "198.18.0.1",
+    "198.19.0.1",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "0.1.2.3",
+    "0.0.0.0",
+    "::",
+    "::1",
+    "::10.1.2.3",
+    "fe80::1",
+    "fec0::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "2001:db8::1",
+    "2001:10::1",
+    "2001::1",
+    "2002:c000:204::1",
+    "3ffe::1",
+    "5f00::1",
+    "ff02::1",
+];
+
+/// Ordinary public addresses, including neighbours of the refused ranges.
+pub const PUBLIC: &[&str] = &[
+    "52.94.76.10",
+    "8.8.8.8",
+    "54.239.28.85",
+    "172.15.255.254",
+    "172.32.0.1",
+    "100.63.255.254",
+    "100.128.0.1",
+    "198.17.255.254",
+    "198.20.0.1",
+    "223.255.255.254",
+    "2600:1f18::1",
+    "2a05:d018::1",
+    "2001:4860::8888",
+];
+
+/// A spec whose primary health check checks `ip`: by `ipAddress`, or by default as the first value.
+pub fn checking(ip: &str, by_default: bool) -> Value {
+    let v6 = ip.contains(':');
+    edit(|v| {
+        if v6 {
+            v["type"] = json!("AAAA");
+            v["secondary"]["values"] = json!(["2600:1f18::99"]);
+        }
+        if by_default {
+            v["primary"]["values"] = json!([ip]);
+        } else {
+            v["primary"]["values"] = json!([if v6 { "2600:1f18::10" } else { "52.94.76.11" }]);
+            v["primary"]["healthCheck"]["ipAddress"] = json!(ip);
+        }
+    })
 }
 
 /// Valid specs: admitted, and accepted by the operator's validation.
@@ -261,7 +292,7 @@ hostedZone: {id: Z0123456789ABCDEFGHIJ}
 name: api.example.com.
 type: AAAA
 primary: {alias: {dnsName: dualstack.my-lb.us-east-1.elb.amazonaws.com, hostedZoneId: Z35SXDOTRQ7X7K}}
-secondary: {values: ["2001:db8::20"], healthCheck: {type: TCP, port: 443, ipAddress: "2600:1f18::20"}}
+secondary: {values: ["2600:1f18::20"], healthCheck: {type: TCP, port: 443, ipAddress: "2600:1f18::20"}}
 "#,
         ),
         // CNAME pair checked by name.
@@ -285,67 +316,41 @@ secondary: {values: [shop-us.example.net], existingHealthCheckId: 0b9c6f1e-1111-
 /// Specs the OpenAPI constraints reject: (name, spec, the field the API server's message names).
 pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
     vec![
-        ("type", edit(|v| v["type"] = json!("MX")),
-            "spec.type",
-        ),
+        ("type", edit(|v| v["type"] = json!("MX")), "spec.type"),
         (
             "zone id",
-            edit(|v| v["hostedZone"] = json!({"id": "/hostedzone/Z1"})),
-            "spec.hostedZone.id",
-        ),
-        ("name", edit(|v| v["name"] = json!("App.Example.com")),
-            "spec.name",
-        ),
-        ("ttl", edit(|v| v["ttl"] = json!(-1)),
-            "spec.ttl",
-        ),
+            edit(|v| v["hostedZone"] = json!({"id": "/hostedzone/Z1"})), "spec.hostedZone.id"),
+        ("name", edit(|v| v["name"] = json!("App.Example.com")), "spec.name"),
+        ("ttl", edit(|v| v["ttl"] = json!(-1)), "spec.ttl"),
         (
             "port",
-            edit(|v| v["primary"]["healthCheck"]["port"] = json!(70000)),
-            "spec.primary.healthCheck.port",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["port"] = json!(70000)), "spec.primary.healthCheck.port"),
         (
             "interval",
-            edit(|v| v["primary"]["healthCheck"]["requestInterval"] = json!(20)),
-            "spec.primary.healthCheck.requestInterval",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["requestInterval"] = json!(20)), "spec.primary.healthCheck.requestInterval"),
         (
             "threshold",
-            edit(|v| v["primary"]["healthCheck"]["failureThreshold"] = json!(11)),
-            "spec.primary.healthCheck.failureThreshold",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["failureThreshold"] = json!(11)), "spec.primary.healthCheck.failureThreshold"),
         (
             "regions count",
-            edit(|v| v["primary"]["healthCheck"]["regions"] = json!(["us-east-1", "eu-west-1"])),
-            "spec.primary.healthCheck.regions",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["regions"] = json!(["us-east-1", "eu-west-1"])), "spec.primary.healthCheck.regions"),
         (
             "region name",
             edit(|v| {
                 v["primary"]["healthCheck"]["regions"] = json!(["us-east-1", "eu-west-1", "mars-1"])
-            }),
-            "spec.primary.healthCheck.regions",
-        ),
+            }), "spec.primary.healthCheck.regions"),
         (
             "path",
-            edit(|v| v["primary"]["healthCheck"]["resourcePath"] = json!("healthz")),
-            "spec.primary.healthCheck.resourcePath",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["resourcePath"] = json!("healthz")), "spec.primary.healthCheck.resourcePath"),
         (
             "search string",
-            edit(|v| v["primary"]["healthCheck"]["searchString"] = json!("x".repeat(256))),
-            "spec.primary.healthCheck.searchString",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["searchString"] = json!("x".repeat(256))), "spec.primary.healthCheck.searchString"),
         (
             "check type",
-            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")),
-            "spec.primary.healthCheck.type",
-        ),
+            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")), "spec.primary.healthCheck.type"),
         (
             "deletion policy",
-            edit(|v| v["deletionPolicy"] = json!("Orphan")),
-            "spec.deletionPolicy",
-        ),
+            edit(|v| v["deletionPolicy"] = json!("Orphan")), "spec.deletionPolicy"),
     ]
 }
 

@@ -138,11 +138,36 @@ impl R53World {
         self.control("POST", "/_world/checkers", Some(&body.to_string()));
     }
 
-    /// Route health-check probes of `addr` (an IP or FQDN, optionally `:port`) to `to` (`127.0.0.1` or
-    /// `127.0.0.1:PORT`); merged into the double's routing table.
+    /// Merge one route into the double's routing table (`POST /_world/routes`): probes of `addr`
+    /// (an IP or FQDN, optionally `:port`, `[v6]:port`) connect to `to` (`"127.0.0.1"` keeps the
+    /// check's port, `"127.0.0.1:41234"` replaces it). Targets must be loopback addresses.
     pub fn route(&self, addr: &str, to: &str) {
-        let body = serde_json::json!({"routes": {addr: to}});
-        self.control("POST", "/_world/routes", Some(&body.to_string()));
+        self.routes(&[(addr, to)]);
+    }
+
+    /// Merge several routes at once (see [`R53World::route`]); returns the whole table.
+    pub fn routes(&self, map: &[(&str, &str)]) -> serde_json::Value {
+        let routes: serde_json::Map<String, serde_json::Value> = map
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let body = serde_json::json!({ "routes": routes });
+        self.control("POST", "/_world/routes", Some(&body.to_string()))["routes"].clone()
+    }
+
+    /// Replace the whole routing table (`PUT /_world/routes`); returns it.
+    pub fn set_routes(&self, map: &[(&str, &str)]) -> serde_json::Value {
+        let routes: serde_json::Map<String, serde_json::Value> = map
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let body = serde_json::json!({ "routes": routes });
+        self.control("PUT", "/_world/routes", Some(&body.to_string()))["routes"].clone()
+    }
+
+    /// The routing table (`GET /_world/routes`), as `{"<addr>[:port]": "127.0.0.1[:port]"}`.
+    pub fn route_table(&self) -> serde_json::Value {
+        self.control("GET", "/_world/routes", None)["routes"].clone()
     }
 
     /// Create a public hosted zone; returns its id without the `/hostedzone/` prefix.

@@ -1,5 +1,5 @@
 """A loopback HTTP backend for health-check tests: answers every GET with 200 and a body
-containing "OK healthy". Started with --host/--port/--port-file like the other world servers;
+containing "OK healthy" and the request's Host header. Started with --host/--port/--port-file like the other world servers;
 --port 0 lets the OS choose, and the chosen port is written to --port-file once listening."""
 import argparse
 import http.server
@@ -8,7 +8,8 @@ import socketserver
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (stdlib naming)
-        body = b"OK healthy\n"
+        # The Host header comes back in the body, so string-matching checks can assert on it.
+        body = b"OK healthy\nHost: " + (self.headers.get("Host") or "").encode() + b"\n"
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

@@ -2,5 +2,7 @@
 
 * ``control`` - knobs, request counters, quota/fault injection and the ``/_world/`` control API.
 * ``fixes``   - patches to moto's Route 53 handlers where moto diverges from the real service.
-* ``health``  - real loopback probing behind GetHealthCheckStatus.
+* ``health``  - real probing behind GetHealthCheckStatus, through the routing table.
+* ``addresses`` - the special-use networks Route 53 refuses to check, and the routing table that maps
+  public endpoints to loopback backends.
 """

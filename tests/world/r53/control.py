@@ -11,6 +11,8 @@ import uuid
 
 import botocore.session
 
+from . import addresses
+
 # One lock serialises moto's (unsynchronised) Route 53 state and the health checker's view of it.
 STATE_LOCK = threading.RLock()
 _LOCK = threading.Lock()
@@ -144,7 +146,7 @@ class Middleware:
 
     def control(self, method, path, environ, start_response):
         body = {}
-        if method == "POST":
+        if method in ("POST", "PUT"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             raw = environ["wsgi.input"].read(length) if length else b""
             body = json.loads(raw or b"{}")
@@ -163,6 +165,15 @@ class Middleware:
         if path == "/_world/healthchecks" and method == "GET":
             with STATE_LOCK:
                 return _json(start_response, self.health.describe_all())
+        if path == "/_world/routes" and method in ("GET", "PUT", "POST"):
+            # PUT replaces the routing table, POST merges into it; both return the whole table.
+            if method == "GET":
+                return _json(start_response, {"routes": addresses.routes()})
+            try:
+                table = addresses.set_routes(body, merge=method == "POST")
+            except addresses.RouteError as e:
+                return _json(start_response, {"error": str(e)}, "400 Bad Request")
+            return _json(start_response, {"routes": table})
         if path == "/_world/checkers" and method == "POST":
             # {"id": hc_id, "failing_regions": ["us-east-1", ...]}  ([] clears the override)
             self.health.force_failing(body["id"], body.get("failing_regions") or [])

@@ -14,7 +14,7 @@ from moto.route53 import exceptions as r53_exc
 from moto.route53.models import RecordSet
 from moto.route53.responses import Route53
 
-from . import control, health
+from . import addresses, control, health
 
 Err = r53_exc.Route53ClientError
 NoSuchHealthCheck = r53_exc.NoSuchHealthCheck
@@ -152,6 +152,11 @@ def _check_ip(ip):
         ipaddress.ip_address(ip)
     except ValueError:
         raise InvalidInput(f"Invalid IP address '{ip}'") from None
+    # API reference constraint: no health checks of local, private, non-routable or multicast addresses
+    # (RFC 5735, RFC 6598, RFC 5156; RFC 1918 is part of RFC 5735's list).
+    refused = addresses.refusal(ip)
+    if refused:
+        raise InvalidInput(refused)
 
 
 def _check_path_and_string(t, path, search):

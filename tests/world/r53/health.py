@@ -1,4 +1,5 @@
-"""Real health checking of loopback endpoints behind GetHealthCheckStatus.
+"""Real health checking behind GetHealthCheckStatus, through the routing table: a check of a public
+endpoint connects to the loopback backend its route names (PUT /_world/routes, r53/addresses.py), and nothing else.
 
 One probe per RequestInterval x hc_scale (timed from the previous response, as the API reference
 describes RequestInterval) feeds every checker region; each region keeps its own thresholded state,
@@ -11,7 +12,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from . import control
+from . import addresses, control
 
 # HealthCheckRegion enum; the API reference: if you don't specify Regions, Route 53 uses all of them.
 DEFAULT_REGIONS = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
@@ -106,46 +107,47 @@ def describe_all():
     return out
 
 
-def _resolve(hc):
-    if hc.ip_address:
-        return hc.ip_address
-    # API reference, FullyQualifiedDomainName: Route 53 checks an IPv4 address that DNS returns.
-    infos = socket.getaddrinfo(hc.fqdn, hc.port, family=socket.AF_INET, type=socket.SOCK_STREAM)
-    addrs = [i[4][0] for i in infos]
-    loop = [a for a in addrs if ipaddress.ip_address(a).is_loopback]
-    return (loop or addrs)[0]
-
-
 def probe(hc):
-    """Probe once; returns (ok, detail). Only loopback endpoints are ever contacted."""
+    """Probe once; returns (ok, detail). Only the loopback target of a route is ever contacted: an
+    endpoint without a route is unreachable, with no DNS lookup and no packet sent."""
     if not hc.ip_address and not hc.fqdn:
         return False, "No IPAddress or FullyQualifiedDomainName to check"
-    try:
-        ip = _resolve(hc)
-    except OSError as e:
-        return False, f"DNS resolution failed: {e}"
-    if not ipaddress.ip_address(ip).is_loopback:
-        return False, f"Not probed: {ip} is not a loopback address (no packet sent)"
+    # API reference, FullyQualifiedDomainName: with IPAddress, Route 53 checks that address (the FQDN
+    # only goes into the Host header / SNI); without it, the address the FQDN resolves to. The double
+    # does no DNS: a route for the FQDN stands in for its resolution.
+    endpoint = hc.ip_address or hc.fqdn
     port = int(hc.port)
+    target = addresses.lookup(endpoint, port)
+    if target is None:
+        return False, (f"No route to {endpoint} port {port} in the local world's routing table "
+                       "(PUT /_world/routes); nothing was sent")
+    ip, tport = target
+    if not ipaddress.ip_address(ip).is_loopback:  # routes only ever hold loopback targets
+        return False, f"Not probed: route target {ip} is not a loopback address (no packet sent)"
+    resolved = f"Resolved IP: {hc.ip_address or ip}"
     try:
         if hc.type_ == "TCP":
             # Dev guide: TCP checks must establish a connection within ten seconds.
-            socket.create_connection((ip, port), timeout=10).close()
-            return True, f"TCP connection established. Resolved IP: {ip}"
-        return _probe_http(hc, ip, port)
+            socket.create_connection((ip, tport), timeout=10).close()
+            return True, f"TCP connection established. {resolved}"
+        return _probe_http(hc, ip, tport, port, resolved)
     except (OSError, http.client.HTTPException) as e:
-        return False, f"{type(e).__name__}: {e}. Resolved IP: {ip}"
+        return False, f"{type(e).__name__}: {e}. {resolved}"
 
 
-def _probe_http(hc, ip, port):
+def _probe_http(hc, ip, tport, port, resolved):
+    """HTTP(S) probe connected to the loopback target ip:tport, with the headers Route 53 would send
+    to the endpoint's own address and port."""
     https = hc.type_.startswith("HTTPS")
-    host = hc.fqdn or ip
+    host = hc.fqdn or hc.ip_address
+    if ":" in host:
+        host = f"[{host}]"
     if port not in (80, 443):
         host += f":{port}"  # API reference: the Host header gets ":port" for other ports
     # Dev guide: connect within four seconds, then a 2xx/3xx status within two seconds.
-    conn = http.client.HTTPConnection(ip, port, timeout=4)
+    conn = http.client.HTTPConnection(ip, tport, timeout=4)
     try:
-        conn.sock = socket.create_connection((ip, port), timeout=4)
+        conn.sock = socket.create_connection((ip, tport), timeout=4)
         if https:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
@@ -159,7 +161,7 @@ def _probe_http(hc, ip, port):
         resp = conn.getresponse()
         # Dev guide: the search string must appear entirely within the first 5,120 bytes.
         body = resp.read(5120)
-        status = f"HTTP Status Code {resp.status}, {resp.reason}. Resolved IP: {ip}"
+        status = f"HTTP Status Code {resp.status}, {resp.reason}. {resolved}"
         if not 200 <= resp.status < 400:
             return False, status
         if hc.type_.endswith("_STR_MATCH"):
