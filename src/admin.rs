@@ -48,7 +48,10 @@ async fn livez(State(s): State<Arc<AdminState>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<Arc<AdminState>>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Acquire) {
+    // With leader election, a replica whose last Lease round did not reach the API server is not
+    // ready either (a standby that cannot reach it could not take over).
+    let elector_ok = s.elector.as_ref().is_none_or(|(f, _)| f.last_round_ok());
+    if s.ready.load(Ordering::Acquire) && elector_ok {
         (StatusCode::OK, "ok\n")
     } else {
         (

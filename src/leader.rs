@@ -65,6 +65,8 @@ pub struct Fence {
     until_ms: AtomicU64,
     /// Milliseconds since `epoch` of the elector's last completed round.
     beat_ms: AtomicU64,
+    /// Whether that round reached the API server (won, renewed or saw another holder).
+    round_ok: std::sync::atomic::AtomicBool,
 }
 
 /// Why a write was refused by the [`Fence`].
@@ -79,6 +81,7 @@ impl Fence {
             epoch: Instant::now(),
             until_ms: AtomicU64::new(0),
             beat_ms: AtomicU64::new(0),
+            round_ok: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -101,8 +104,14 @@ impl Fence {
         self.until_ms.store(0, Ordering::Release);
     }
 
-    fn beat(&self) {
+    fn beat(&self, ok: bool) {
         self.beat_ms.store(self.ms(Instant::now()), Ordering::Release);
+        self.round_ok.store(ok, Ordering::Release);
+    }
+
+    /// Whether the elector's last round reached the API server (false before the first).
+    pub fn last_round_ok(&self) -> bool {
+        self.round_ok.load(Ordering::Acquire)
     }
 
     /// Ok while this replica may write.
@@ -167,7 +176,7 @@ impl LeaderElector {
         loop {
             let started = Instant::now();
             let round = tokio::time::timeout(self.cfg.call_deadline(), self.round()).await;
-            self.fence.beat();
+            self.fence.beat(matches!(round, Ok(Ok(_))));
             match round {
                 Ok(Ok(Round::Leading)) => {
                     // Others count the lease from when they see this renewal, which is after `started`.

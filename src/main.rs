@@ -104,22 +104,6 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
             let _ = release_rx.await;
         })))
     };
-    let mut stop = stop_rx.clone();
-    tokio::select! {
-        _ = lead_rx.wait_for(|l| *l) => {}
-        _ = stop.wait_for(|v| *v) => {
-            let _ = release_tx.send(());
-            if let Some(e) = elector { let _ = e.await; }
-            admin.await??;
-            return Ok(());
-        }
-    }
-    metrics.leader.set(1);
-    admin_state.ready.store(false, Ordering::Release);
-
-    let sdk = AwsRoute53::client_from_env().await;
-    let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
-    let route53 = Arc::new(AwsRoute53::new(sdk, budget, metrics.clone()));
     let settings = Settings {
         owner_id: args.owner_id.clone(),
         health_poll: args.health_poll_interval,
@@ -128,39 +112,61 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         slow_retry: args.slow_retry_interval,
         ..Settings::default()
     };
-    let ctx = Arc::new(Context::new(client, route53, metrics.clone(), settings));
-    let ready_flag = admin_state.clone();
-    let lost = Arc::new(AtomicBool::new(false));
-    let lost_flag = lost.clone();
-    let mut lead_watch = lead_rx.clone();
-    let shutdown = {
-        let stop = stopped(stop_rx.clone());
-        async move {
-            tokio::select! {
-                _ = stop => {}
-                _ = lead_watch.wait_for(|l| !*l) => { lost_flag.store(true, Ordering::Release); }
-            }
+    let sdk = AwsRoute53::client_from_env().await;
+    let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
+    // Terms of leadership: lead while the Lease is held, then go back to campaigning in the same
+    // process (the fence has already stopped every write). Only a shutdown signal ends the loop.
+    let mut stop = stop_rx.clone();
+    loop {
+        tokio::select! {
+            _ = lead_rx.wait_for(|l| *l) => {}
+            _ = stop.wait_for(|v| *v) => break,
         }
-    };
-    controller::run(
-        ctx,
-        args.namespace.clone(),
-        Arc::new(move |ok| {
-            if ready_flag.ready.swap(ok, Ordering::AcqRel) != ok {
-                tracing::info!(ready = ok, "readiness changed");
+        metrics.leader.set(1);
+        admin_state.ready.store(false, Ordering::Release);
+        // Fresh caches each term: another leader may have changed Route 53 in between.
+        let route53 = Arc::new(
+            AwsRoute53::new(sdk.clone(), budget.clone(), metrics.clone()).with_fence(fence.clone()),
+        );
+        let ctx = Arc::new(Context::new(
+            client.clone(),
+            route53,
+            metrics.clone(),
+            settings.clone(),
+        ));
+        let ready_flag = admin_state.clone();
+        let mut lead_watch = lead_rx.clone();
+        let shutdown = {
+            let stop = stopped(stop_rx.clone());
+            async move {
+                tokio::select! {
+                    _ = stop => {}
+                    _ = lead_watch.wait_for(|l| !*l) => {}
+                }
             }
-        }),
-        shutdown,
-    )
-    .await?;
-    metrics.leader.set(0);
+        };
+        controller::run(
+            ctx,
+            args.namespace.clone(),
+            Arc::new(move |ok| {
+                if ready_flag.ready.swap(ok, Ordering::AcqRel) != ok {
+                    tracing::info!(ready = ok, "readiness changed");
+                }
+            }),
+            shutdown,
+        )
+        .await?;
+        metrics.leader.set(0);
+        if *stop_rx.borrow() {
+            break;
+        }
+        tracing::warn!("lost leadership: reconciles drained, campaigning again");
+        admin_state.ready.store(true, Ordering::Release);
+    }
     // Reconciles have drained: hand the Lease over now rather than letting it expire.
     let _ = release_tx.send(());
     if let Some(e) = elector {
         let _ = tokio::time::timeout(Duration::from_secs(5), e).await;
-    }
-    if lost.load(Ordering::Acquire) {
-        return Err("lost leadership: exiting so a fresh process can campaign again".into());
     }
     admin.await??;
     Ok(())

@@ -57,12 +57,20 @@ fn the_generated_crd_is_accepted_served_and_explained() {
         .any(|c| c["type"] == "Established" && c["status"] == "True");
     assert!(established, "{crd}");
     // The published OpenAPI v3 (what kubectl explain reads) describes every spec field.
-    let openapi: Value = serde_json::from_str(&ok(&kube.kubectl(&[
-        "get",
-        "--raw",
-        "/openapi/v3/apis/route53.failover.io/v1alpha1",
-    ])))
-    .expect("openapi json");
+    // The aggregated OpenAPI is republished a moment after the CRD is Established.
+    let deadline = Instant::now() + WAIT;
+    let openapi: Value = loop {
+        let out = kube.kubectl(&[
+            "get",
+            "--raw",
+            "/openapi/v3/apis/route53.failover.io/v1alpha1",
+        ]);
+        if out.status.success() {
+            break serde_json::from_slice(&out.stdout).expect("openapi json");
+        }
+        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(POLL);
+    };
     let schema = &openapi["components"]["schemas"]["io.failover.route53.v1alpha1.FailoverRecord"];
     assert!(schema.is_object(), "FailoverRecord not published");
     let mut missing = Vec::new();

@@ -67,10 +67,12 @@ impl Operator {
                 .filter(|f| !overridden(f, extra))
                 .map(|f| f.to_string()),
         );
-        args.extend([
-            "--log-level".into(),
-            "info,route53_failover_operator=debug".into(),
-        ]);
+        if !extra.contains(&"--log-level") {
+            args.extend([
+                "--log-level".into(),
+                "info,route53_failover_operator=debug".into(),
+            ]);
+        }
         args.extend(extra.iter().map(|a| a.to_string()));
         Self::start_exact(kube, r53, &kube.operator_kubeconfig(), &args, &[])
     }

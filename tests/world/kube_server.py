@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -429,7 +429,9 @@ def serve_control(cp: ControlPlane, host: str, port: int, port_file: str) -> Non
             else:
                 self._send(404, {"error": p})
 
-    httpd = ThreadingHTTPServer((host, port), Handler)
+    # One thread on purpose: PR_SET_PDEATHSIG fires when the *thread* that forked a child exits, so
+    # every process (re)started by a control call must be forked by this long-lived main thread.
+    httpd = HTTPServer((host, port), Handler)
     _write(port_file, str(httpd.server_address[1]).encode(), 0o644)
     httpd.serve_forever()
 
