@@ -13,6 +13,7 @@ use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::{
     Alias, Change, HealthCheckConfig, HealthSource, RecordSet, Route53, Route53ErrorKind,
 };
+use route53_failover_operator::telemetry;
 use support::r53::R53World;
 
 async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
@@ -383,4 +384,78 @@ async fn throttling_is_classified() {
         (Route53ErrorKind::Throttled, "Throttling")
     );
     assert!(err.is_retryable());
+}
+
+/// A `MakeWriter` collecting log lines in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// Debug logs of a few SDK calls with credentials whose access key id is `key`, through `filter`.
+async fn sdk_debug_logs(w: &R53World, key: &str, filter: tracing_subscriber::EnvFilter) -> String {
+    use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+    let out = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(out.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(w.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
+        .http_client(support::r53::http_client())
+        .load()
+        .await;
+    let a = AwsRoute53::new(
+        aws_sdk_route53::Client::new(&conf),
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    );
+    for _ in 0..2 {
+        let _ = a.get_change("C1").await;
+    }
+    out.text()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn debug_logging_never_shows_the_access_key_id() {
+    let w = R53World::start();
+    let key = "AKIATESTKEYID0000042";
+    let raw = sdk_debug_logs(&w, key, tracing_subscriber::EnvFilter::new("trace")).await;
+    assert!(
+        raw.contains(key),
+        "the unfiltered SDK logs the key id (else this test proves nothing)"
+    );
+    for level in ["debug", "trace"] {
+        let logs = sdk_debug_logs(&w, key, telemetry::filter(level)).await;
+        assert!(!logs.contains(key), "{level}: {logs}");
+        assert!(logs.contains("Route 53 call failed"), "{level}: {logs}");
+    }
 }
