@@ -459,3 +459,31 @@ async fn debug_logging_never_shows_the_access_key_id() {
         assert!(logs.contains("Route 53 call failed"), "{level}: {logs}");
     }
 }
+
+#[tokio::test]
+async fn a_missing_zone_is_not_cached() {
+    let w = R53World::start();
+    let (a, _) = adapter(&w, 0.0).await;
+    assert!(
+        a.find_hosted_zones("late.test")
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert_eq!(a.get_hosted_zone("ZLATE00001").await.expect("get"), None);
+    // Created after the first look: found at the very next look, not after a cache TTL, so the
+    // controller's --slow-retry-interval alone decides when a missing zone is re-checked.
+    let id = w.create_zone("late.test").await;
+    assert_eq!(
+        a.find_hosted_zones("late.test").await.expect("find").len(),
+        1
+    );
+    assert!(a.get_hosted_zone(&id).await.expect("get").is_some());
+    w.reset_counters();
+    a.find_hosted_zones("late.test").await.expect("find");
+    assert_eq!(
+        w.counter("requests", "ListHostedZonesByName"),
+        0,
+        "found zones stay cached"
+    );
+}

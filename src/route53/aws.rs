@@ -30,7 +30,7 @@ pub struct AwsRoute53 {
 }
 
 /// Shared read caches, so reads cost the account budget once per TTL rather than once per object:
-/// hosted zones (immutable for our purposes) and the account's health check inventory (listing it is
+/// hosted zones that exist (immutable for our purposes; a missing zone is never cached) and the account's health check inventory (listing it is
 /// paginated over every check in the account). The inventory is updated in place by our own
 /// creates, updates and deletes, and dropped whenever Route 53 contradicts it.
 struct Caches {
@@ -692,7 +692,11 @@ impl Route53 for AwsRoute53 {
             return Ok(z);
         }
         let z = self.raw_get_hosted_zone(id).await?;
-        lock(&self.cache.zones_by_id).insert(id.to_string(), (Instant::now(), z.clone()));
+        // "Not found" is not cached: the controller re-checks a missing zone on its own schedule
+        // (`--slow-retry-interval`), and the next look must ask Route 53.
+        if z.is_some() {
+            lock(&self.cache.zones_by_id).insert(id.to_string(), (Instant::now(), z.clone()));
+        }
         Ok(z)
     }
 
@@ -712,7 +716,9 @@ impl Route53 for AwsRoute53 {
             return Ok(z);
         }
         let z = self.raw_find_hosted_zones(&key).await?;
-        lock(&self.cache.zones_by_name).insert(key, (Instant::now(), z.clone()));
+        if !z.is_empty() {
+            lock(&self.cache.zones_by_name).insert(key, (Instant::now(), z.clone()));
+        }
         Ok(z)
     }
 
