@@ -64,6 +64,24 @@ pub fn role_of_caller_reference(uid: &str, reference: &str) -> Option<Role> {
     }
 }
 
+/// Route 53's limit on a change batch comment and on a tag value, in characters.
+pub const MAX_COMMENT_OR_TAG_VALUE: usize = 256;
+
+/// `text` within `max` characters: unchanged when it fits, otherwise cut and ended with `~` and 16 hex
+/// digits of its SHA-256, so distinct long texts stay distinct and the result is deterministic.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let keep = max.saturating_sub(hash.len() + 1);
+    let mut out: String = text.chars().take(keep).collect();
+    out.push('~');
+    out.push_str(&hash);
+    out
+}
+
 fn role_letter(role: Role) -> &'static str {
     match role {
         Role::Primary => "p",
@@ -100,6 +118,20 @@ mod tests {
         );
         assert_eq!(role_of_caller_reference("another-uid", &a), None);
         assert_eq!(role_of_caller_reference(UID, "manual-ref"), None);
+    }
+
+    #[test]
+    fn long_texts_are_bounded_deterministically_and_stay_distinct() {
+        assert_eq!(bounded("default/app", 256), "default/app");
+        let long_a = format!("{}/{}", "n".repeat(63), "a".repeat(253));
+        let long_b = format!("{}/{}", "n".repeat(63), "b".repeat(253));
+        let a = bounded(&long_a, 256);
+        assert_eq!(a.chars().count(), 256);
+        assert_eq!(a, bounded(&long_a, 256));
+        assert_ne!(a, bounded(&long_b, 256));
+        assert!(a.starts_with(&"n".repeat(63)));
+        let exact = "x".repeat(256);
+        assert_eq!(bounded(&exact, 256), exact);
     }
 
     #[test]

@@ -303,28 +303,7 @@ async fn apply<R: Route53>(
                 caller_reference,
                 config,
             } => {
-                let tags = vec![
-                    (
-                        "Name".to_string(),
-                        format!("{} {}", desired.name.trim_end_matches('.'), role.short()),
-                    ),
-                    (
-                        "route53-failover-operator/owner".to_string(),
-                        input.owner.to_string(),
-                    ),
-                    (
-                        "route53-failover-operator/object".to_string(),
-                        input.object_ref.to_string(),
-                    ),
-                    (
-                        "route53-failover-operator/uid".to_string(),
-                        input.uid.to_string(),
-                    ),
-                    (
-                        "route53-failover-operator/role".to_string(),
-                        role.short().to_string(),
-                    ),
-                ];
+                let tags = health_check_tags(input, desired, *role);
                 let hc = match r53
                     .create_health_check(caller_reference, config, &tags)
                     .await
@@ -388,7 +367,10 @@ async fn apply<R: Route53>(
                     )
                 })
                 .collect();
-            let comment = format!("route53-failover-operator {}", input.object_ref);
+            let comment = naming::bounded(
+                &format!("route53-failover-operator {}", input.object_ref),
+                naming::MAX_COMMENT_OR_TAG_VALUE,
+            );
             let info = match r53.change_record_sets(zone_id, &comment, &changes).await {
                 Ok(info) => info,
                 Err(e)
@@ -438,6 +420,36 @@ async fn apply<R: Route53>(
         ));
     }
     Ok((ids, change))
+}
+
+/// The tags of a new health check, each value within Route 53's 256 characters (a namespace and name
+/// may be 63 + 253 characters, a record name 253).
+fn health_check_tags(
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    role: Role,
+) -> Vec<(String, String)> {
+    [
+        (
+            "Name",
+            format!("{} {}", desired.name.trim_end_matches('.'), role.short()),
+        ),
+        ("route53-failover-operator/owner", input.owner.to_string()),
+        (
+            "route53-failover-operator/object",
+            input.object_ref.to_string(),
+        ),
+        ("route53-failover-operator/uid", input.uid.to_string()),
+        ("route53-failover-operator/role", role.short().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            k.to_string(),
+            naming::bounded(&v, naming::MAX_COMMENT_OR_TAG_VALUE),
+        )
+    })
+    .collect()
 }
 
 /// Our records as they are after a successful write (or as they were when in sync).

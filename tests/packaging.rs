@@ -732,7 +732,7 @@ fn iam_policies_are_least_privilege_json() {
             assert!(acts.is_subset(&unscoped), "{acts:?} on *");
         }
         for a in [
-                "route53:UpdateHealthCheck",
+            "route53:UpdateHealthCheck",
             "route53:DeleteHealthCheck",
             "route53:GetHealthCheckStatus",
             "route53:ChangeTagsForResource",

@@ -6,13 +6,16 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use route53_failover_operator::crd::{FailoverRecordSpec, FailoverRecordStatus};
 use route53_failover_operator::crd::{HealthCheckType, Role};
 use route53_failover_operator::metrics::Metrics;
+use route53_failover_operator::reconcile::{self, SyncInput, SyncOutcome};
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::{
     Alias, Change, HealthCheckConfig, HealthSource, RecordSet, Route53, Route53ErrorKind,
 };
+use route53_failover_operator::status::next_status;
 use route53_failover_operator::telemetry;
 use support::r53::R53World;
 
@@ -486,4 +489,147 @@ async fn a_missing_zone_is_not_cached() {
         0,
         "found zones stay cached"
     );
+}
+
+// ----- the reconcile pipeline through the real adapter -------------------------------------------
+
+const OWNER: &str = "adapter-test";
+
+/// One FailoverRecord's Route 53 side, its status carried from sync to sync as the controller does.
+struct Obj {
+    uid: String,
+    object_ref: String,
+    spec: FailoverRecordSpec,
+    status: Option<FailoverRecordStatus>,
+}
+
+impl Obj {
+    fn new(i: usize, object_ref: &str, name: &str) -> Obj {
+        let yaml = format!(
+            r#"
+hostedZone: {{name: example.test}}
+name: {name}
+type: A
+primary:
+  values: ["127.0.0.1"]
+  healthCheck: {{type: TCP, port: 1, requestInterval: 10}}
+secondary:
+  values: ["127.0.0.2"]
+  healthCheck: {{type: TCP, port: 2, requestInterval: 10}}
+"#
+        );
+        Obj {
+            uid: format!("0b6a6f2c-8a43-4c1e-9d7a-{i:012}"),
+            object_ref: object_ref.to_string(),
+            spec: serde_yaml::from_str(&yaml).expect("spec"),
+            status: None,
+        }
+    }
+
+    async fn sync(&mut self, a: &AwsRoute53, full: bool) -> SyncOutcome {
+        let out = reconcile::sync(
+            a,
+            SyncInput {
+                owner: OWNER,
+                uid: &self.uid,
+                generation: 1,
+                object_ref: &self.object_ref,
+                spec: &self.spec,
+                status: self.status.as_ref(),
+                full,
+                read_health: true,
+            },
+        )
+        .await;
+        if let Some(obs) = &out.observation {
+            self.status = Some(next_status(
+                self.status.as_ref(),
+                obs,
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        }
+        out
+    }
+}
+
+/// Live health checks the operator created (CallerReference `frec1-`), from the double's own view.
+fn live_operator_checks(w: &R53World) -> Vec<serde_json::Value> {
+    w.health_checks()
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|h| !h["deleted"].as_bool().unwrap_or(false))
+        .filter(|h| {
+            h["CallerReference"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("frec1-"))
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn long_kubernetes_names_fit_route53_comment_and_tag_limits() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    // The double refuses what Route 53 refuses.
+    let err = a
+        .create_health_check("ref-long", &tcp(1), &[("k".into(), "v".repeat(257))])
+        .await
+        .expect_err("tag value of 257 characters");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (Route53ErrorKind::Invalid, "InvalidInput")
+    );
+    let err = a
+        .change_record_sets(
+            &zone,
+            &"c".repeat(257),
+            &[Change::Create(a_record(
+                "x.example.test.",
+                "x",
+                Role::Secondary,
+                "192.0.2.1",
+                None,
+            ))],
+        )
+        .await
+        .expect_err("comment of 257 characters");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (Route53ErrorKind::Invalid, "InvalidInput")
+    );
+    // A 63-character namespace, a 253-character name and a 252-character record name.
+    let object_ref = format!("{}/{}", "n".repeat(63), "m".repeat(253));
+    let name = format!(
+        "{0}.{0}.{0}.{1}.example.test",
+        "x".repeat(63),
+        "y".repeat(47)
+    );
+    assert_eq!(name.len(), 252);
+    let mut o = Obj::new(7, &object_ref, &name);
+    let out = o.sync(&a, true).await;
+    assert!(matches!(out.result, Ok(true)), "{:?}", out.result);
+    let client = w.client().await;
+    for hc in live_operator_checks(&w) {
+        let id = hc["id"].as_str().expect("id").to_string();
+        let tags = client
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+            .resource_id(&id)
+            .send()
+            .await
+            .expect("tags");
+        let tags = tags.resource_tag_set().expect("set").tags().to_vec();
+        assert_eq!(tags.len(), 5, "{tags:?}");
+        for t in &tags {
+            assert!(t.value().unwrap_or_default().len() <= 256, "{t:?}");
+        }
+        assert!(
+            tags.iter()
+                .any(|t| t.key() == Some("route53-failover-operator/object")
+                    && t.value().is_some_and(|v| v.starts_with(&"n".repeat(63))))
+        );
+    }
 }
