@@ -25,6 +25,10 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// A Route 53 change must reach INSYNC before the next step, and has not yet.
+    #[error("change still propagating: {0}")]
+    ChangePending(String),
+
     /// The hosted zone does not exist or is ambiguous.
     #[error("hosted zone: {0}")]
     Zone(String),
@@ -83,6 +87,7 @@ impl Error {
             },
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
+            Error::ChangePending(_) => "ChangePending",
             Error::Zone(_) => "Zone",
             Error::MissingField(_) => "MissingField",
             Error::Serialization(_) => "Serialization",
@@ -97,6 +102,7 @@ impl Error {
                 Retry::AwaitChange
             }
             Error::Conflict(_) | Error::Zone(_) => Retry::Slow,
+            Error::ChangePending(_) => Retry::Backoff,
             Error::Route53(e) => match e.kind {
                 Route53ErrorKind::Throttled
                 | Route53ErrorKind::Transient

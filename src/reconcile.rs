@@ -4,12 +4,14 @@
 //! [`Observation`] to write back, so it is tested against the in-memory Route 53 fake. The Kubernetes
 //! half (finalizer, status patch, Events) is in [`crate::controller`].
 
+use std::time::Duration;
+
 use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
 use crate::desired::{Desired, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
-use crate::route53::{HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn};
+use crate::route53::{ChangeInfo, HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn};
 use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
 
 /// What a reconcile needs besides Route 53.
@@ -495,9 +497,12 @@ pub async fn cleanup<R: Route53>(
             Err(_) => spec.hosted_zone.id.clone(),
         },
     };
+    // From a listing made now, never from a cache: a check whose create answer or tagging call was
+    // lost is found by its CallerReference all the same, before the finalizer goes.
     let owned = r53
-        .list_health_checks(&naming::caller_reference_object_prefix(uid))
+        .list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
         .await?;
+
     let observed = match &zone {
         Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
             Ok(v) => v,
@@ -523,6 +528,8 @@ pub async fn cleanup<R: Route53>(
                 info.id
             ),
         ));
+        // Name servers may answer from the records until the DELETE is INSYNC: keep their checks.
+        wait_insync(r53, &info).await?;
     }
     for id in &dplan.health_check_deletes {
         r53.delete_health_check(id).await?;
@@ -532,6 +539,34 @@ pub async fn cleanup<R: Route53>(
         ));
     }
     Ok(notes)
+}
+
+/// How often (backing off from a quarter second), and how long, cleanup polls a DELETE until INSYNC
+/// before it deletes health checks.
+const CLEANUP_POLL: Duration = Duration::from_secs(2);
+const CLEANUP_WAIT: Duration = Duration::from_secs(120);
+
+async fn wait_insync<R: Route53>(r53: &R, info: &ChangeInfo) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + CLEANUP_WAIT;
+    let mut insync = info.insync;
+    let mut poll = Duration::from_millis(250);
+    while !insync {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::ChangePending(format!(
+                "change {} is not INSYNC after {}s; health checks are deleted at the next attempt",
+                info.id,
+                CLEANUP_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(CLEANUP_POLL);
+        insync = match r53.get_change(&info.id).await {
+            Ok(c) => c.insync,
+            Err(e) if e.kind == Route53ErrorKind::NotFound => true,
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -632,3 +632,29 @@ fn notes_of_one_reason_are_merged_so_no_message_is_lost() {
     assert_eq!(merged[0].message, "a; b");
     assert_eq!(merged[1].reason, "RecordsChanged");
 }
+
+#[tokio::test(start_paused = true)]
+async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    h.r53.settle();
+    h.run(true).await;
+    let spec = h.spec.clone();
+    let status = h.status.clone();
+    let r53 = &h.r53;
+    let clean = cleanup(r53, OWNER, UID, &spec, status.as_ref());
+    let watch = async {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        assert_eq!(
+            r53.call_count("DeleteHealthCheck"),
+            0,
+            "deleted while PENDING"
+        );
+        assert_eq!(r53.health_checks().len(), 2);
+        r53.settle();
+    };
+    let (res, ()) = tokio::join!(clean, watch);
+    res.expect("cleanup");
+    assert!(r53.health_checks().is_empty());
+    assert!(h.ours().is_empty());
+}

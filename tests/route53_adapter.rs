@@ -550,6 +550,19 @@ secondary:
         }
         out
     }
+
+    /// The finalizer: cleanup retried until it succeeds.
+    async fn delete(&self, a: &AwsRoute53) {
+        let mut last = None;
+        for _ in 0..40 {
+            match reconcile::cleanup(a, OWNER, &self.uid, &self.spec, self.status.as_ref()).await {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("cleanup of {} never succeeded: {last:?}", self.uid);
+    }
 }
 
 /// Live health checks the operator created (CallerReference `frec1-`), from the double's own view.
@@ -632,4 +645,50 @@ async fn long_kubernetes_names_fit_route53_comment_and_tag_limits() {
                     && t.value().is_some_and(|v| v.starts_with(&"n".repeat(63))))
         );
     }
+}
+
+#[tokio::test]
+async fn no_health_check_leaks_when_objects_are_deleted_right_after_a_faulty_create() {
+    let w = R53World::start_with(&["--hc-scale", "0.05", "--change-delay", "0.3"], &[]);
+    w.create_zone("example.test").await;
+    let a = Arc::new(AwsRoute53::new(
+        w.client_max_attempts(2).await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    ));
+    // Warm the shared inventory, as a running operator has it.
+    a.list_health_checks("frec1-").await.expect("list");
+    // Answers of committed writes lost half the time (the SDK retries once), and an account quota.
+    w.configure(serde_json::json!({
+        "quota": {"rate": 20, "burst": 10},
+        "faults": {"error_rate": 0.5, "after_commit": true,
+                   "operations": ["CreateHealthCheck", "ChangeTagsForResource", "ChangeResourceRecordSets"]},
+    }));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut o = Obj::new(
+                i,
+                &format!("default/app{i}"),
+                &format!("app{i}.example.test"),
+            );
+            let _ = o.sync(&a, true).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            o.delete(&a).await;
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    w.configure(serde_json::json!({"quota": null, "faults": null}));
+    let c = w.counters();
+    assert!(
+        c["faults"]["CreateHealthCheck"].as_u64().unwrap_or(0)
+            + c["faults"]["ChangeTagsForResource"].as_u64().unwrap_or(0)
+            > 0,
+        "faults were injected: {c}"
+    );
+    let left = live_operator_checks(&w);
+    assert!(left.is_empty(), "leaked health checks: {left:#?}");
 }

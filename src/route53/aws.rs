@@ -523,22 +523,16 @@ impl AwsRoute53 {
         }
     }
 
-    /// Keep the inventory in step with our own writes; forget it when Route 53 disagrees with it.
+    /// Keep the inventory in step with our own writes; forget it when a write failed.
     async fn remember(&self, res: &R53Result<HealthCheck>) {
         let mut inv = self.cache.inventory.lock().await;
         match res {
             Ok(hc) => {
                 inv.checks.insert(hc.id.clone(), hc.clone());
             }
-            Err(e)
-                if matches!(
-                    e.kind,
-                    Route53ErrorKind::Conflict | Route53ErrorKind::NotFound
-                ) =>
-            {
-                inv.fetched = None;
-            }
-            Err(_) => {}
+            // A failed write may still have been committed (a lost answer, or a create whose tagging
+            // failed): only a new listing knows.
+            Err(_) => inv.fetched = None,
         }
     }
 }
@@ -731,6 +725,21 @@ impl Route53 for AwsRoute53 {
             inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
             inv.fetched = Some(Instant::now());
         }
+        let mut found: Vec<HealthCheck> = inv
+            .checks
+            .values()
+            .filter(|hc| hc.caller_reference.starts_with(prefix))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+
+    async fn list_health_checks_fresh(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        let mut inv = self.cache.inventory.lock().await;
+        let all = self.raw_list_health_checks("").await?;
+        inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
+        inv.fetched = Some(Instant::now());
         let mut found: Vec<HealthCheck> = inv
             .checks
             .values()

@@ -311,6 +311,10 @@ impl Route53 for FakeRoute53 {
             .collect())
     }
 
+    async fn list_health_checks_fresh(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        self.list_health_checks(prefix).await
+    }
+
     async fn create_health_check(
         &self,
         caller_reference: &str,
