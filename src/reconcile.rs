@@ -11,7 +11,9 @@ use crate::desired::{Desired, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
-use crate::route53::{ChangeInfo, HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn};
+use crate::route53::{
+    Change, ChangeInfo, HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn,
+};
 use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
 
 /// What a reconcile needs besides Route 53.
@@ -369,20 +371,21 @@ async fn apply<R: Route53>(
                     )
                 })
                 .collect();
-            let comment = naming::bounded(
-                &format!("route53-failover-operator {}", input.object_ref),
-                naming::MAX_COMMENT_OR_TAG_VALUE,
-            );
+            let comment = record_comment(input);
             let info = match r53.change_record_sets(zone_id, &comment, &changes).await {
                 Ok(info) => info,
-                Err(e)
-                    if e.kind == Route53ErrorKind::Conflict
-                        && e.message.contains("already exists") =>
-                {
-                    return Err(Error::Conflict(format!(
-                        "a record set appeared at the name before ours was created; nothing was overwritten: {}",
-                        e.message
-                    )));
+                Err(e) if e.kind == Route53ErrorKind::Conflict => {
+                    // Route 53 refused the batch for the state at the name: read it again before
+                    // calling anything a conflict. Our own earlier attempt may have committed (an
+                    // answer lost, the SDK retried): then the records are ours and in sync.
+                    let now = r53.list_record_sets(zone_id, &desired.name).await?;
+                    match plan::plan_records(desired, &ids, &now) {
+                        RecordPlan::InSync => {
+                            reassert(r53, zone_id, &comment, desired, &ids).await?
+                        }
+                        RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
+                        RecordPlan::Changes(_) => return Err(e.into()),
+                    }
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -396,6 +399,17 @@ async fn apply<R: Route53>(
                     desired.rtype.as_str()
                 ),
             ));
+            Some((info.id, info.insync))
+        }
+        // Status does not hold the change that made the records what they are (a crash between the
+        // record write and the status write, or a first sight): only an identical UPSERT tells when
+        // they are INSYNC, and nothing is retired or reported Ready before that.
+        RecordPlan::InSync
+            if prev_change.is_none()
+                || input.status.and_then(|s| s.observed_generation) != Some(input.generation) =>
+        {
+            let comment = record_comment(input);
+            let info = reassert(r53, zone_id, &comment, desired, &ids).await?;
             Some((info.id, info.insync))
         }
         RecordPlan::InSync => match prev_change {
@@ -422,6 +436,30 @@ async fn apply<R: Route53>(
         ));
     }
     Ok((ids, change))
+}
+
+/// The change batch comment, within Route 53's 256 characters.
+fn record_comment(input: &SyncInput<'_>) -> String {
+    naming::bounded(
+        &format!("route53-failover-operator {}", input.object_ref),
+        naming::MAX_COMMENT_OR_TAG_VALUE,
+    )
+}
+
+/// UPSERT our records exactly as they are: a no-op for DNS that returns a change id, whose INSYNC
+/// means every earlier change of these records is INSYNC too.
+async fn reassert<R: Route53>(
+    r53: &R,
+    zone_id: &str,
+    comment: &str,
+    desired: &Desired,
+    ids: &[Option<String>; 2],
+) -> Result<ChangeInfo, Error> {
+    let changes: Vec<Change> = r53_now(desired, ids)
+        .into_iter()
+        .map(Change::Upsert)
+        .collect();
+    Ok(r53.change_record_sets(zone_id, comment, &changes).await?)
 }
 
 /// The tags of a new health check, each value within Route 53's 256 characters (a namespace and name

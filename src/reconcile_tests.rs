@@ -658,3 +658,42 @@ async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
     assert!(r53.health_checks().is_empty());
     assert!(h.ours().is_empty());
 }
+
+#[tokio::test]
+async fn crash_between_record_write_and_status_write_waits_for_insync() {
+    // (b) Create: the records were written, the status write never happened.
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    h.status = None;
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&true), "{:?}", out.result);
+    assert_eq!(h.ready(), ("False".into(), "Propagating".into()));
+    h.r53.settle();
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+
+    // (a) Replacement: the UPSERT repointing to the new check committed, status kept the old change.
+    let original = h.hc_id(Role::Primary);
+    let before = h.status.clone();
+    h.set_spec(&BASIC.replace("type: HTTP,", "type: HTTPS,"));
+    h.run(true).await;
+    assert_ne!(
+        h.record(Role::Primary).health_check_id,
+        Some(original.clone())
+    );
+    h.status = before;
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&true), "{:?}", out.result);
+    assert!(
+        h.r53.health_checks().iter().any(|c| c.id == original),
+        "old check kept while the repointing change may be PENDING"
+    );
+    h.r53.settle();
+    h.run(true).await;
+    assert!(!h.r53.health_checks().iter().any(|c| c.id == original));
+    assert_eq!(h.r53.health_checks().len(), 2);
+    // Once status holds the change, steady state writes nothing.
+    h.r53.reset_calls();
+    h.run(true).await;
+    assert_eq!(h.r53.write_calls(), 0);
+}

@@ -551,6 +551,15 @@ secondary:
         out
     }
 
+    fn ready(&self) -> (String, String) {
+        let c = route53_failover_operator::status::find_condition(
+            self.status.as_ref(),
+            route53_failover_operator::status::READY,
+        )
+        .expect("Ready");
+        (c.status.clone(), c.reason.clone())
+    }
+
     /// The finalizer: cleanup retried until it succeeds.
     async fn delete(&self, a: &AwsRoute53) {
         let mut last = None;
@@ -691,4 +700,30 @@ async fn no_health_check_leaks_when_objects_are_deleted_right_after_a_faulty_cre
     );
     let left = live_operator_checks(&w);
     assert!(left.is_empty(), "leaked health checks: {left:#?}");
+}
+
+#[tokio::test]
+async fn lost_answer_to_a_committed_record_create_is_not_a_conflict() {
+    let w = R53World::start();
+    w.create_zone("example.test").await;
+    let a = AwsRoute53::new(
+        w.client_max_attempts(2).await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    );
+    // The CREATE batch is committed, its answer lost; the SDK's retry meets "already exists".
+    w.configure(serde_json::json!({
+        "faults": {"error_rate": 1.0, "after_commit": true, "remaining": 1,
+                   "operations": ["ChangeResourceRecordSets"]},
+    }));
+    let mut o = Obj::new(1, "default/app", "app.example.test");
+    let out = o.sync(&a, true).await;
+    assert_eq!(w.counter("faults", "ChangeResourceRecordSets"), 1);
+    assert!(
+        matches!(out.result, Ok(true)),
+        "recognised as ours, waiting for INSYNC: {:?}",
+        out.result
+    );
+    assert_eq!(o.ready(), ("False".into(), "Propagating".into()));
+    assert!(!out.notes.iter().any(|n| n.warning), "{:?}", out.notes);
 }
