@@ -43,12 +43,31 @@ pub fn caller_reference(
     immutable_key: &str,
     generation: i64,
 ) -> String {
+    caller_reference_attempt(owner, uid, role, immutable_key, generation, 0)
+}
+
+/// The `attempt`-th CallerReference of the same check (attempt 0 is [`caller_reference`]). Route 53
+/// refuses the CallerReference of a deleted check for days, so a check deleted out of band is recreated
+/// under the next reference of this fixed sequence: deterministic, so a retry after a crash finds the
+/// check it created instead of creating another.
+pub fn caller_reference_attempt(
+    owner: &str,
+    uid: &str,
+    role: Role,
+    immutable_key: &str,
+    generation: i64,
+    attempt: u32,
+) -> String {
     let mut h = Sha256::new();
     h.update(owner.as_bytes());
     h.update([0]);
     h.update(immutable_key.as_bytes());
     h.update([0]);
     h.update(generation.to_le_bytes());
+    if attempt > 0 {
+        h.update([0]);
+        h.update(attempt.to_le_bytes());
+    }
     let digest = h.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{}{hex}", caller_reference_role_prefix(uid, role))
@@ -117,6 +136,12 @@ mod tests {
             caller_reference("other", UID, Role::Primary, "HTTP|30|false|ip", 1)
         );
         assert_eq!(role_of_caller_reference("another-uid", &a), None);
+        let a0 = caller_reference_attempt("op", UID, Role::Primary, "HTTP|30|false|ip", 1, 0);
+        let a1 = caller_reference_attempt("op", UID, Role::Primary, "HTTP|30|false|ip", 1, 1);
+        assert_eq!(a0, a);
+        assert_ne!(a1, a);
+        assert!(a1.len() <= 64);
+        assert_eq!(role_of_caller_reference(UID, &a1), Some(Role::Primary));
         assert_eq!(role_of_caller_reference(UID, "manual-ref"), None);
     }
 

@@ -4,15 +4,16 @@
 //! [`Observation`] to write back, so it is tested against the in-memory Route 53 fake. The Kubernetes
 //! half (finalizer, status patch, Events) is in [`crate::controller`].
 
+use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
 use std::time::Duration;
 
-use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
-use crate::desired::{Desired, ZoneRef, in_zone};
+use crate::desired::{Desired, DesiredHealth, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
 use crate::route53::{
-    Change, ChangeInfo, HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn,
+    Change, ChangeInfo, HealthCheck, HealthCheckConfig, HealthSource, Route53, Route53ErrorKind,
+    fqdn,
 };
 use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
 
@@ -147,8 +148,13 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
             Ok(v) => v,
             Err(e) => {
                 return match &e {
-                    Error::Conflict(_) => {
-                        let mut out = failed(generation, "Conflict", e, Some(zone_id));
+                    Error::Conflict(_) | Error::HealthCheckNotFound(_) => {
+                        let reason = if matches!(e, Error::Conflict(_)) {
+                            "Conflict"
+                        } else {
+                            "HealthCheckNotFound"
+                        };
+                        let mut out = failed(generation, reason, e, Some(zone_id));
                         out.notes = notes;
                         out
                     }
@@ -178,6 +184,7 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
     };
 
     let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
+    let mut missing: Vec<String> = Vec::new();
     let mut endpoints: [Option<(String, Option<String>, EndpointHealth)>; 2] = [None, None];
     for (i, role) in Role::ALL.into_iter().enumerate() {
         let previous = input
@@ -197,7 +204,12 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
                 .unwrap_or_else(EndpointHealth::unknown),
             Some(id) => match r53.health_status(id).await {
                 Ok(obs) => aggregate(&obs),
-                Err(e) if e.kind == Route53ErrorKind::NotFound => EndpointHealth::unknown(),
+                Err(e) if e.kind == Route53ErrorKind::NotFound => {
+                    // Deleted out of band: not Ready, so the next reconcile is a full one, which
+                    // recreates an owned check or reports a missing existingHealthCheckId.
+                    missing.push(id.clone());
+                    EndpointHealth::unknown()
+                }
                 Err(e) => {
                     return SyncOutcome {
                         observation: None,
@@ -215,6 +227,13 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
         ));
     }
     let readiness = match &change {
+        _ if !missing.is_empty() => Readiness::not_ready(
+            "HealthCheckNotFound",
+            format!(
+                "health check {} attached to the records no longer exists in Route 53",
+                missing.join(", ")
+            ),
+        ),
         Some((id, false)) => Readiness::not_ready(
             "Propagating",
             format!("waiting for Route 53 change {id} to reach all name servers (INSYNC)"),
@@ -286,8 +305,14 @@ async fn apply<R: Route53>(
     if let RecordPlan::Conflict(msg) = plan::plan_records(desired, &[None, None], &observed) {
         return Err(Error::Conflict(msg));
     }
+    // A health check managed elsewhere must exist before a record is pointed at it.
+    for role in Role::ALL {
+        if let DesiredHealth::Existing(id) = &desired.endpoint(role).health {
+            check_existing(r53, role, id).await?;
+        }
+    }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let mut owned = r53.list_health_checks(&prefix).await?;
+    let owned = r53.list_health_checks(&prefix).await?;
     let attached = Role::ALL.map(|role| {
         plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
     });
@@ -308,34 +333,32 @@ async fn apply<R: Route53>(
                 config,
             } => {
                 let tags = health_check_tags(input, desired, *role);
-                let hc = match r53
-                    .create_health_check(caller_reference, config, &tags)
-                    .await
-                {
-                    Ok(hc) => hc,
-                    Err(e) if e.code == "HealthCheckAlreadyExists" => {
-                        // Created by an earlier attempt with other settings: find it and converge by update.
-                        owned = r53.list_health_checks(&prefix).await?;
-                        let Some(existing) = owned
-                            .iter()
-                            .find(|h| &h.caller_reference == caller_reference)
-                            .cloned()
-                        else {
-                            return Err(e.into());
-                        };
-                        update_to(r53, &existing, config).await?
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                notes.push(Note::normal(
-                    "HealthCheckCreated",
-                    format!(
-                        "created {} health check {} for the {} endpoint",
-                        config.check_type.as_str(),
-                        hc.id,
-                        role.short()
+                let hc = create_check(r53, input, &prefix, *role, caller_reference, config, &tags)
+                    .await?;
+                // The record carried a check of ours that Route 53 no longer has.
+                let lost = attached[role.index()]
+                    .as_ref()
+                    .filter(|id| *id != &hc.id && !owned.iter().any(|h| &h.id == *id));
+                notes.push(match lost {
+                    Some(old) => Note {
+                        warning: true,
+                        reason: "HealthCheckRecreated",
+                        message: format!(
+                            "health check {old} of the {} endpoint was deleted outside the operator; created {} and repointed the record",
+                            role.short(),
+                            hc.id
+                        ),
+                    },
+                    None => Note::normal(
+                        "HealthCheckCreated",
+                        format!(
+                            "created {} health check {} for the {} endpoint",
+                            config.check_type.as_str(),
+                            hc.id,
+                            role.short()
+                        ),
                     ),
-                ));
+                });
                 ids[role.index()] = Some(hc.id);
             }
             HealthCheckAction::Update {
@@ -462,6 +485,74 @@ async fn reassert<R: Route53>(
     Ok(r53.change_record_sets(zone_id, comment, &changes).await?)
 }
 
+/// How many CallerReferences of the deterministic sequence one reconcile tries.
+const MAX_REFERENCE_ATTEMPTS: u32 = 16;
+
+/// Create a health check, or find the one an earlier attempt created. Route 53 refuses the
+/// CallerReference of a deleted check for days ("HealthCheckAlreadyExists" with no live check carrying
+/// it): then the next reference of the deterministic sequence is used.
+async fn create_check<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    prefix: &str,
+    role: Role,
+    first_reference: &str,
+    config: &HealthCheckConfig,
+    tags: &[(String, String)],
+) -> Result<HealthCheck, Error> {
+    let mut last = None;
+    for attempt in 0..MAX_REFERENCE_ATTEMPTS {
+        let reference = if attempt == 0 {
+            first_reference.to_string()
+        } else {
+            naming::caller_reference_attempt(
+                input.owner,
+                input.uid,
+                role,
+                &config.immutable_key(),
+                input.generation,
+                attempt,
+            )
+        };
+        match r53.create_health_check(&reference, config, tags).await {
+            Ok(hc) => return Ok(hc),
+            Err(e) if e.code == "HealthCheckAlreadyExists" => {
+                let owned = r53.list_health_checks_fresh(prefix).await?;
+                if let Some(existing) = owned.iter().find(|h| h.caller_reference == reference) {
+                    // Created by an earlier attempt with other settings: converge by update.
+                    return update_to(r53, existing, config).await;
+                }
+                last = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(match last {
+        Some(e) => e.into(),
+        None => Error::InvalidSpec("no CallerReference attempt was made".into()),
+    })
+}
+
+/// An `existingHealthCheckId` must be a Route 53 health check id that exists.
+async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(), Error> {
+    let well_formed = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !well_formed {
+        return Err(Error::HealthCheckNotFound(format!(
+            "existingHealthCheckId {id:?} of the {} endpoint is not a Route 53 health check id",
+            role.short()
+        )));
+    }
+    match r53.get_health_check(id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::HealthCheckNotFound(format!(
+            "existingHealthCheckId {id} of the {} endpoint does not exist in Route 53; nothing was written",
+            role.short()
+        ))),
+    }
+}
+
 /// The tags of a new health check, each value within Route 53's 256 characters (a namespace and name
 /// may be 63 + 253 characters, a record name 253).
 fn health_check_tags(
@@ -540,7 +631,6 @@ pub async fn cleanup<R: Route53>(
     let owned = r53
         .list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
         .await?;
-
     let observed = match &zone {
         Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
             Ok(v) => v,

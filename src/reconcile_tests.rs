@@ -697,3 +697,76 @@ async fn crash_between_record_write_and_status_write_waits_for_insync() {
     h.run(true).await;
     assert_eq!(h.r53.write_calls(), 0);
 }
+
+#[tokio::test]
+async fn health_check_deleted_out_of_band_is_recreated_under_a_new_reference() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    let lost = h.hc_id(Role::Primary);
+    let lost_ref = h
+        .r53
+        .health_checks()
+        .into_iter()
+        .find(|c| c.id == lost)
+        .map(|c| c.caller_reference)
+        .expect("check");
+    // Someone deletes the check in the console: Route 53 keeps refusing its CallerReference.
+    h.r53.delete_health_check(&lost).await.expect("delete");
+    // A health-only reconcile notices: not Ready, so the controller's next reconcile is a full one.
+    let out = h.run(false).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(h.ready(), ("False".into(), "HealthCheckNotFound".into()));
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let now = h.record(Role::Primary).health_check_id.expect("attached");
+    assert_ne!(now, lost, "record repointed");
+    let checks = h.r53.health_checks();
+    assert_eq!(checks.len(), 2, "no duplicates: {checks:?}");
+    let new = checks.iter().find(|c| c.id == now).expect("new check");
+    assert_ne!(new.caller_reference, lost_ref);
+    assert_eq!(
+        naming::role_of_caller_reference(UID, &new.caller_reference),
+        Some(Role::Primary)
+    );
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.reason == "HealthCheckRecreated" && n.message.contains(&lost)),
+        "{:?}",
+        out.notes
+    );
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    // Deterministic and crash-safe: a restarted operator with no status walks the same sequence
+    // and gets the same check back.
+    h.status = None;
+    h.r53.reset_calls();
+    h.run(true).await;
+    assert_eq!(h.r53.health_checks().len(), 2);
+    assert_eq!(h.record(Role::Primary).health_check_id, Some(now));
+}
+
+#[tokio::test]
+async fn missing_or_malformed_existing_health_check_is_reported_and_nothing_written() {
+    for id in ["4a5b6c7d-0000-4000-8000-000000000000", "ünï"] {
+        let mut h = Harness::new(&BASIC.replace(
+            "healthCheck: {type: HTTP, resourcePath: /healthz, requestInterval: 10, failureThreshold: 2}",
+            &format!("existingHealthCheckId: \"{id}\""),
+        ));
+        let out = h.run(true).await;
+        assert!(
+            matches!(&out.result, Err(Error::HealthCheckNotFound(_))),
+            "{id}: {:?}",
+            out.result
+        );
+        assert_eq!(h.ready(), ("False".into(), "HealthCheckNotFound".into()));
+        assert_eq!(h.r53.write_calls(), 0, "{id}: nothing written");
+        assert_eq!(
+            out.result.as_ref().err().map(Error::retry),
+            Some(crate::error::Retry::Slow)
+        );
+    }
+}

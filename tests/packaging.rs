@@ -732,6 +732,7 @@ fn iam_policies_are_least_privilege_json() {
             assert!(acts.is_subset(&unscoped), "{acts:?} on *");
         }
         for a in [
+            "route53:GetHealthCheck",
             "route53:UpdateHealthCheck",
             "route53:DeleteHealthCheck",
             "route53:GetHealthCheckStatus",
@@ -750,6 +751,7 @@ fn iam_policies_are_least_privilege_json() {
         "ListHostedZonesByName",
         "GetChange",
         "CreateHealthCheck",
+        "GetHealthCheck",
         "UpdateHealthCheck",
         "DeleteHealthCheck",
         "ListHealthChecks",

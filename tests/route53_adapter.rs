@@ -727,3 +727,62 @@ async fn lost_answer_to_a_committed_record_create_is_not_a_conflict() {
     assert_eq!(o.ready(), ("False".into(), "Propagating".into()));
     assert!(!out.notes.iter().any(|n| n.warning), "{:?}", out.notes);
 }
+
+#[tokio::test]
+async fn health_check_deleted_out_of_band_is_recreated_against_route53() {
+    let w = R53World::start();
+    w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let mut o = Obj::new(3, "default/app", "app.example.test");
+    o.sync(&a, true).await.result.expect("create");
+    for _ in 0..50 {
+        if o.ready().0 == "True" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        o.sync(&a, true).await.result.expect("settle");
+    }
+    assert_eq!(o.ready(), ("True".into(), "Synced".into()));
+    let first: Vec<String> = live_operator_checks(&w)
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(first.len(), 2);
+    // Deleted in the console; Route 53 then refuses its CallerReference.
+    w.client()
+        .await
+        .delete_health_check()
+        .health_check_id(&first[0])
+        .send()
+        .await
+        .expect("delete");
+    let out = o.sync(&a, false).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(o.ready(), ("False".into(), "HealthCheckNotFound".into()));
+    let out = o.sync(&a, true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(
+        out.notes.iter().any(|n| n.reason == "HealthCheckRecreated"),
+        "{:?}",
+        out.notes
+    );
+    let now = live_operator_checks(&w);
+    assert_eq!(now.len(), 2, "no duplicates: {now:#?}");
+    assert!(!now.iter().any(|h| h["id"] == first[0].as_str()));
+    let records = a
+        .list_record_sets(
+            o.status
+                .as_ref()
+                .and_then(|s| s.hosted_zone_id.as_deref())
+                .expect("zone"),
+            "app.example.test",
+        )
+        .await
+        .expect("records");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.health_check_id.as_deref() != Some(first[0].as_str())),
+        "repointed: {records:?}"
+    );
+}

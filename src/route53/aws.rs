@@ -750,6 +750,20 @@ impl Route53 for AwsRoute53 {
         Ok(found)
     }
 
+    async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        let hc_id = id.to_string();
+        match self
+            .call("GetHealthCheck", |c| async move {
+                c.get_health_check().health_check_id(hc_id).send().await
+            })
+            .await
+        {
+            Ok(out) => Ok(out.health_check().map(health_check_from)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_health_check(
         &self,
         caller_reference: &str,
@@ -784,11 +798,21 @@ impl Route53 for AwsRoute53 {
 impl HealthSource for AwsRoute53 {
     async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
         let id = health_check_id.to_string();
-        let out = self
+        let out = match self
             .call("GetHealthCheckStatus", |c| async move {
                 c.get_health_check_status().health_check_id(id).send().await
             })
-            .await?;
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                if e.kind == Route53ErrorKind::NotFound {
+                    // Deleted out of band: the cached inventory is wrong about it.
+                    self.cache.inventory.lock().await.fetched = None;
+                }
+                return Err(e);
+            }
+        };
         Ok(out
             .health_check_observations()
             .iter()

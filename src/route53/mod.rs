@@ -313,6 +313,12 @@ pub trait Route53: Send + Sync + 'static {
         prefix: &str,
     ) -> impl Future<Output = R53Result<Vec<HealthCheck>>> + Send;
 
+    /// GetHealthCheck; `None` when it does not exist.
+    fn get_health_check(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = R53Result<Option<HealthCheck>>> + Send;
+
     /// CreateHealthCheck (idempotent on `caller_reference`), then tag it.
     fn create_health_check(
         &self,
