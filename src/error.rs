@@ -25,6 +25,14 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// A health check the spec names (`existingHealthCheckId`) or the records carry does not exist.
+    #[error("health check not found: {0}")]
+    HealthCheckNotFound(String),
+
+    /// A Route 53 change must reach INSYNC before the next step, and has not yet.
+    #[error("change still propagating: {0}")]
+    ChangePending(String),
+
     /// The hosted zone does not exist or is ambiguous.
     #[error("hosted zone: {0}")]
     Zone(String),
@@ -83,6 +91,8 @@ impl Error {
             },
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
+            Error::HealthCheckNotFound(_) => "HealthCheckNotFound",
+            Error::ChangePending(_) => "ChangePending",
             Error::Zone(_) => "Zone",
             Error::MissingField(_) => "MissingField",
             Error::Serialization(_) => "Serialization",
@@ -96,7 +106,8 @@ impl Error {
             Error::InvalidSpec(_) | Error::MissingField(_) | Error::Serialization(_) => {
                 Retry::AwaitChange
             }
-            Error::Conflict(_) | Error::Zone(_) => Retry::Slow,
+            Error::Conflict(_) | Error::Zone(_) | Error::HealthCheckNotFound(_) => Retry::Slow,
+            Error::ChangePending(_) => Retry::Backoff,
             Error::Route53(e) => match e.kind {
                 Route53ErrorKind::Throttled
                 | Route53ErrorKind::Transient

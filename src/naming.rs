@@ -43,12 +43,31 @@ pub fn caller_reference(
     immutable_key: &str,
     generation: i64,
 ) -> String {
+    caller_reference_attempt(owner, uid, role, immutable_key, generation, 0)
+}
+
+/// The `attempt`-th CallerReference of the same check (attempt 0 is [`caller_reference`]). Route 53
+/// refuses the CallerReference of a deleted check for days, so a check deleted out of band is recreated
+/// under the next reference of this fixed sequence: deterministic, so a retry after a crash finds the
+/// check it created instead of creating another.
+pub fn caller_reference_attempt(
+    owner: &str,
+    uid: &str,
+    role: Role,
+    immutable_key: &str,
+    generation: i64,
+    attempt: u32,
+) -> String {
     let mut h = Sha256::new();
     h.update(owner.as_bytes());
     h.update([0]);
     h.update(immutable_key.as_bytes());
     h.update([0]);
     h.update(generation.to_le_bytes());
+    if attempt > 0 {
+        h.update([0]);
+        h.update(attempt.to_le_bytes());
+    }
     let digest = h.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{}{hex}", caller_reference_role_prefix(uid, role))
@@ -62,6 +81,24 @@ pub fn role_of_caller_reference(uid: &str, reference: &str) -> Option<Role> {
         "s" => Some(Role::Secondary),
         _ => None,
     }
+}
+
+/// Route 53's limit on a change batch comment and on a tag value, in characters.
+pub const MAX_COMMENT_OR_TAG_VALUE: usize = 256;
+
+/// `text` within `max` characters: unchanged when it fits, otherwise cut and ended with `~` and 16 hex
+/// digits of its SHA-256, so distinct long texts stay distinct and the result is deterministic.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let keep = max.saturating_sub(hash.len() + 1);
+    let mut out: String = text.chars().take(keep).collect();
+    out.push('~');
+    out.push_str(&hash);
+    out
 }
 
 fn role_letter(role: Role) -> &'static str {
@@ -99,7 +136,27 @@ mod tests {
             caller_reference("other", UID, Role::Primary, "HTTP|30|false|ip", 1)
         );
         assert_eq!(role_of_caller_reference("another-uid", &a), None);
+        let a0 = caller_reference_attempt("op", UID, Role::Primary, "HTTP|30|false|ip", 1, 0);
+        let a1 = caller_reference_attempt("op", UID, Role::Primary, "HTTP|30|false|ip", 1, 1);
+        assert_eq!(a0, a);
+        assert_ne!(a1, a);
+        assert!(a1.len() <= 64);
+        assert_eq!(role_of_caller_reference(UID, &a1), Some(Role::Primary));
         assert_eq!(role_of_caller_reference(UID, "manual-ref"), None);
+    }
+
+    #[test]
+    fn long_texts_are_bounded_deterministically_and_stay_distinct() {
+        assert_eq!(bounded("default/app", 256), "default/app");
+        let long_a = format!("{}/{}", "n".repeat(63), "a".repeat(253));
+        let long_b = format!("{}/{}", "n".repeat(63), "b".repeat(253));
+        let a = bounded(&long_a, 256);
+        assert_eq!(a.chars().count(), 256);
+        assert_eq!(a, bounded(&long_a, 256));
+        assert_ne!(a, bounded(&long_b, 256));
+        assert!(a.starts_with(&"n".repeat(63)));
+        let exact = "x".repeat(256);
+        assert_eq!(bounded(&exact, 256), exact);
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! half (finalizer, status patch, Events) is in [`crate::controller`].
 
 use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
-use crate::desired::{Desired, ZoneRef, in_zone};
+use std::time::Duration;
+
+use crate::desired::{Desired, DesiredHealth, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
-use crate::route53::{HealthCheck, HealthSource, Route53, Route53ErrorKind, fqdn};
+use crate::route53::{
+    Change, ChangeInfo, HealthCheck, HealthCheckConfig, HealthSource, Route53, Route53ErrorKind,
+    fqdn,
+};
 use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
 
 /// What a reconcile needs besides Route 53.
@@ -143,8 +148,13 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
             Ok(v) => v,
             Err(e) => {
                 return match &e {
-                    Error::Conflict(_) => {
-                        let mut out = failed(generation, "Conflict", e, Some(zone_id));
+                    Error::Conflict(_) | Error::HealthCheckNotFound(_) => {
+                        let reason = if matches!(e, Error::Conflict(_)) {
+                            "Conflict"
+                        } else {
+                            "HealthCheckNotFound"
+                        };
+                        let mut out = failed(generation, reason, e, Some(zone_id));
                         out.notes = notes;
                         out
                     }
@@ -174,6 +184,7 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
     };
 
     let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
+    let mut missing: Vec<String> = Vec::new();
     let mut endpoints: [Option<(String, Option<String>, EndpointHealth)>; 2] = [None, None];
     for (i, role) in Role::ALL.into_iter().enumerate() {
         let previous = input
@@ -193,7 +204,12 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
                 .unwrap_or_else(EndpointHealth::unknown),
             Some(id) => match r53.health_status(id).await {
                 Ok(obs) => aggregate(&obs),
-                Err(e) if e.kind == Route53ErrorKind::NotFound => EndpointHealth::unknown(),
+                Err(e) if e.kind == Route53ErrorKind::NotFound => {
+                    // Deleted out of band: not Ready, so the next reconcile is a full one, which
+                    // recreates an owned check or reports a missing existingHealthCheckId.
+                    missing.push(id.clone());
+                    EndpointHealth::unknown()
+                }
                 Err(e) => {
                     return SyncOutcome {
                         observation: None,
@@ -211,6 +227,13 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
         ));
     }
     let readiness = match &change {
+        _ if !missing.is_empty() => Readiness::not_ready(
+            "HealthCheckNotFound",
+            format!(
+                "health check {} attached to the records no longer exists in Route 53",
+                missing.join(", ")
+            ),
+        ),
         Some((id, false)) => Readiness::not_ready(
             "Propagating",
             format!("waiting for Route 53 change {id} to reach all name servers (INSYNC)"),
@@ -282,8 +305,14 @@ async fn apply<R: Route53>(
     if let RecordPlan::Conflict(msg) = plan::plan_records(desired, &[None, None], &observed) {
         return Err(Error::Conflict(msg));
     }
+    // A health check managed elsewhere must exist before a record is pointed at it.
+    for role in Role::ALL {
+        if let DesiredHealth::Existing(id) = &desired.endpoint(role).health {
+            check_existing(r53, role, id).await?;
+        }
+    }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let mut owned = r53.list_health_checks(&prefix).await?;
+    let owned = r53.list_health_checks(&prefix).await?;
     let attached = Role::ALL.map(|role| {
         plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
     });
@@ -303,56 +332,33 @@ async fn apply<R: Route53>(
                 caller_reference,
                 config,
             } => {
-                let tags = vec![
-                    (
-                        "Name".to_string(),
-                        format!("{} {}", desired.name.trim_end_matches('.'), role.short()),
+                let tags = health_check_tags(input, desired, *role);
+                let hc = create_check(r53, input, &prefix, *role, caller_reference, config, &tags)
+                    .await?;
+                // The record carried a check of ours that Route 53 no longer has.
+                let lost = attached[role.index()]
+                    .as_ref()
+                    .filter(|id| *id != &hc.id && !owned.iter().any(|h| &h.id == *id));
+                notes.push(match lost {
+                    Some(old) => Note {
+                        warning: true,
+                        reason: "HealthCheckRecreated",
+                        message: format!(
+                            "health check {old} of the {} endpoint was deleted outside the operator; created {} and repointed the record",
+                            role.short(),
+                            hc.id
+                        ),
+                    },
+                    None => Note::normal(
+                        "HealthCheckCreated",
+                        format!(
+                            "created {} health check {} for the {} endpoint",
+                            config.check_type.as_str(),
+                            hc.id,
+                            role.short()
+                        ),
                     ),
-                    (
-                        "route53-failover-operator/owner".to_string(),
-                        input.owner.to_string(),
-                    ),
-                    (
-                        "route53-failover-operator/object".to_string(),
-                        input.object_ref.to_string(),
-                    ),
-                    (
-                        "route53-failover-operator/uid".to_string(),
-                        input.uid.to_string(),
-                    ),
-                    (
-                        "route53-failover-operator/role".to_string(),
-                        role.short().to_string(),
-                    ),
-                ];
-                let hc = match r53
-                    .create_health_check(caller_reference, config, &tags)
-                    .await
-                {
-                    Ok(hc) => hc,
-                    Err(e) if e.code == "HealthCheckAlreadyExists" => {
-                        // Created by an earlier attempt with other settings: find it and converge by update.
-                        owned = r53.list_health_checks(&prefix).await?;
-                        let Some(existing) = owned
-                            .iter()
-                            .find(|h| &h.caller_reference == caller_reference)
-                            .cloned()
-                        else {
-                            return Err(e.into());
-                        };
-                        update_to(r53, &existing, config).await?
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                notes.push(Note::normal(
-                    "HealthCheckCreated",
-                    format!(
-                        "created {} health check {} for the {} endpoint",
-                        config.check_type.as_str(),
-                        hc.id,
-                        role.short()
-                    ),
-                ));
+                });
                 ids[role.index()] = Some(hc.id);
             }
             HealthCheckAction::Update {
@@ -388,17 +394,21 @@ async fn apply<R: Route53>(
                     )
                 })
                 .collect();
-            let comment = format!("route53-failover-operator {}", input.object_ref);
+            let comment = record_comment(input);
             let info = match r53.change_record_sets(zone_id, &comment, &changes).await {
                 Ok(info) => info,
-                Err(e)
-                    if e.kind == Route53ErrorKind::Conflict
-                        && e.message.contains("already exists") =>
-                {
-                    return Err(Error::Conflict(format!(
-                        "a record set appeared at the name before ours was created; nothing was overwritten: {}",
-                        e.message
-                    )));
+                Err(e) if e.kind == Route53ErrorKind::Conflict => {
+                    // Route 53 refused the batch for the state at the name: read it again before
+                    // calling anything a conflict. Our own earlier attempt may have committed (an
+                    // answer lost, the SDK retried): then the records are ours and in sync.
+                    let now = r53.list_record_sets(zone_id, &desired.name).await?;
+                    match plan::plan_records(desired, &ids, &now) {
+                        RecordPlan::InSync => {
+                            reassert(r53, zone_id, &comment, desired, &ids).await?
+                        }
+                        RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
+                        RecordPlan::Changes(_) => return Err(e.into()),
+                    }
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -412,6 +422,17 @@ async fn apply<R: Route53>(
                     desired.rtype.as_str()
                 ),
             ));
+            Some((info.id, info.insync))
+        }
+        // Status does not hold the change that made the records what they are (a crash between the
+        // record write and the status write, or a first sight): only an identical UPSERT tells when
+        // they are INSYNC, and nothing is retired or reported Ready before that.
+        RecordPlan::InSync
+            if prev_change.is_none()
+                || input.status.and_then(|s| s.observed_generation) != Some(input.generation) =>
+        {
+            let comment = record_comment(input);
+            let info = reassert(r53, zone_id, &comment, desired, &ids).await?;
             Some((info.id, info.insync))
         }
         RecordPlan::InSync => match prev_change {
@@ -438,6 +459,128 @@ async fn apply<R: Route53>(
         ));
     }
     Ok((ids, change))
+}
+
+/// The change batch comment, within Route 53's 256 characters.
+fn record_comment(input: &SyncInput<'_>) -> String {
+    naming::bounded(
+        &format!("route53-failover-operator {}", input.object_ref),
+        naming::MAX_COMMENT_OR_TAG_VALUE,
+    )
+}
+
+/// UPSERT our records exactly as they are: a no-op for DNS that returns a change id, whose INSYNC
+/// means every earlier change of these records is INSYNC too.
+async fn reassert<R: Route53>(
+    r53: &R,
+    zone_id: &str,
+    comment: &str,
+    desired: &Desired,
+    ids: &[Option<String>; 2],
+) -> Result<ChangeInfo, Error> {
+    let changes: Vec<Change> = r53_now(desired, ids)
+        .into_iter()
+        .map(Change::Upsert)
+        .collect();
+    Ok(r53.change_record_sets(zone_id, comment, &changes).await?)
+}
+
+/// How many CallerReferences of the deterministic sequence one reconcile tries.
+const MAX_REFERENCE_ATTEMPTS: u32 = 16;
+
+/// Create a health check, or find the one an earlier attempt created. Route 53 refuses the
+/// CallerReference of a deleted check for days ("HealthCheckAlreadyExists" with no live check carrying
+/// it): then the next reference of the deterministic sequence is used.
+async fn create_check<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    prefix: &str,
+    role: Role,
+    first_reference: &str,
+    config: &HealthCheckConfig,
+    tags: &[(String, String)],
+) -> Result<HealthCheck, Error> {
+    let mut last = None;
+    for attempt in 0..MAX_REFERENCE_ATTEMPTS {
+        let reference = if attempt == 0 {
+            first_reference.to_string()
+        } else {
+            naming::caller_reference_attempt(
+                input.owner,
+                input.uid,
+                role,
+                &config.immutable_key(),
+                input.generation,
+                attempt,
+            )
+        };
+        match r53.create_health_check(&reference, config, tags).await {
+            Ok(hc) => return Ok(hc),
+            Err(e) if e.code == "HealthCheckAlreadyExists" => {
+                let owned = r53.list_health_checks_fresh(prefix).await?;
+                if let Some(existing) = owned.iter().find(|h| h.caller_reference == reference) {
+                    // Created by an earlier attempt with other settings: converge by update.
+                    return update_to(r53, existing, config).await;
+                }
+                last = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(match last {
+        Some(e) => e.into(),
+        None => Error::InvalidSpec("no CallerReference attempt was made".into()),
+    })
+}
+
+/// An `existingHealthCheckId` must be a Route 53 health check id that exists.
+async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(), Error> {
+    let well_formed = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !well_formed {
+        return Err(Error::HealthCheckNotFound(format!(
+            "existingHealthCheckId {id:?} of the {} endpoint is not a Route 53 health check id",
+            role.short()
+        )));
+    }
+    match r53.get_health_check(id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::HealthCheckNotFound(format!(
+            "existingHealthCheckId {id} of the {} endpoint does not exist in Route 53; nothing was written",
+            role.short()
+        ))),
+    }
+}
+
+/// The tags of a new health check, each value within Route 53's 256 characters (a namespace and name
+/// may be 63 + 253 characters, a record name 253).
+fn health_check_tags(
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    role: Role,
+) -> Vec<(String, String)> {
+    [
+        (
+            "Name",
+            format!("{} {}", desired.name.trim_end_matches('.'), role.short()),
+        ),
+        ("route53-failover-operator/owner", input.owner.to_string()),
+        (
+            "route53-failover-operator/object",
+            input.object_ref.to_string(),
+        ),
+        ("route53-failover-operator/uid", input.uid.to_string()),
+        ("route53-failover-operator/role", role.short().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            k.to_string(),
+            naming::bounded(&v, naming::MAX_COMMENT_OR_TAG_VALUE),
+        )
+    })
+    .collect()
 }
 
 /// Our records as they are after a successful write (or as they were when in sync).
@@ -483,8 +626,10 @@ pub async fn cleanup<R: Route53>(
             Err(_) => spec.hosted_zone.id.clone(),
         },
     };
+    // From a listing made now, never from a cache: a check whose create answer or tagging call was
+    // lost is found by its CallerReference all the same, before the finalizer goes.
     let owned = r53
-        .list_health_checks(&naming::caller_reference_object_prefix(uid))
+        .list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
         .await?;
     let observed = match &zone {
         Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
@@ -511,6 +656,8 @@ pub async fn cleanup<R: Route53>(
                 info.id
             ),
         ));
+        // Name servers may answer from the records until the DELETE is INSYNC: keep their checks.
+        wait_insync(r53, &info).await?;
     }
     for id in &dplan.health_check_deletes {
         r53.delete_health_check(id).await?;
@@ -520,6 +667,34 @@ pub async fn cleanup<R: Route53>(
         ));
     }
     Ok(notes)
+}
+
+/// How often (backing off from a quarter second), and how long, cleanup polls a DELETE until INSYNC
+/// before it deletes health checks.
+const CLEANUP_POLL: Duration = Duration::from_secs(2);
+const CLEANUP_WAIT: Duration = Duration::from_secs(120);
+
+async fn wait_insync<R: Route53>(r53: &R, info: &ChangeInfo) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + CLEANUP_WAIT;
+    let mut insync = info.insync;
+    let mut poll = Duration::from_millis(250);
+    while !insync {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::ChangePending(format!(
+                "change {} is not INSYNC after {}s; health checks are deleted at the next attempt",
+                info.id,
+                CLEANUP_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(CLEANUP_POLL);
+        insync = match r53.get_change(&info.id).await {
+            Ok(c) => c.insync,
+            Err(e) if e.kind == Route53ErrorKind::NotFound => true,
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]

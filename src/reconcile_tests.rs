@@ -655,3 +655,141 @@ fn notes_of_one_reason_are_merged_so_no_message_is_lost() {
     assert_eq!(merged[0].message, "a; b");
     assert_eq!(merged[1].reason, "RecordsChanged");
 }
+
+#[tokio::test(start_paused = true)]
+async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    h.r53.settle();
+    h.run(true).await;
+    let spec = h.spec.clone();
+    let status = h.status.clone();
+    let r53 = &h.r53;
+    let clean = cleanup(r53, OWNER, UID, &spec, status.as_ref());
+    let watch = async {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        assert_eq!(
+            r53.call_count("DeleteHealthCheck"),
+            0,
+            "deleted while PENDING"
+        );
+        assert_eq!(r53.health_checks().len(), 2);
+        r53.settle();
+    };
+    let (res, ()) = tokio::join!(clean, watch);
+    res.expect("cleanup");
+    assert!(r53.health_checks().is_empty());
+    assert!(h.ours().is_empty());
+}
+
+#[tokio::test]
+async fn crash_between_record_write_and_status_write_waits_for_insync() {
+    // (b) Create: the records were written, the status write never happened.
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    h.status = None;
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&true), "{:?}", out.result);
+    assert_eq!(h.ready(), ("False".into(), "Propagating".into()));
+    h.r53.settle();
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+
+    // (a) Replacement: the UPSERT repointing to the new check committed, status kept the old change.
+    let original = h.hc_id(Role::Primary);
+    let before = h.status.clone();
+    h.set_spec(&BASIC.replace("type: HTTP,", "type: HTTPS,"));
+    h.run(true).await;
+    assert_ne!(
+        h.record(Role::Primary).health_check_id,
+        Some(original.clone())
+    );
+    h.status = before;
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&true), "{:?}", out.result);
+    assert!(
+        h.r53.health_checks().iter().any(|c| c.id == original),
+        "old check kept while the repointing change may be PENDING"
+    );
+    h.r53.settle();
+    h.run(true).await;
+    assert!(!h.r53.health_checks().iter().any(|c| c.id == original));
+    assert_eq!(h.r53.health_checks().len(), 2);
+    // Once status holds the change, steady state writes nothing.
+    h.r53.reset_calls();
+    h.run(true).await;
+    assert_eq!(h.r53.write_calls(), 0);
+}
+
+#[tokio::test]
+async fn health_check_deleted_out_of_band_is_recreated_under_a_new_reference() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    let lost = h.hc_id(Role::Primary);
+    let lost_ref = h
+        .r53
+        .health_checks()
+        .into_iter()
+        .find(|c| c.id == lost)
+        .map(|c| c.caller_reference)
+        .expect("check");
+    // Someone deletes the check in the console: Route 53 keeps refusing its CallerReference.
+    h.r53.delete_health_check(&lost).await.expect("delete");
+    // A health-only reconcile notices: not Ready, so the controller's next reconcile is a full one.
+    let out = h.run(false).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(h.ready(), ("False".into(), "HealthCheckNotFound".into()));
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let now = h.record(Role::Primary).health_check_id.expect("attached");
+    assert_ne!(now, lost, "record repointed");
+    let checks = h.r53.health_checks();
+    assert_eq!(checks.len(), 2, "no duplicates: {checks:?}");
+    let new = checks.iter().find(|c| c.id == now).expect("new check");
+    assert_ne!(new.caller_reference, lost_ref);
+    assert_eq!(
+        naming::role_of_caller_reference(UID, &new.caller_reference),
+        Some(Role::Primary)
+    );
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.reason == "HealthCheckRecreated" && n.message.contains(&lost)),
+        "{:?}",
+        out.notes
+    );
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    // Deterministic and crash-safe: a restarted operator with no status walks the same sequence
+    // and gets the same check back.
+    h.status = None;
+    h.r53.reset_calls();
+    h.run(true).await;
+    assert_eq!(h.r53.health_checks().len(), 2);
+    assert_eq!(h.record(Role::Primary).health_check_id, Some(now));
+}
+
+#[tokio::test]
+async fn missing_or_malformed_existing_health_check_is_reported_and_nothing_written() {
+    for id in ["4a5b6c7d-0000-4000-8000-000000000000", "ünï"] {
+        let mut h = Harness::new(&BASIC.replace(
+            "healthCheck: {type: HTTP, resourcePath: /healthz, requestInterval: 10, failureThreshold: 2}",
+            &format!("existingHealthCheckId: \"{id}\""),
+        ));
+        let out = h.run(true).await;
+        assert!(
+            matches!(&out.result, Err(Error::HealthCheckNotFound(_))),
+            "{id}: {:?}",
+            out.result
+        );
+        assert_eq!(h.ready(), ("False".into(), "HealthCheckNotFound".into()));
+        assert_eq!(h.r53.write_calls(), 0, "{id}: nothing written");
+        assert_eq!(
+            out.result.as_ref().err().map(Error::retry),
+            Some(crate::error::Retry::Slow)
+        );
+    }
+}

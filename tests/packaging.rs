@@ -719,6 +719,29 @@ fn iam_policies_are_least_privilege_json() {
         if acts.contains("route53:GetChange") {
             assert_eq!(st["Resource"], "arn:aws:route53:::change/*");
         }
+        // Only the actions without resource-level permissions get `*`.
+        if st["Resource"] == "*" {
+            let unscoped: BTreeSet<String> = [
+                "route53:CreateHealthCheck",
+                "route53:ListHealthChecks",
+                "route53:ListHostedZonesByName",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            assert!(acts.is_subset(&unscoped), "{acts:?} on *");
+        }
+        for a in [
+            "route53:GetHealthCheck",
+            "route53:UpdateHealthCheck",
+            "route53:DeleteHealthCheck",
+            "route53:GetHealthCheckStatus",
+            "route53:ChangeTagsForResource",
+        ] {
+            if acts.contains(a) {
+                assert_eq!(st["Resource"], "arn:aws:route53:::healthcheck/*", "{a}");
+            }
+        }
     }
     // Exactly the calls src/route53/aws.rs makes.
     let want: BTreeSet<String> = [
@@ -728,6 +751,7 @@ fn iam_policies_are_least_privilege_json() {
         "ListHostedZonesByName",
         "GetChange",
         "CreateHealthCheck",
+        "GetHealthCheck",
         "UpdateHealthCheck",
         "DeleteHealthCheck",
         "ListHealthChecks",

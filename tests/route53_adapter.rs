@@ -6,13 +6,17 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use route53_failover_operator::crd::{FailoverRecordSpec, FailoverRecordStatus};
 use route53_failover_operator::crd::{HealthCheckType, Role};
 use route53_failover_operator::metrics::Metrics;
+use route53_failover_operator::reconcile::{self, SyncInput, SyncOutcome};
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::{
     Alias, Change, HealthCheckConfig, HealthSource, RecordSet, Route53, Route53ErrorKind,
 };
+use route53_failover_operator::status::next_status;
+use route53_failover_operator::telemetry;
 use support::r53::R53World;
 
 async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
@@ -408,4 +412,402 @@ async fn throttling_is_classified() {
         (Route53ErrorKind::Throttled, "Throttling")
     );
     assert!(err.is_retryable());
+}
+
+/// A `MakeWriter` collecting log lines in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// Debug logs of a few SDK calls with credentials whose access key id is `key`, through `filter`.
+async fn sdk_debug_logs(w: &R53World, key: &str, filter: tracing_subscriber::EnvFilter) -> String {
+    use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+    let out = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(out.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(w.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
+        .http_client(support::r53::http_client())
+        .load()
+        .await;
+    let a = AwsRoute53::new(
+        aws_sdk_route53::Client::new(&conf),
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    );
+    for _ in 0..2 {
+        let _ = a.get_change("C1").await;
+    }
+    out.text()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn debug_logging_never_shows_the_access_key_id() {
+    let w = R53World::start();
+    let key = "AKIATESTKEYID0000042";
+    let raw = sdk_debug_logs(&w, key, tracing_subscriber::EnvFilter::new("trace")).await;
+    assert!(
+        raw.contains(key),
+        "the unfiltered SDK logs the key id (else this test proves nothing)"
+    );
+    for level in ["debug", "trace"] {
+        let logs = sdk_debug_logs(&w, key, telemetry::filter(level)).await;
+        assert!(!logs.contains(key), "{level}: {logs}");
+        assert!(logs.contains("Route 53 call failed"), "{level}: {logs}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_zone_is_not_cached() {
+    let w = R53World::start();
+    let (a, _) = adapter(&w, 0.0).await;
+    assert!(
+        a.find_hosted_zones("late.test")
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert_eq!(a.get_hosted_zone("ZLATE00001").await.expect("get"), None);
+    // Created after the first look: found at the very next look, not after a cache TTL, so the
+    // controller's --slow-retry-interval alone decides when a missing zone is re-checked.
+    let id = w.create_zone("late.test").await;
+    assert_eq!(
+        a.find_hosted_zones("late.test").await.expect("find").len(),
+        1
+    );
+    assert!(a.get_hosted_zone(&id).await.expect("get").is_some());
+    w.reset_counters();
+    a.find_hosted_zones("late.test").await.expect("find");
+    assert_eq!(
+        w.counter("requests", "ListHostedZonesByName"),
+        0,
+        "found zones stay cached"
+    );
+}
+
+// ----- the reconcile pipeline through the real adapter -------------------------------------------
+
+const OWNER: &str = "adapter-test";
+
+/// One FailoverRecord's Route 53 side, its status carried from sync to sync as the controller does.
+struct Obj {
+    uid: String,
+    object_ref: String,
+    spec: FailoverRecordSpec,
+    status: Option<FailoverRecordStatus>,
+}
+
+impl Obj {
+    fn new(i: usize, object_ref: &str, name: &str) -> Obj {
+        let yaml = format!(
+            r#"
+hostedZone: {{name: example.test}}
+name: {name}
+type: A
+primary:
+  values: ["127.0.0.1"]
+  healthCheck: {{type: TCP, port: 1, requestInterval: 10}}
+secondary:
+  values: ["127.0.0.2"]
+  healthCheck: {{type: TCP, port: 2, requestInterval: 10}}
+"#
+        );
+        Obj {
+            uid: format!("0b6a6f2c-8a43-4c1e-9d7a-{i:012}"),
+            object_ref: object_ref.to_string(),
+            spec: serde_yaml::from_str(&yaml).expect("spec"),
+            status: None,
+        }
+    }
+
+    async fn sync(&mut self, a: &AwsRoute53, full: bool) -> SyncOutcome {
+        let out = reconcile::sync(
+            a,
+            SyncInput {
+                owner: OWNER,
+                uid: &self.uid,
+                generation: 1,
+                object_ref: &self.object_ref,
+                spec: &self.spec,
+                status: self.status.as_ref(),
+                full,
+                read_health: true,
+            },
+        )
+        .await;
+        if let Some(obs) = &out.observation {
+            self.status = Some(next_status(
+                self.status.as_ref(),
+                obs,
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        }
+        out
+    }
+
+    fn ready(&self) -> (String, String) {
+        let c = route53_failover_operator::status::find_condition(
+            self.status.as_ref(),
+            route53_failover_operator::status::READY,
+        )
+        .expect("Ready");
+        (c.status.clone(), c.reason.clone())
+    }
+
+    /// The finalizer: cleanup retried until it succeeds.
+    async fn delete(&self, a: &AwsRoute53) {
+        let mut last = None;
+        for _ in 0..40 {
+            match reconcile::cleanup(a, OWNER, &self.uid, &self.spec, self.status.as_ref()).await {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("cleanup of {} never succeeded: {last:?}", self.uid);
+    }
+}
+
+/// Live health checks the operator created (CallerReference `frec1-`), from the double's own view.
+fn live_operator_checks(w: &R53World) -> Vec<serde_json::Value> {
+    w.health_checks()
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|h| !h["deleted"].as_bool().unwrap_or(false))
+        .filter(|h| {
+            h["CallerReference"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("frec1-"))
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn long_kubernetes_names_fit_route53_comment_and_tag_limits() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    // The double refuses what Route 53 refuses.
+    let err = a
+        .create_health_check("ref-long", &tcp(1), &[("k".into(), "v".repeat(257))])
+        .await
+        .expect_err("tag value of 257 characters");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (Route53ErrorKind::Invalid, "InvalidInput")
+    );
+    let err = a
+        .change_record_sets(
+            &zone,
+            &"c".repeat(257),
+            &[Change::Create(a_record(
+                "x.example.test.",
+                "x",
+                Role::Secondary,
+                "192.0.2.1",
+                None,
+            ))],
+        )
+        .await
+        .expect_err("comment of 257 characters");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (Route53ErrorKind::Invalid, "InvalidInput")
+    );
+    // A 63-character namespace, a 253-character name and a 252-character record name.
+    let object_ref = format!("{}/{}", "n".repeat(63), "m".repeat(253));
+    let name = format!(
+        "{0}.{0}.{0}.{1}.example.test",
+        "x".repeat(63),
+        "y".repeat(47)
+    );
+    assert_eq!(name.len(), 252);
+    let mut o = Obj::new(7, &object_ref, &name);
+    let out = o.sync(&a, true).await;
+    assert!(matches!(out.result, Ok(true)), "{:?}", out.result);
+    let client = w.client().await;
+    for hc in live_operator_checks(&w) {
+        let id = hc["id"].as_str().expect("id").to_string();
+        let tags = client
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+            .resource_id(&id)
+            .send()
+            .await
+            .expect("tags");
+        let tags = tags.resource_tag_set().expect("set").tags().to_vec();
+        assert_eq!(tags.len(), 5, "{tags:?}");
+        for t in &tags {
+            assert!(t.value().unwrap_or_default().len() <= 256, "{t:?}");
+        }
+        assert!(
+            tags.iter()
+                .any(|t| t.key() == Some("route53-failover-operator/object")
+                    && t.value().is_some_and(|v| v.starts_with(&"n".repeat(63))))
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_health_check_leaks_when_objects_are_deleted_right_after_a_faulty_create() {
+    let w = R53World::start_with(&["--hc-scale", "0.05", "--change-delay", "0.3"], &[]);
+    w.create_zone("example.test").await;
+    let a = Arc::new(AwsRoute53::new(
+        w.client_max_attempts(2).await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    ));
+    // Warm the shared inventory, as a running operator has it.
+    a.list_health_checks("frec1-").await.expect("list");
+    // Answers of committed writes lost half the time (the SDK retries once), and an account quota.
+    w.configure(serde_json::json!({
+        "quota": {"rate": 20, "burst": 10},
+        "faults": {"error_rate": 0.5, "after_commit": true,
+                   "operations": ["CreateHealthCheck", "ChangeTagsForResource", "ChangeResourceRecordSets"]},
+    }));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut o = Obj::new(
+                i,
+                &format!("default/app{i}"),
+                &format!("app{i}.example.test"),
+            );
+            let _ = o.sync(&a, true).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            o.delete(&a).await;
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    w.configure(serde_json::json!({"quota": null, "faults": null}));
+    let c = w.counters();
+    assert!(
+        c["faults"]["CreateHealthCheck"].as_u64().unwrap_or(0)
+            + c["faults"]["ChangeTagsForResource"].as_u64().unwrap_or(0)
+            > 0,
+        "faults were injected: {c}"
+    );
+    let left = live_operator_checks(&w);
+    assert!(left.is_empty(), "leaked health checks: {left:#?}");
+}
+
+#[tokio::test]
+async fn lost_answer_to_a_committed_record_create_is_not_a_conflict() {
+    let w = R53World::start();
+    w.create_zone("example.test").await;
+    let a = AwsRoute53::new(
+        w.client_max_attempts(2).await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    );
+    // The CREATE batch is committed, its answer lost; the SDK's retry meets "already exists".
+    w.configure(serde_json::json!({
+        "faults": {"error_rate": 1.0, "after_commit": true, "remaining": 1,
+                   "operations": ["ChangeResourceRecordSets"]},
+    }));
+    let mut o = Obj::new(1, "default/app", "app.example.test");
+    let out = o.sync(&a, true).await;
+    assert_eq!(w.counter("faults", "ChangeResourceRecordSets"), 1);
+    assert!(
+        matches!(out.result, Ok(true)),
+        "recognised as ours, waiting for INSYNC: {:?}",
+        out.result
+    );
+    assert_eq!(o.ready(), ("False".into(), "Propagating".into()));
+    assert!(!out.notes.iter().any(|n| n.warning), "{:?}", out.notes);
+}
+
+#[tokio::test]
+async fn health_check_deleted_out_of_band_is_recreated_against_route53() {
+    let w = R53World::start();
+    w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let mut o = Obj::new(3, "default/app", "app.example.test");
+    o.sync(&a, true).await.result.expect("create");
+    for _ in 0..50 {
+        if o.ready().0 == "True" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        o.sync(&a, true).await.result.expect("settle");
+    }
+    assert_eq!(o.ready(), ("True".into(), "Synced".into()));
+    let first: Vec<String> = live_operator_checks(&w)
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(first.len(), 2);
+    // Deleted in the console; Route 53 then refuses its CallerReference.
+    w.client()
+        .await
+        .delete_health_check()
+        .health_check_id(&first[0])
+        .send()
+        .await
+        .expect("delete");
+    let out = o.sync(&a, false).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(o.ready(), ("False".into(), "HealthCheckNotFound".into()));
+    let out = o.sync(&a, true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(
+        out.notes.iter().any(|n| n.reason == "HealthCheckRecreated"),
+        "{:?}",
+        out.notes
+    );
+    let now = live_operator_checks(&w);
+    assert_eq!(now.len(), 2, "no duplicates: {now:#?}");
+    assert!(!now.iter().any(|h| h["id"] == first[0].as_str()));
+    let records = a
+        .list_record_sets(
+            o.status
+                .as_ref()
+                .and_then(|s| s.hosted_zone_id.as_deref())
+                .expect("zone"),
+            "app.example.test",
+        )
+        .await
+        .expect("records");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.health_check_id.as_deref() != Some(first[0].as_str())),
+        "repointed: {records:?}"
+    );
 }

@@ -30,7 +30,7 @@ pub struct AwsRoute53 {
 }
 
 /// Shared read caches, so reads cost the account budget once per TTL rather than once per object:
-/// hosted zones (immutable for our purposes) and the account's health check inventory (listing it is
+/// hosted zones that exist (immutable for our purposes; a missing zone is never cached) and the account's health check inventory (listing it is
 /// paginated over every check in the account). The inventory is updated in place by our own
 /// creates, updates and deletes, and dropped whenever Route 53 contradicts it.
 struct Caches {
@@ -523,22 +523,16 @@ impl AwsRoute53 {
         }
     }
 
-    /// Keep the inventory in step with our own writes; forget it when Route 53 disagrees with it.
+    /// Keep the inventory in step with our own writes; forget it when a write failed.
     async fn remember(&self, res: &R53Result<HealthCheck>) {
         let mut inv = self.cache.inventory.lock().await;
         match res {
             Ok(hc) => {
                 inv.checks.insert(hc.id.clone(), hc.clone());
             }
-            Err(e)
-                if matches!(
-                    e.kind,
-                    Route53ErrorKind::Conflict | Route53ErrorKind::NotFound
-                ) =>
-            {
-                inv.fetched = None;
-            }
-            Err(_) => {}
+            // A failed write may still have been committed (a lost answer, or a create whose tagging
+            // failed): only a new listing knows.
+            Err(_) => inv.fetched = None,
         }
     }
 }
@@ -692,7 +686,11 @@ impl Route53 for AwsRoute53 {
             return Ok(z);
         }
         let z = self.raw_get_hosted_zone(id).await?;
-        lock(&self.cache.zones_by_id).insert(id.to_string(), (Instant::now(), z.clone()));
+        // "Not found" is not cached: the controller re-checks a missing zone on its own schedule
+        // (`--slow-retry-interval`), and the next look must ask Route 53.
+        if z.is_some() {
+            lock(&self.cache.zones_by_id).insert(id.to_string(), (Instant::now(), z.clone()));
+        }
         Ok(z)
     }
 
@@ -712,7 +710,9 @@ impl Route53 for AwsRoute53 {
             return Ok(z);
         }
         let z = self.raw_find_hosted_zones(&key).await?;
-        lock(&self.cache.zones_by_name).insert(key, (Instant::now(), z.clone()));
+        if !z.is_empty() {
+            lock(&self.cache.zones_by_name).insert(key, (Instant::now(), z.clone()));
+        }
         Ok(z)
     }
 
@@ -733,6 +733,35 @@ impl Route53 for AwsRoute53 {
             .collect();
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
+    }
+
+    async fn list_health_checks_fresh(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        let mut inv = self.cache.inventory.lock().await;
+        let all = self.raw_list_health_checks("").await?;
+        inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
+        inv.fetched = Some(Instant::now());
+        let mut found: Vec<HealthCheck> = inv
+            .checks
+            .values()
+            .filter(|hc| hc.caller_reference.starts_with(prefix))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+
+    async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        let hc_id = id.to_string();
+        match self
+            .call("GetHealthCheck", |c| async move {
+                c.get_health_check().health_check_id(hc_id).send().await
+            })
+            .await
+        {
+            Ok(out) => Ok(out.health_check().map(health_check_from)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_health_check(
@@ -769,11 +798,21 @@ impl Route53 for AwsRoute53 {
 impl HealthSource for AwsRoute53 {
     async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
         let id = health_check_id.to_string();
-        let out = self
+        let out = match self
             .call("GetHealthCheckStatus", |c| async move {
                 c.get_health_check_status().health_check_id(id).send().await
             })
-            .await?;
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                if e.kind == Route53ErrorKind::NotFound {
+                    // Deleted out of band: the cached inventory is wrong about it.
+                    self.cache.inventory.lock().await.fetched = None;
+                }
+                return Err(e);
+            }
+        };
         Ok(out
             .health_check_observations()
             .iter()

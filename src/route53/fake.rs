@@ -311,6 +311,16 @@ impl Route53 for FakeRoute53 {
             .collect())
     }
 
+    async fn list_health_checks_fresh(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
+        self.list_health_checks(prefix).await
+    }
+
+    async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "GetHealthCheck")?;
+        Ok(s.checks.get(id).cloned())
+    }
+
     async fn create_health_check(
         &self,
         caller_reference: &str,

@@ -306,6 +306,19 @@ pub trait Route53: Send + Sync + 'static {
         prefix: &str,
     ) -> impl Future<Output = R53Result<Vec<HealthCheck>>> + Send;
 
+    /// Like [`Route53::list_health_checks`], but always from a listing made now (never from a cache):
+    /// for decisions that must see every check, such as releasing a finalizer.
+    fn list_health_checks_fresh(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = R53Result<Vec<HealthCheck>>> + Send;
+
+    /// GetHealthCheck; `None` when it does not exist.
+    fn get_health_check(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = R53Result<Option<HealthCheck>>> + Send;
+
     /// CreateHealthCheck (idempotent on `caller_reference`), then tag it.
     fn create_health_check(
         &self,

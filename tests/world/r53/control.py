@@ -112,6 +112,25 @@ def _json(start_response, obj, status="200 OK"):
     return [body]
 
 
+def _fault_left(faults):
+    """faults.remaining (optional): how many more faults to inject; counts down."""
+    with _LOCK:
+        left = faults.get("remaining")
+        if left is None:
+            return True
+        if left <= 0:
+            return False
+        faults["remaining"] = left - 1
+        return True
+
+
+def _commit_and_drop_answer(app, environ):
+    """faults.after_commit: the request is carried out, then its answer is replaced by the fault
+    (a committed write whose answer was lost, e.g. a connection reset after Route 53 acted)."""
+    with STATE_LOCK:
+        list(app(environ, lambda status, headers, exc_info=None: (lambda data: None)))
+
+
 class Middleware:
     """WSGI wrapper: /_world/ control API, counters, quota and faults; the rest goes to moto."""
 
@@ -134,8 +153,10 @@ class Middleware:
         if faults and (not faults.get("operations") or op in faults["operations"]):
             if faults.get("latency_ms"):
                 time.sleep(float(faults["latency_ms"]) / 1000.0)
-            if random.random() < float(faults.get("error_rate") or 0):
+            if random.random() < float(faults.get("error_rate") or 0) and _fault_left(faults):
                 _count("faults", op)
+                if faults.get("after_commit"):
+                    _commit_and_drop_answer(self.app, environ)
                 code = faults.get("code") or "InternalError"
                 msg = "We encountered an internal error. Please try again."
                 if code == "PriorRequestNotComplete":

@@ -309,8 +309,23 @@ def _check_tag_target(self):
         self.backend.get_health_check(self._get_param("ResourceId"))
 
 
+def _check_length(field, value, limit):
+    # AWS model validation wording for a string longer than the member's maximum length.
+    if value is not None and len(value) > limit:
+        raise InvalidInput(f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
+                           f"constraint: Member must have length less than or equal to {limit}")
+
+
+def _check_tag_lengths(self):
+    # Tag (API reference): Key at most 128 characters, Value at most 256.
+    for i, tag in enumerate(self._get_param("AddTags") or [], start=1):
+        _check_length(f"addTags.{i}.member.key", tag.get("Key"), 128)
+        _check_length(f"addTags.{i}.member.value", tag.get("Value"), 256)
+
+
 def change_tags_for_resource(self):
     _check_tag_target(self)
+    _check_tag_lengths(self)
     return _orig["change_tags_for_resource"](self)
 
 
@@ -510,6 +525,8 @@ def change_resource_record_sets(self):
     backend = self.backend
     zone = backend.get_hosted_zone(self._get_param("HostedZoneId"))
     changes = self._get_param("ChangeBatch.Changes") or []
+    # ChangeBatch.Comment (API reference): at most 256 characters.
+    _check_length("changeBatch.comment", self._get_param("ChangeBatch.Comment"), 256)
     sets = {_key(r): r for r in map(_from_recordset, zone.rrsets)}
     msgs, touched = [], set()
     for change in changes:
