@@ -18,6 +18,7 @@ use super::{
     unescape_name,
 };
 use crate::crd::{HealthCheckRegion, HealthCheckType, Role};
+use crate::leader::Fence;
 use crate::metrics::Metrics;
 
 /// Route 53 through the AWS SDK.
@@ -27,7 +28,18 @@ pub struct AwsRoute53 {
     budget: Arc<Budget>,
     metrics: Arc<Metrics>,
     cache: Arc<Caches>,
+    /// Checked immediately before every write is sent (after the budget's wait); `None` writes freely.
+    fence: Option<Arc<Fence>>,
 }
+
+/// Route 53 operations that change something: refused without a valid [`Fence`].
+const WRITES: &[&str] = &[
+    "ChangeResourceRecordSets",
+    "CreateHealthCheck",
+    "UpdateHealthCheck",
+    "DeleteHealthCheck",
+    "ChangeTagsForResource",
+];
 
 /// Shared read caches, so reads cost the account budget once per TTL rather than once per object:
 /// hosted zones that exist (immutable for our purposes; a missing zone is never cached) and the account's health check inventory (listing it is
@@ -78,7 +90,15 @@ impl AwsRoute53 {
                 zone_lookup: tokio::sync::Mutex::new(()),
                 inventory: tokio::sync::Mutex::new(Inventory::default()),
             }),
+            fence: None,
         }
+    }
+
+    /// Refuse every write unless `fence` is valid at the moment the request would be sent: a leader
+    /// that could not renew its Lease in time writes nothing more.
+    pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// Build an SDK client from the standard AWS environment (credentials chain, region,
@@ -110,6 +130,19 @@ impl AwsRoute53 {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.budget.acquire(operation).await;
+        if let Some(fence) = &self.fence {
+            if WRITES.contains(&operation) {
+                if let Err(e) = fence.check() {
+                    self.metrics.route53_call(operation, "fenced", 0.0);
+                    return Err(Route53Error::new(
+                        operation,
+                        Route53ErrorKind::Transient,
+                        "NotLeader",
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
         let start = Instant::now();
         let res = f(self.client.clone())
             .await
