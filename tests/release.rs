@@ -469,7 +469,7 @@ fn workflows_pass_actionlint_and_call_our_release_scripts() {
         .collect::<Vec<_>>()
         .join("\n");
     let called: BTreeSet<String> = all_runs
-        .split(|c: char| c.is_whitespace() || c == '(' || c == '"')
+        .split(|c: char| c.is_whitespace() || "()\"".contains(c))
         .filter(|w| w.starts_with("scripts/"))
         .map(String::from)
         .collect();
