@@ -1,13 +1,23 @@
 # syntax=docker/dockerfile:1
-# The canonical image build for registries: `docker buildx build -t <registry>/route53-failover-operator:<tag> .`
-# (scripts/build-image assembles the same image without a container engine, for local checks and CI).
+# The canonical image build with a container engine:
+#   docker buildx build --build-arg VERSION="$(scripts/version)" --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -t <registry>/route53-failover-operator:"$(scripts/version)" .
+# VERSION must be the crate version in Cargo.toml (the one version source): the build fails otherwise.
+# scripts/build-image assembles the same image without a container engine, with the same labels; the
+# release workflow (.github/workflows/release.yaml) uses that one, through scripts/release/image.
+ARG VERSION
+ARG REVISION=unknown
+ARG CREATED=unknown
 #
 # Stage 1 builds a static-pie binary: glibc with crt-static, because only the gnu target is available
 # (no musl toolchain needed). It resolves names through /etc/resolv.conf and needs no libraries.
 FROM rust:1.95-slim-bookworm AS builder
 ARG TARGET=x86_64-unknown-linux-gnu
+ARG VERSION
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+RUN grep -qx "version = \"${VERSION}\"" Cargo.toml \
+    || { echo "--build-arg VERSION must be the crate version in Cargo.toml (scripts/version)" >&2; exit 1; }
 COPY src ./src
 ENV RUSTFLAGS="-C target-feature=+crt-static"
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
@@ -18,9 +28,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 # Stage 2: distroless static (CA certificates, /etc/passwd with nonroot = 65532, no shell).
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION
+ARG REVISION
+ARG CREATED
 LABEL org.opencontainers.image.title="route53-failover-operator" \
       org.opencontainers.image.description="Kubernetes operator reconciling FailoverRecords into Route 53 health checks and failover record sets" \
-      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/example/route53-failover-operator"
 COPY --from=builder /route53-failover-operator /route53-failover-operator

@@ -51,6 +51,27 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+The operator image: repository@digest when image.digest is set (the tag is then ignored), else
+repository:tag with the tag defaulting to the chart's appVersion.
+*/}}
 {{- define "rfo.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The helm test image, same digest-over-tag rule.
+*/}}
+{{- define "rfo.testImage" -}}
+{{- with .Values.tests.image }}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+{{- end }}
 {{- end }}
