@@ -6,8 +6,8 @@ This launcher only generates the cluster's PKI, picks free loopback ports, start
 processes, and offers a small control API for tests (faults the real server gives for free):
 
   GET  /_world/status                     pids, ports, start-up figures
-  GET  /_world/stats                      {"requests": {"PATCH failoverrecords/status": 3, ...}} since reset,
-                                          from the API server's own apiserver_request_total metric
+  GET  /_world/stats                      {"requests": {"PATCH failoverrecords/status": 3, ...}} since the
+                                          last reset or API server (re)start, from its apiserver_request_total
   POST /_world/stats/reset
   POST /_world/apiserver/stop|start|restart|pause|resume   (pause = SIGSTOP: connections hang, nothing answers)
   POST /_world/etcd/compact               compact etcd at its current revision (older resourceVersions → 410)
@@ -255,6 +255,7 @@ class ControlPlane:
         t0 = time.monotonic()
         self._spawn("apiserver", self.apiserver_argv())
         self._wait(self._ready, "kube-apiserver /readyz", 120)
+        self.baseline = {}  # a new process counts from zero
         self.figures["apiserver_ready_seconds"] = round(time.monotonic() - t0, 2)
         log(f"kube-apiserver ready in {self.figures['apiserver_ready_seconds']} s on {self.server}")
 
