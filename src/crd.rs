@@ -3,7 +3,7 @@
 //!
 //! Every Route 53 rule that can be decided from the object alone is a CEL rule (or an OpenAPI
 //! constraint) in the generated CRD, so the API server rejects bad input at admission. The same
-//! rules are checked again by [`FailoverRecordSpec::validate`] before anything is written, because a
+//! rules are checked again by [`crate::desired::Desired::from_spec`] before anything is written, because a
 //! CRD can be installed without its rules (or an older one may be installed).
 
 // `printcolumn(type_ = ...)` repeats per column, which clippy mistakes for a duplicated attribute.

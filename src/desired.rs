@@ -1,6 +1,6 @@
 //! From a `FailoverRecord` to the validated, normalised state the planner wants in Route 53.
 //!
-//! [`Desired::from_resource`] repeats the CRD's admission rules (a CRD may be installed without them) so
+//! [`Desired::from_spec`] repeats the CRD's admission rules (a CRD may be installed without them) so
 //! that an invalid object never reaches Route 53: it becomes `Ready=False reason=InvalidSpec` instead.
 //! That includes the public-address rule: a health-checked address in one of the
 //! [`SPECIAL_USE_NETWORKS`] is refused, as Route 53 refuses it (the local test world routes public

@@ -105,7 +105,8 @@ impl Fence {
     }
 
     fn beat(&self, ok: bool) {
-        self.beat_ms.store(self.ms(Instant::now()), Ordering::Release);
+        self.beat_ms
+            .store(self.ms(Instant::now()), Ordering::Release);
         self.round_ok.store(ok, Ordering::Release);
     }
 
@@ -129,8 +130,7 @@ impl Fence {
         match self.beat_ms.load(Ordering::Acquire) {
             0 => None,
             ms => Some(
-                Instant::now()
-                    .saturating_duration_since(self.epoch + Duration::from_millis(ms)),
+                Instant::now().saturating_duration_since(self.epoch + Duration::from_millis(ms)),
             ),
         }
     }

@@ -32,7 +32,12 @@ fn dynamic(spec: &Value, name: &str) -> DynamicObject {
 }
 
 /// Create `spec` (dry run unless `persist`): Ok, or the API server's message.
-async fn admit(api: &Api<DynamicObject>, spec: &Value, name: &str, persist: bool) -> Result<(), String> {
+async fn admit(
+    api: &Api<DynamicObject>,
+    spec: &Value,
+    name: &str,
+    persist: bool,
+) -> Result<(), String> {
     let pp = PostParams {
         dry_run: !persist,
         ..PostParams::default()
@@ -64,7 +69,8 @@ fn rule_messages() -> BTreeSet<String> {
             _ => {}
         }
     }
-    let crd = serde_json::to_value(<FailoverRecord as kube::CustomResourceExt>::crd()).expect("crd");
+    let crd =
+        serde_json::to_value(<FailoverRecord as kube::CustomResourceExt>::crd()).expect("crd");
     let mut out = BTreeSet::new();
     walk(&crd, &mut out);
     out
@@ -145,7 +151,12 @@ async fn the_api_server_admits_valid_specs_and_rejects_each_rule_with_its_messag
         {
             Ok(_) => failures.push(format!("changing {field} was admitted")),
             Err(kube::Error::Api(s)) if s.message.contains("immutable") => {
-                seen.extend(messages.iter().filter(|m| s.message.contains(m.as_str())).cloned());
+                seen.extend(
+                    messages
+                        .iter()
+                        .filter(|m| s.message.contains(m.as_str()))
+                        .cloned(),
+                );
             }
             Err(e) => failures.push(format!("changing {field}: unexpected {e}")),
         }
@@ -154,7 +165,12 @@ async fn the_api_server_admits_valid_specs_and_rejects_each_rule_with_its_messag
     let mut new = base.clone();
     new["ttl"] = json!(30);
     let mut obj = dynamic(&new, "existing");
-    obj.metadata.resource_version = api.get("existing").await.expect("get").metadata.resource_version;
+    obj.metadata.resource_version = api
+        .get("existing")
+        .await
+        .expect("get")
+        .metadata
+        .resource_version;
     if let Err(e) = api.replace("existing", &PostParams::default(), &obj).await {
         failures.push(format!("a ttl change was rejected: {e}"));
     }

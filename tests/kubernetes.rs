@@ -28,7 +28,12 @@ fn undescribed(schema: &Value, path: &str, out: &mut Vec<String>) {
     if let Some(props) = schema["properties"].as_object() {
         for (name, sub) in props {
             let p = format!("{path}.{name}");
-            if sub["description"].as_str().unwrap_or_default().trim().is_empty() {
+            if sub["description"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+            {
                 out.push(p.clone());
             }
             undescribed(sub, &p, out);
@@ -68,14 +73,21 @@ fn the_generated_crd_is_accepted_served_and_explained() {
         if out.status.success() {
             break serde_json::from_slice(&out.stdout).expect("openapi json");
         }
-        assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(POLL);
     };
     let schema = &openapi["components"]["schemas"]["io.failover.route53.v1alpha1.FailoverRecord"];
     assert!(schema.is_object(), "FailoverRecord not published");
     let mut missing = Vec::new();
     undescribed(&schema["properties"]["spec"], "spec", &mut missing);
-    assert!(missing.is_empty(), "spec fields without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "spec fields without a description: {missing:?}"
+    );
     let explain = ok(&kube.kubectl(&["explain", "failoverrecord.spec"]));
     for field in ["hostedZone", "name", "type", "primary", "secondary", "ttl"] {
         assert!(explain.contains(field), "{field} missing in:\n{explain}");
@@ -202,7 +214,9 @@ spec:
 }
 
 fn apply(w: &World, yaml: &str) {
-    ok(&w.kube.kubectl_stdin(&["apply", "--server-side", "-f", "-"], yaml));
+    ok(&w
+        .kube
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], yaml));
 }
 
 fn writes(w: &World) -> u64 {
@@ -287,7 +301,10 @@ async fn api_server_restart_reestablishes_the_watch_without_writes() {
     let t = Instant::now();
     wait_synced(&w, "restart", 2).await;
     println!("change after restart reached Route 53 in {:?}", t.elapsed());
-    assert_eq!(secondary_value(&w, "restart").await.as_deref(), Some("52.94.76.122"));
+    assert_eq!(
+        secondary_value(&w, "restart").await.as_deref(),
+        Some("52.94.76.122")
+    );
     assert_eq!(readyz(&op), 200);
 }
 
@@ -302,21 +319,32 @@ async fn compacted_history_gives_410_and_the_operator_relists() {
     wait_synced(&w, "gone", 1).await;
     // Move etcd's revision on with objects the operator does not watch, then compact them away.
     for i in 0..5 {
-        ok(&w.kube.kubectl(&["create", "configmap", &format!("churn-{i}"), "--from-literal=k=v"]));
+        ok(&w.kube.kubectl(&[
+            "create",
+            "configmap",
+            &format!("churn-{i}"),
+            "--from-literal=k=v",
+        ]));
     }
     let rev = w.kube.compact_etcd();
     println!("etcd compacted at revision {rev}");
     w.kube.reset_stats();
     w.r53.reset_counters();
     w.kube.restart_apiserver();
-    eventually("the operator re-lists FailoverRecords", WAIT, POLL, || async {
-        (w.kube.requests("LIST failoverrecords") >= 1).then_some(())
-    })
+    eventually(
+        "the operator re-lists FailoverRecords",
+        WAIT,
+        POLL,
+        || async { (w.kube.requests("LIST failoverrecords") >= 1).then_some(()) },
+    )
     .await;
     assert_eq!(writes(&w), 0, "{}", w.r53.counters());
     apply(&w, &manifest(&w, "gone", "52.94.76.132"));
     wait_synced(&w, "gone", 2).await;
-    assert_eq!(secondary_value(&w, "gone").await.as_deref(), Some("52.94.76.132"));
+    assert_eq!(
+        secondary_value(&w, "gone").await.as_deref(),
+        Some("52.94.76.132")
+    );
 }
 
 /// The API server down for 30 s: the operator stays alive, `/readyz` turns false while it cannot list
@@ -347,13 +375,19 @@ async fn api_server_down_for_30s_is_survived_without_writes() {
         (readyz(&op) == 200).then_some(())
     })
     .await;
-    println!("readyz true {:?} after the API server came back", up.elapsed());
+    println!(
+        "readyz true {:?} after the API server came back",
+        up.elapsed()
+    );
     assert_eq!(writes(&w), 0, "the outage wrote: {}", w.r53.counters());
     apply(&w, &manifest(&w, "outage", "52.94.76.142"));
     wait_synced(&w, "outage", 2).await;
     let lag = up.elapsed();
     println!("change made after the outage in Route 53 {lag:?} after the API server came back");
-    assert_eq!(secondary_value(&w, "outage").await.as_deref(), Some("52.94.76.142"));
+    assert_eq!(
+        secondary_value(&w, "outage").await.as_deref(),
+        Some("52.94.76.142")
+    );
 }
 
 /// Another field manager writes the operator's status fields with server-side apply: the operator
@@ -396,7 +430,7 @@ async fn a_conflicting_field_manager_on_status_is_overwritten() {
     let status = after.status.clone().expect("status");
     assert_eq!(
         status.active_role,
-        before.status.as_ref().and_then(|s| s.active_role.clone()),
+        before.status.as_ref().and_then(|s| s.active_role),
         "the operator's view is back"
     );
     let ready = find_condition(Some(&status), "Ready").expect("Ready");

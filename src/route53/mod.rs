@@ -1,7 +1,7 @@
 //! The narrow seam between the reconciler and Route 53.
 //!
 //! [`Route53`] carries exactly the calls the operator makes, in domain types (no SDK types leak out),
-//! so the planner and reconciler can be tested against the in-memory [`fake::FakeRoute53`] and the
+//! so the planner and reconciler can be tested against the in-memory `fake::FakeRoute53` (feature `test-util`) and the
 //! real adapter ([`aws::AwsRoute53`]) is tested against the local Route 53 double. [`HealthSource`]
 //! is split out so a CloudWatch-metric source can replace `GetHealthCheckStatus` later.
 

@@ -319,38 +319,62 @@ pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("type", edit(|v| v["type"] = json!("MX")), "spec.type"),
         (
             "zone id",
-            edit(|v| v["hostedZone"] = json!({"id": "/hostedzone/Z1"})), "spec.hostedZone.id"),
-        ("name", edit(|v| v["name"] = json!("App.Example.com")), "spec.name"),
+            edit(|v| v["hostedZone"] = json!({"id": "/hostedzone/Z1"})),
+            "spec.hostedZone.id",
+        ),
+        (
+            "name",
+            edit(|v| v["name"] = json!("App.Example.com")),
+            "spec.name",
+        ),
         ("ttl", edit(|v| v["ttl"] = json!(-1)), "spec.ttl"),
         (
             "port",
-            edit(|v| v["primary"]["healthCheck"]["port"] = json!(70000)), "spec.primary.healthCheck.port"),
+            edit(|v| v["primary"]["healthCheck"]["port"] = json!(70000)),
+            "spec.primary.healthCheck.port",
+        ),
         (
             "interval",
-            edit(|v| v["primary"]["healthCheck"]["requestInterval"] = json!(20)), "spec.primary.healthCheck.requestInterval"),
+            edit(|v| v["primary"]["healthCheck"]["requestInterval"] = json!(20)),
+            "spec.primary.healthCheck.requestInterval",
+        ),
         (
             "threshold",
-            edit(|v| v["primary"]["healthCheck"]["failureThreshold"] = json!(11)), "spec.primary.healthCheck.failureThreshold"),
+            edit(|v| v["primary"]["healthCheck"]["failureThreshold"] = json!(11)),
+            "spec.primary.healthCheck.failureThreshold",
+        ),
         (
             "regions count",
-            edit(|v| v["primary"]["healthCheck"]["regions"] = json!(["us-east-1", "eu-west-1"])), "spec.primary.healthCheck.regions"),
+            edit(|v| v["primary"]["healthCheck"]["regions"] = json!(["us-east-1", "eu-west-1"])),
+            "spec.primary.healthCheck.regions",
+        ),
         (
             "region name",
             edit(|v| {
                 v["primary"]["healthCheck"]["regions"] = json!(["us-east-1", "eu-west-1", "mars-1"])
-            }), "spec.primary.healthCheck.regions"),
+            }),
+            "spec.primary.healthCheck.regions",
+        ),
         (
             "path",
-            edit(|v| v["primary"]["healthCheck"]["resourcePath"] = json!("healthz")), "spec.primary.healthCheck.resourcePath"),
+            edit(|v| v["primary"]["healthCheck"]["resourcePath"] = json!("healthz")),
+            "spec.primary.healthCheck.resourcePath",
+        ),
         (
             "search string",
-            edit(|v| v["primary"]["healthCheck"]["searchString"] = json!("x".repeat(256))), "spec.primary.healthCheck.searchString"),
+            edit(|v| v["primary"]["healthCheck"]["searchString"] = json!("x".repeat(256))),
+            "spec.primary.healthCheck.searchString",
+        ),
         (
             "check type",
-            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")), "spec.primary.healthCheck.type"),
+            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")),
+            "spec.primary.healthCheck.type",
+        ),
         (
             "deletion policy",
-            edit(|v| v["deletionPolicy"] = json!("Orphan")), "spec.deletionPolicy"),
+            edit(|v| v["deletionPolicy"] = json!("Orphan")),
+            "spec.deletionPolicy",
+        ),
     ]
 }
 
