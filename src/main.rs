@@ -138,10 +138,13 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         let mut lead_watch = lead_rx.clone();
         let shutdown = {
             let stop = stopped(stop_rx.clone());
+            let metrics = metrics.clone();
             async move {
                 tokio::select! {
                     _ = stop => {}
-                    _ = lead_watch.wait_for(|l| !*l) => {}
+                    // Not the leader from this moment (the fence already refuses writes), however
+                    // long the in-flight reconciles take to drain.
+                    _ = lead_watch.wait_for(|l| !*l) => { metrics.leader.set(0); }
                 }
             }
         };

@@ -139,8 +139,9 @@ fn cel_networks_match_the_operator_table() {
             lists.push(cidrs);
         }
     }
-    // The first-value rule on the spec, and the ipAddress rule in each endpoint's healthCheck.
-    assert_eq!(lists.len(), 3, "three public-address rules");
+    // The first-value rule on the spec (one per endpoint), and the ipAddress rule in each endpoint's
+    // healthCheck.
+    assert_eq!(lists.len(), 4, "four public-address rules");
     assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
     for cidr in &lists[0] {
         let (net, _) = cidr.split_once('/').expect(cidr);

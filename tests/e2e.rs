@@ -1139,3 +1139,172 @@ async fn an_undecodable_record_is_isolated_and_reported() {
         "nothing written for it"
     );
 }
+
+/// Split brain, prevented: the leader's connection to the API server hangs (a TCP proxy that stops
+/// forwarding: packets dropped, not refused) while the standby reaches it directly. The cut-off
+/// leader cannot renew its Lease, so its fence expires at its renew deadline (2 s of the 3 s lease)
+/// and it sends no Route 53 write after that — measured from the Route 53 double's request log, where
+/// each replica signs with its own access key — while the standby takes over, repairs an
+/// out-of-band edit and applies a spec change the cut-off leader cannot see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_api_server_stops_writing_before_its_lease_can_be_taken() {
+    let w = world().await;
+    let token = w.kube.operator_kubeconfig();
+    let server = w.kube.server();
+    let api_port = server.rsplit(':').next().expect("port").to_string();
+    let (proxy, proxy_port) = support::spawn_world_server(
+        "tcp_proxy.py",
+        &["--target", &format!("127.0.0.1:{api_port}")],
+        &[],
+        &w.kube.dir(),
+    );
+    let via_proxy = w.kube.dir().join("kubeconfig-via-proxy");
+    std::fs::write(
+        &via_proxy,
+        std::fs::read_to_string(&token)
+            .expect("kubeconfig")
+            .replace(&server, &format!("https://127.0.0.1:{proxy_port}")),
+    )
+    .expect("write kubeconfig");
+    let a = Operator::start_with(
+        &w.kube,
+        &w.r53,
+        &via_proxy,
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "replica-a"),
+            ("POD_NAME", "replica-a"),
+        ],
+    );
+    eventually("a leads", WAIT, POLL, || async {
+        is_leader(&a).then_some(())
+    })
+    .await;
+    let b = Operator::start_with(
+        &w.kube,
+        &w.r53,
+        &token,
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "replica-b"),
+            ("POD_NAME", "replica-b"),
+        ],
+    );
+    apply(&w, &manifest(&w, "split", "", ""));
+    wait_for(&w, "split", "Ready", |o| ready_is(o, "True", "Synced")).await;
+    assert!(!is_leader(&b));
+
+    // Cut a off. From now on a's fence can only run out.
+    let _ = std::process::Command::new("kill")
+        .args(["-USR1", &proxy.pid().to_string()])
+        .status();
+    let cut = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    // Something for both to want to write: an out-of-band edit of the secondary (a repairs it on its
+    // next resync if it still may, b once it leads) and a spec change only b can see.
+    let client = w.r53.client().await;
+    let mut sec = record_sets(&w, "split")
+        .await
+        .into_iter()
+        .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
+        .expect("secondary");
+    sec.ttl = Some(12);
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(&w.zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(sec)
+                        .build()
+                        .expect("change"),
+                )
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("out-of-band edit");
+    apply(
+        &w,
+        &manifest(&w, "split", "", "").replace("192.0.2.20", "192.0.2.23"),
+    );
+    eventually("b leads", WAIT, POLL, || async {
+        is_leader(&b).then_some(())
+    })
+    .await;
+    wait_for(&w, "split", "generation 2 Ready under b", |o| {
+        o.metadata.generation == Some(2) && ready_is(o, "True", "Synced")
+    })
+    .await;
+    // Give a every chance to write late: two more resyncs (5 s each).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let writes_of = |key: &str| -> Vec<f64> {
+        w.r53
+            .request_log()
+            .iter()
+            .filter(|r| r["access_key"] == key)
+            .filter(|r| {
+                matches!(
+                    r["operation"].as_str().unwrap_or_default(),
+                    "ChangeResourceRecordSets"
+                        | "CreateHealthCheck"
+                        | "UpdateHealthCheck"
+                        | "DeleteHealthCheck"
+                        | "ChangeTagsForResource"
+                )
+            })
+            .filter_map(|r| r["time"].as_f64())
+            .filter(|t| *t > cut)
+            .map(|t| t - cut)
+            .collect()
+    };
+    let a_writes = writes_of("replica-a");
+    let b_writes = writes_of("replica-b");
+    let last_a = a_writes.iter().cloned().fold(f64::NAN, f64::max);
+    let first_b = b_writes.iter().cloned().fold(f64::NAN, f64::min);
+    println!(
+        "after the cut: replica a wrote {} times (last at +{last_a:.2} s), replica b {} times (first at +{first_b:.2} s)",
+        a_writes.len(),
+        b_writes.len()
+    );
+    // a's last renewal started before the cut, so its fence ran out before cut + 2 s; allow the
+    // request's own transit.
+    assert!(
+        a_writes.iter().all(|t| *t < 2.2),
+        "the cut-off leader wrote after its renew deadline: {a_writes:?}"
+    );
+    assert!(!b_writes.is_empty(), "b took over and wrote");
+    assert!(
+        a_writes.iter().all(|t| *t < first_b),
+        "overlapping writers: a {a_writes:?}, b {b_writes:?}"
+    );
+    assert_eq!(
+        record_sets(&w, "split")
+            .await
+            .into_iter()
+            .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
+            .map(|r| (r.ttl(), r.resource_records()[0].value().to_string())),
+        Some((Some(60), "192.0.2.23".to_string())),
+        "b's view won: the spec change applied and the edit repaired"
+    );
+    let fenced: Vec<String> = a
+        .metrics()
+        .lines()
+        .filter(|l| l.contains("outcome=\"fenced\""))
+        .map(str::to_string)
+        .collect();
+    println!("replica a's writes refused by its fence: {fenced:?}");
+    // a stepped down and knows it cannot reach the API server.
+    assert!(!is_leader(&a), "a still believes it leads");
+    assert_ne!(support::http("GET", a.admin_port, "/readyz", None).0, 200);
+    let _ = std::process::Command::new("kill")
+        .args(["-USR2", &proxy.pid().to_string()])
+        .status();
+}

@@ -61,6 +61,18 @@ fn free_port() -> u16 {
 impl Operator {
     /// Start `route53-failover-operator run` with [`FAST`] timings plus `extra` flags (later flags win).
     pub fn start(kube: &KubeWorld, r53: &R53World, extra: &[&str]) -> Operator {
+        Self::start_with(kube, r53, &kube.operator_kubeconfig(), extra, &[])
+    }
+
+    /// Like [`Operator::start`], with another kubeconfig (e.g. one through a proxy) and extra
+    /// environment (which wins over the Route 53 world's).
+    pub fn start_with(
+        kube: &KubeWorld,
+        r53: &R53World,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let mut args: Vec<String> = vec!["run".into()];
         args.extend(
             FAST.iter()
@@ -74,7 +86,7 @@ impl Operator {
             ]);
         }
         args.extend(extra.iter().map(|a| a.to_string()));
-        Self::start_exact(kube, r53, &kube.operator_kubeconfig(), &args, &[])
+        Self::start_exact(kube, r53, kubeconfig, &args, env)
     }
 
     /// Start the binary with exactly `args` (plus `--admin-address` on a free loopback port, replacing
@@ -102,7 +114,6 @@ impl Operator {
         }
         cmd.args(["--admin-address", &format!("127.0.0.1:{admin_port}")])
             .env("POD_NAMESPACE", super::kube::OPERATOR_NAMESPACE)
-            .envs(env.iter().copied())
             .env("KUBECONFIG", kubeconfig)
             .env_remove("AWS_PROFILE")
             .env_remove("WATCH_NAMESPACE")
@@ -112,6 +123,8 @@ impl Operator {
         for (k, v) in r53.aws_env() {
             cmd.env(k, v);
         }
+        // The caller's environment wins (e.g. another AWS access key id to tell replicas apart).
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().expect("spawn operator");
         let mut op = Operator {
             proc: Proc {

@@ -114,6 +114,14 @@ impl R53World {
         self.counters()[kind][op].as_u64().unwrap_or(0)
     }
 
+    /// The double's request log: `[{"time": unix seconds, "operation", "access_key"}, ...]`.
+    pub fn request_log(&self) -> Vec<serde_json::Value> {
+        self.control("GET", "/_world/requests", None)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn reset_counters(&self) {
         self.control("POST", "/_world/counters/reset", Some("{}"));
     }

@@ -63,6 +63,20 @@ def configure(cfg):
             _BUCKETS.clear()
 
 
+# The last requests, for tests that must tell who wrote what and when: (unix time, operation, access
+# key id from the SigV4 Authorization header). Bounded.
+REQUEST_LOG = []
+_REQUEST_LOG_MAX = 20000
+_AKID = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _log_request(op, environ):
+    m = _AKID.search(environ.get("HTTP_AUTHORIZATION", ""))
+    with _LOCK:
+        REQUEST_LOG.append({"time": time.time(), "operation": op, "access_key": m.group(1) if m else ""})
+        del REQUEST_LOG[:-_REQUEST_LOG_MAX]
+
+
 def _count(kind, op):
     with _LOCK:
         COUNTERS[kind][op] = COUNTERS[kind].get(op, 0) + 1
@@ -145,6 +159,7 @@ class Middleware:
             return self.control(method, path, environ, start_response)
         op = operation_name(method, path)
         _count("requests", op)
+        _log_request(op, environ)
         if not _admit(op):
             # Route 53 answers a rate-limited request with HTTP 400 and code Throttling.
             _count("throttled", op)
@@ -178,6 +193,14 @@ class Middleware:
             with _LOCK:
                 for v in COUNTERS.values():
                     v.clear()
+            return _json(start_response, {"ok": True})
+        if path == "/_world/requests" and method == "GET":
+            # [{"time": unix seconds, "operation": "ChangeResourceRecordSets", "access_key": "AKID"}, ...]
+            with _LOCK:
+                return _json(start_response, list(REQUEST_LOG))
+        if path == "/_world/requests/reset" and method == "POST":
+            with _LOCK:
+                REQUEST_LOG.clear()
             return _json(start_response, {"ok": True})
         if path == "/_world/config":
             if method == "POST":
