@@ -47,8 +47,9 @@ SERVICE_CIDR = "10.96.0.0/16"
 # The controllers a test needs: namespace deletion, garbage collection, service-account tokens and the
 # root CA ConfigMap. No kubelet runs here, so nothing that schedules or runs Pods is started.
 KCM_CONTROLLERS = (
-    "namespace,garbage-collector-controller,serviceaccount,serviceaccount-token,"
-    "root-ca-certificate-publisher,clusterrole-aggregation,ttl-after-finished"
+    "namespace-controller,garbage-collector-controller,serviceaccount-controller,"
+    "serviceaccount-token-controller,root-ca-certificate-publisher-controller,"
+    "clusterrole-aggregation-controller,ttl-after-finished-controller"
 )
 
 
@@ -261,16 +262,26 @@ class ControlPlane:
 
     def start_controller_manager(self) -> None:
         p = self.pki
+        port = free_port()
         self._spawn("controller-manager", [
             f"{self.bin}/kube-controller-manager",
             "--kubeconfig", os.path.join(self.dir, "controller-manager.kubeconfig"),
             "--authentication-kubeconfig", os.path.join(self.dir, "controller-manager.kubeconfig"),
             "--authorization-kubeconfig", os.path.join(self.dir, "controller-manager.kubeconfig"),
-            "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
+            "--bind-address", "127.0.0.1", "--secure-port", str(port),
             "--service-account-private-key-file", f"{p}/sa.key", "--root-ca-file", f"{p}/ca.crt",
-            "--use-service-account-credentials=false", "--leader-elect=false",
+            "--use-service-account-credentials=true", "--leader-elect=false",
             "--controllers", KCM_CONTROLLERS, "--v", "1",
         ])
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE  # its own self-signed serving certificate
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=insecure, timeout=2) as r:
+                return r.status == 200
+
+        self._wait(healthy, "kube-controller-manager /healthz", 60)
 
     def _wait(self, probe, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
