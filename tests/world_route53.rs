@@ -1760,3 +1760,13 @@ async fn fqdn_is_probed_through_its_route_with_its_host_header() {
     let id = create_hc(&c, "fqdn", cfg).await;
     wait_all(&c, &id, "Success:", "Resolved IP: 127.0.0.1").await;
 }
+
+/// Hosted zone ids start with `Z`, as Route 53's do (the CRD's `hostedZone.id` pattern relies on it).
+#[tokio::test]
+async fn hosted_zone_ids_start_with_z() {
+    let world = R53World::start();
+    for i in 0..20 {
+        let id = world.create_zone(&format!("z{i}.example.test")).await;
+        assert!(id.starts_with('Z'), "{id}");
+    }
+}

@@ -593,7 +593,22 @@ _PATCHES = [create_health_check, update_health_check, delete_health_check, list_
 _orig = {}
 
 
+def _zone_ids_start_with_z():
+    """Route 53 hosted zone ids start with "Z" (the CRD's pattern checks it); moto 5.2.5 draws all
+    characters at random."""
+    from moto.route53 import models as r53_models
+
+    generate = r53_models.HostedZoneIdentifier.generate
+
+    def zone_id(self, existing_ids=None, tags=None):
+        zid = generate(self, existing_ids=existing_ids, tags=tags)
+        return zid if zid.startswith("Z") else "Z" + zid[1:]
+
+    r53_models.HostedZoneIdentifier.generate = zone_id
+
+
 def apply():
+    _zone_ids_start_with_z()
     for fn in _PATCHES:
         _orig[fn.__name__] = getattr(Route53, fn.__name__, None)
         setattr(Route53, fn.__name__, fn)
