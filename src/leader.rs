@@ -125,6 +125,18 @@ impl Fence {
         }
     }
 
+    /// How long writes stay allowed from now: `None` without a limit (leader election disabled),
+    /// `Some(ZERO)` when they are not allowed.
+    pub fn remaining(&self) -> Option<Duration> {
+        let until = self.until_ms.load(Ordering::Acquire);
+        if until == u64::MAX {
+            return None;
+        }
+        Some(Duration::from_millis(
+            until.saturating_sub(self.ms(Instant::now())),
+        ))
+    }
+
     /// Time since the elector last completed a round (ok or failed); `None` before the first.
     pub fn since_last_round(&self) -> Option<Duration> {
         match self.beat_ms.load(Ordering::Acquire) {

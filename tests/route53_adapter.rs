@@ -536,10 +536,10 @@ hostedZone: {{name: example.test}}
 name: {name}
 type: A
 primary:
-  values: ["127.0.0.1"]
+  values: ["52.94.76.31"]
   healthCheck: {{type: TCP, port: 1, requestInterval: 10}}
 secondary:
-  values: ["127.0.0.2"]
+  values: ["52.94.76.32"]
   healthCheck: {{type: TCP, port: 2, requestInterval: 10}}
 "#
         );

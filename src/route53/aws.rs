@@ -130,23 +130,34 @@ impl AwsRoute53 {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.budget.acquire(operation).await;
+        // A write may not outlive the fence: checked now, and the call (with the SDK's own retry
+        // attempts) is abandoned at the fence's deadline, so no attempt is sent after it.
+        let mut limit = None;
         if let Some(fence) = &self.fence {
             if WRITES.contains(&operation) {
                 if let Err(e) = fence.check() {
                     self.metrics.route53_call(operation, "fenced", 0.0);
-                    return Err(Route53Error::new(
-                        operation,
-                        Route53ErrorKind::Transient,
-                        "NotLeader",
-                        e.to_string(),
-                    ));
+                    return Err(fenced(operation, &e.to_string()));
                 }
+                limit = fence.remaining();
             }
         }
         let start = Instant::now();
-        let res = f(self.client.clone())
-            .await
-            .map_err(|e| classify(operation, e));
+        let fut = f(self.client.clone());
+        let res = match limit {
+            None => fut.await.map_err(|e| classify(operation, e)),
+            Some(limit) => match tokio::time::timeout(limit, fut).await {
+                Ok(r) => r.map_err(|e| classify(operation, e)),
+                Err(_) => {
+                    self.metrics
+                        .route53_call(operation, "fenced", start.elapsed().as_secs_f64());
+                    return Err(fenced(
+                        operation,
+                        "the Lease's renew deadline passed during the call: no further attempt is sent",
+                    ));
+                }
+            },
+        };
         let outcome = match &res {
             Ok(_) => "success",
             Err(e) => outcome_label(e.kind),
@@ -158,6 +169,11 @@ impl AwsRoute53 {
         }
         res
     }
+}
+
+/// A write refused (or abandoned) by the leader's fence.
+fn fenced(operation: &'static str, why: &str) -> Route53Error {
+    Route53Error::new(operation, Route53ErrorKind::Transient, "NotLeader", why)
 }
 
 fn outcome_label(kind: Route53ErrorKind) -> &'static str {
