@@ -321,6 +321,7 @@ async fn cleanup<R: Route53 + HealthSource>(
             ctx.route53.as_ref(),
             &ctx.settings.owner_id,
             &uid,
+            obj.metadata.generation.unwrap_or(0),
             &obj.spec,
             obj.status.as_ref(),
         )
