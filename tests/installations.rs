@@ -150,7 +150,23 @@ async fn two_installations_share_a_cluster_and_a_zone() {
         primary.port,
         secondary.port,
     ));
+    // Made before finalizers carried the owner id: the legacy finalizer, unannotated, so A's.
+    apply(&manifest(
+        "three",
+        "  finalizers: [route53.failover.io/cleanup]\n",
+        primary.port,
+        secondary.port,
+    ));
     let api: Api<FailoverRecord> = Api::namespaced(kube.client().await, "default");
+    let three = wait_synced(&api, "three").await;
+    let uid_three = three.uid().expect("uid");
+    assert_eq!(
+        three.finalizers(),
+        [
+            "route53.failover.io/cleanup",
+            "route53.failover.io/cleanup-a"
+        ]
+    );
     let one = wait_synced(&api, "one").await;
     let two = wait_synced(&api, "two").await;
     let (uid_one, uid_two) = (one.uid().expect("uid"), two.uid().expect("uid"));
@@ -186,14 +202,29 @@ async fn two_installations_share_a_cluster_and_a_zone() {
     // Delete A's object while B runs: A's checks and records go, B's stay byte for byte.
     let b_checks = checks_of(&r53, &uid_two);
     let b_records = record_sets(&r53, &zone, "two").await;
-    ok(&kube.kubectl(&["delete", "frec", "one", "-n", "default", "--wait=false"]));
-    eventually("one deleted", WAIT, POLL, || {
-        let api = api.clone();
-        async move { matches!(api.get_opt("one").await, Ok(None)).then_some(()) }
-    })
-    .await;
-    assert!(record_sets(&r53, &zone, "one").await.is_empty());
-    assert!(checks_of(&r53, &uid_one).is_empty(), "A's checks deleted");
+    ok(&kube.kubectl(&[
+        "delete",
+        "frec",
+        "one",
+        "three",
+        "-n",
+        "default",
+        "--wait=false",
+    ]));
+    for name in ["one", "three"] {
+        eventually(&format!("{name} deleted"), WAIT, POLL, || {
+            let api = api.clone();
+            async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
+        })
+        .await;
+    }
+    for (name, uid) in [("one", &uid_one), ("three", &uid_three)] {
+        assert!(record_sets(&r53, &zone, name).await.is_empty(), "{name}");
+        assert!(
+            checks_of(&r53, uid).is_empty(),
+            "A's checks of {name} deleted"
+        );
+    }
     assert_eq!(checks_of(&r53, &uid_two), b_checks, "B's checks untouched");
     assert_eq!(
         record_sets(&r53, &zone, "two").await,
