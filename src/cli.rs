@@ -46,6 +46,17 @@ pub struct RunArgs {
     #[arg(long, env = "OWNER_ID", default_value = "route53-failover-operator", value_parser = parse_owner)]
     pub owner_id: String,
 
+    /// Handle FailoverRecords without the `route53.failover.io/owner` annotation. Set it on exactly one
+    /// installation per cluster; the others handle only objects annotated with their owner id.
+    #[arg(
+        long,
+        env = "CLAIM_UNANNOTATED",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub claim_unannotated: bool,
+
     /// How often endpoint health is read from Route 53 (GetHealthCheckStatus).
     #[arg(long, env = "HEALTH_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub health_poll_interval: Duration,
@@ -156,6 +167,22 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn claim_unannotated_defaults_to_true_and_takes_a_value() {
+        let run = |extra: &[&str]| {
+            let mut argv = vec!["route53-failover-operator", "run"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Run(args)) => Some(args.claim_unannotated),
+                _ => None,
+            }
+        };
+        assert_eq!(run(&[]), Some(true));
+        assert_eq!(run(&["--claim-unannotated", "false"]), Some(false));
+        assert_eq!(run(&["--claim-unannotated", "true"]), Some(true));
+        assert_eq!(run(&["--claim-unannotated", "maybe"]), None);
     }
 
     #[test]

@@ -19,9 +19,10 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, field, info, info_span, warn};
 
-use crate::crd::{FINALIZER, FailoverRecord, FailoverRecordStatus, Role};
+use crate::crd::{FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
 use crate::metrics::{Metrics, RecordState};
+use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::{HealthSource, Route53};
 use crate::status::{self, READY, next_status};
@@ -34,6 +35,8 @@ pub const FIELD_MANAGER: &str = "route53-failover-operator";
 pub struct Settings {
     /// Owner id written into Route 53 identifiers; must be stable and unique per operator installation.
     pub owner_id: String,
+    /// Handle objects without the owner annotation ([`crate::ownership::OWNER_ANNOTATION`]).
+    pub claim_unannotated: bool,
     /// How often endpoint health is read from Route 53.
     pub health_poll: Duration,
     /// How often records and health check settings are re-read and drift repaired.
@@ -52,6 +55,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             owner_id: "route53-failover-operator".into(),
+            claim_unannotated: true,
             health_poll: Duration::from_secs(30),
             resync: Duration::from_secs(300),
             change_poll: Duration::from_secs(5),
@@ -126,6 +130,10 @@ pub async fn reconcile_guarded<R: Route53 + HealthSource>(
     match &guarded.0 {
         Ok(obj) => reconcile(Arc::new(obj.clone()), ctx).await,
         Err(invalid) => {
+            if let Claim::NotOurs(why) = claim_of(&invalid.metadata, &ctx.settings) {
+                tracing::debug!(object = ?invalid.metadata.name, %why, "not ours: ignored");
+                return Ok(Action::await_change());
+            }
             let _timer = ctx.metrics.reconcile_timer();
             report_undecodable(invalid, &ctx).await?;
             Err(Error::InvalidSpec(invalid.error.clone()))
@@ -207,18 +215,57 @@ async fn report_undecodable<R>(invalid: &InvalidObject, ctx: &Context<R>) -> Res
     Ok(())
 }
 
+/// Whether this installation handles the object (see [`crate::ownership`]).
+fn claim_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    settings: &Settings,
+) -> Claim {
+    ownership::claim(
+        &settings.owner_id,
+        settings.claim_unannotated,
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(OWNER_ANNOTATION))
+            .map(String::as_str),
+        meta.finalizers.iter().flatten(),
+    )
+}
+
 /// Reconcile one FailoverRecord.
+///
+/// An object that is not this installation's is ignored: no status, finalizer or Route 53 write. One
+/// that carries the legacy finalizer is cleaned up under it too, and the legacy finalizer removed then.
 pub async fn reconcile<R: Route53 + HealthSource>(
     obj: Arc<FailoverRecord>,
     ctx: Arc<Context<R>>,
 ) -> Result<Action> {
-    let _timer = ctx.metrics.reconcile_timer();
     let ns = obj
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
+    if let Claim::NotOurs(why) = claim_of(&obj.metadata, &ctx.settings) {
+        tracing::debug!(object = %format!("{ns}/{}", obj.name_any()), %why, "not ours: ignored");
+        if let Some(uid) = obj.uid() {
+            ctx.metrics.set_record_state(&uid, None);
+            ctx.forget(&uid);
+        }
+        return Ok(Action::await_change());
+    }
+    let _timer = ctx.metrics.reconcile_timer();
     let api: Api<FailoverRecord> = Api::namespaced(ctx.client.clone(), &ns);
     let span = info_span!("reconcile", object = %format!("{ns}/{}", obj.name_any()), generation = obj.metadata.generation, full = field::Empty);
-    finalizer(&api, FINALIZER, obj, |event| async {
+    let ours = ownership::finalizer_name(&ctx.settings.owner_id);
+    let has = |f: &str| obj.finalizers().iter().any(|x| x == f);
+    if obj.metadata.deletion_timestamp.is_some() && has(LEGACY_FINALIZER) {
+        // Made before finalizers carried the owner id: clean up, then release both finalizers.
+        return async {
+            let action = cleanup(obj.clone(), &ctx).await?;
+            remove_finalizers(&api, &obj, &[LEGACY_FINALIZER, &ours]).await?;
+            Ok(action)
+        }
+        .instrument(span)
+        .await;
+    }
+    finalizer(&api, &ours, obj, |event| async {
         match event {
             Finalizer::Apply(o) => apply(o, &api, &ctx).await,
             Finalizer::Cleanup(o) => cleanup(o, &ctx).await,
@@ -227,6 +274,34 @@ pub async fn reconcile<R: Route53 + HealthSource>(
     .instrument(span)
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Remove finalizers with a merge patch carrying the object's resourceVersion, so a concurrent
+/// change of the list makes the patch fail (409, retried) instead of dropping another entry.
+async fn remove_finalizers(
+    api: &Api<FailoverRecord>,
+    obj: &FailoverRecord,
+    names: &[&str],
+) -> Result<()> {
+    let rest: Vec<&String> = obj
+        .finalizers()
+        .iter()
+        .filter(|f| !names.contains(&f.as_str()))
+        .collect();
+    let patch = json!({
+        "metadata": {
+            "finalizers": rest,
+            "resourceVersion": obj.resource_version(),
+        }
+    });
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    Ok(())
 }
 
 async fn apply<R: Route53 + HealthSource>(
@@ -321,6 +396,7 @@ async fn cleanup<R: Route53 + HealthSource>(
             ctx.route53.as_ref(),
             &ctx.settings.owner_id,
             &uid,
+            obj.metadata.generation.unwrap_or(0),
             &obj.spec,
             obj.status.as_ref(),
         )

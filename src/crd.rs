@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// API group of the resource.
 pub const GROUP: &str = "route53.failover.io";
-/// Finalizer that guards Route 53 cleanup.
-pub const FINALIZER: &str = "route53.failover.io/cleanup";
+/// The finalizer of versions before owner ids were in its name; see
+/// [`crate::ownership::finalizer_name`] for the one each installation uses now.
+pub const FINALIZER: &str = crate::ownership::LEGACY_FINALIZER;
 /// Default TTL of non-alias records.
 pub const DEFAULT_TTL: i64 = 60;
 /// CloudFront's canonical hosted zone id: aliases to it cannot evaluate target health.

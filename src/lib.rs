@@ -13,6 +13,7 @@ pub mod error;
 pub mod leader;
 pub mod metrics;
 pub mod naming;
+pub mod ownership;
 pub mod plan;
 pub mod reconcile;
 pub mod route53;

@@ -106,6 +106,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     };
     let settings = Settings {
         owner_id: args.owner_id.clone(),
+        claim_unannotated: args.claim_unannotated,
         health_poll: args.health_poll_interval,
         resync: args.resync_interval,
         change_poll: args.change_poll_interval,

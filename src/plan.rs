@@ -76,9 +76,7 @@ pub fn plan_health_checks(
             DesiredHealth::Managed(config) => {
                 let mut candidates: Vec<&HealthCheck> = owned
                     .iter()
-                    .filter(|hc| {
-                        naming::role_of_caller_reference(uid, &hc.caller_reference) == Some(role)
-                    })
+                    .filter(|hc| owned_role(owner, uid, generation, hc) == Some(role))
                     .filter(|hc| hc.config.as_ref().is_some_and(|c| config.updatable_from(c)))
                     .collect();
                 // Prefer the check the record already carries, then a stable order.
@@ -118,11 +116,40 @@ pub fn plan_health_checks(
     }
     plan.retired = owned
         .iter()
+        .filter(|hc| owned_role(owner, uid, generation, hc).is_some())
         .filter(|hc| !kept.contains(&hc.id.as_str()))
         .map(|hc| hc.id.clone())
         .collect();
     plan.retired.sort();
     plan
+}
+
+/// The role of a listed health check of this object if its CallerReference proves it is this
+/// installation's (see [`naming::owned_role`]); `None` for another installation's checks.
+pub fn owned_role(owner: &str, uid: &str, generation: i64, hc: &HealthCheck) -> Option<Role> {
+    let key = hc.config.as_ref().map(|c| c.immutable_key());
+    naming::owned_role(owner, uid, &hc.caller_reference, key.as_deref(), generation)
+}
+
+/// Split health checks listed under the object's CallerReference prefix into this installation's
+/// (`.0`) and the legacy-format ones it cannot prove its own (`.1`: another installation's, left alone
+/// and reported). Current-format checks of other installations are in neither.
+pub fn owned_health_checks(
+    owner: &str,
+    uid: &str,
+    generation: i64,
+    listed: &[HealthCheck],
+) -> (Vec<HealthCheck>, Vec<HealthCheck>) {
+    let mut ours = Vec::new();
+    let mut unproved = Vec::new();
+    for hc in listed {
+        if owned_role(owner, uid, generation, hc).is_some() {
+            ours.push(hc.clone());
+        } else if naming::is_legacy_reference(uid, &hc.caller_reference) {
+            unproved.push(hc.clone());
+        }
+    }
+    (ours, unproved)
 }
 
 /// Output of [`plan_records`].
@@ -269,11 +296,13 @@ pub struct DeletionPlan {
 }
 
 /// Plan the cleanup of an object. Records are recognised by the SetIdentifier prefix that carries the
-/// owner id and uid; health checks by their CallerReference (`owned`).
+/// owner id and uid; health checks by their CallerReference (`owned`; only those [`owned_role`]
+/// proves this installation's are deleted).
 pub fn plan_deletion(
     name: &str,
     owner: &str,
     uid: &str,
+    generation: i64,
     observed: &[RecordSet],
     owned: &[HealthCheck],
 ) -> DeletionPlan {
@@ -291,7 +320,11 @@ pub fn plan_deletion(
         .map(Change::Delete)
         .collect();
     record_deletes.sort_by(|a, b| a.record().set_identifier.cmp(&b.record().set_identifier));
-    let mut health_check_deletes: Vec<String> = owned.iter().map(|hc| hc.id.clone()).collect();
+    let mut health_check_deletes: Vec<String> = owned
+        .iter()
+        .filter(|hc| owned_role(owner, uid, generation, hc).is_some())
+        .map(|hc| hc.id.clone())
+        .collect();
     health_check_deletes.sort();
     DeletionPlan {
         record_deletes,
@@ -384,7 +417,7 @@ secondary:
         };
         assert_eq!(*role, Role::Primary);
         assert_eq!(
-            naming::role_of_caller_reference(UID, caller_reference),
+            naming::owned_role(OWNER, UID, caller_reference, None, 1),
             Some(Role::Primary)
         );
         assert_eq!(plan.ids, [None, None]);
@@ -645,8 +678,22 @@ secondary: {alias: {dnsName: "Backup.Example.com", hostedZoneId: Z1}}
             "app.example.com",
             OWNER,
             UID,
+            1,
             &[ours.clone(), theirs],
-            &[hc("hc-1", Role::Primary, &c, 1)],
+            &[
+                hc("hc-1", Role::Primary, &c, 1),
+                HealthCheck {
+                    id: "hc-other-owner".into(),
+                    caller_reference: naming::caller_reference(
+                        "other-owner",
+                        UID,
+                        Role::Primary,
+                        &c.immutable_key(),
+                        1,
+                    ),
+                    ..hc("x", Role::Primary, &c, 1)
+                },
+            ],
         );
         assert_eq!(plan.record_deletes, vec![Change::Delete(ours)]);
         assert_eq!(plan.health_check_deletes, vec!["hc-1".to_string()]);

@@ -312,7 +312,13 @@ async fn apply<R: Route53>(
         }
     }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let owned = r53.list_health_checks(&prefix).await?;
+    let (owned, unproved) = plan::owned_health_checks(
+        input.owner,
+        input.uid,
+        input.generation,
+        &r53.list_health_checks(&prefix).await?,
+    );
+    report_unproved(&unproved);
     let attached = Role::ALL.map(|role| {
         plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
     });
@@ -517,8 +523,8 @@ async fn create_check<R: Route53>(
         match r53.create_health_check(&reference, config, tags).await {
             Ok(hc) => return Ok(hc),
             Err(e) if e.code == "HealthCheckAlreadyExists" => {
-                let owned = r53.list_health_checks_fresh(prefix).await?;
-                if let Some(existing) = owned.iter().find(|h| h.caller_reference == reference) {
+                let listed = r53.list_health_checks_fresh(prefix).await?;
+                if let Some(existing) = listed.iter().find(|h| h.caller_reference == reference) {
                     // Created by an earlier attempt with other settings: converge by update.
                     return update_to(r53, existing, config).await;
                 }
@@ -611,6 +617,7 @@ pub async fn cleanup<R: Route53>(
     r53: &R,
     owner: &str,
     uid: &str,
+    generation: i64,
     spec: &FailoverRecordSpec,
     status: Option<&FailoverRecordStatus>,
 ) -> Result<Vec<Note>, Error> {
@@ -628,9 +635,14 @@ pub async fn cleanup<R: Route53>(
     };
     // From a listing made now, never from a cache: a check whose create answer or tagging call was
     // lost is found by its CallerReference all the same, before the finalizer goes.
-    let owned = r53
-        .list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
-        .await?;
+    let (owned, unproved) = plan::owned_health_checks(
+        owner,
+        uid,
+        generation,
+        &r53.list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
+            .await?,
+    );
+    report_unproved(&unproved);
     let observed = match &zone {
         Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
             Ok(v) => v,
@@ -639,7 +651,7 @@ pub async fn cleanup<R: Route53>(
         },
         None => Vec::new(),
     };
-    let dplan = plan::plan_deletion(&spec.name, owner, uid, &observed, &owned);
+    let dplan = plan::plan_deletion(&spec.name, owner, uid, generation, &observed, &owned);
     if let (Some(z), false) = (&zone, dplan.record_deletes.is_empty()) {
         let info = r53
             .change_record_sets(
@@ -667,6 +679,18 @@ pub async fn cleanup<R: Route53>(
         ));
     }
     Ok(notes)
+}
+
+/// Legacy-format health checks of the object that this installation cannot prove its own: another
+/// installation's (or made under another owner id). They are never updated, reused or deleted.
+fn report_unproved(unproved: &[HealthCheck]) {
+    for hc in unproved {
+        tracing::warn!(
+            health_check = %hc.id,
+            caller_reference = %hc.caller_reference,
+            "legacy health check of this object not made under this owner id: left alone"
+        );
+    }
 }
 
 /// How often (backing off from a quarter second), and how long, cleanup polls a DELETE until INSYNC

@@ -155,7 +155,7 @@ async fn create_writes_exact_route53_state_and_settles_to_ready() {
         (Some("52.94.76.10"), 80, 10, 2)
     );
     assert_eq!(
-        naming::role_of_caller_reference(UID, &pc.caller_reference),
+        naming::owned_role(OWNER, UID, &pc.caller_reference, None, 1),
         Some(Role::Primary)
     );
     assert!(
@@ -509,7 +509,7 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
     };
     let zone = h.zone.clone();
     h.r53.put_record(&zone, other.clone());
-    let notes = cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
+    let notes = cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
         .await
         .expect("cleanup");
     assert!(h.ours().is_empty());
@@ -523,7 +523,7 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
         2
     );
     // Idempotent: a second cleanup (after a crash) has nothing left to do and succeeds.
-    cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
+    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
         .await
         .expect("again");
 }
@@ -546,7 +546,7 @@ async fn existing_health_check_is_attached_and_never_deleted() {
     h.run(true).await;
     let p = h.record(Role::Primary);
     assert_eq!(p.health_check_id.as_deref(), Some(ext.as_str()));
-    cleanup(&h.r53, OWNER, UID, &h.spec, h.status.as_ref())
+    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
         .await
         .expect("cleanup");
     assert!(
@@ -665,7 +665,7 @@ async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
     let spec = h.spec.clone();
     let status = h.status.clone();
     let r53 = &h.r53;
-    let clean = cleanup(r53, OWNER, UID, &spec, status.as_ref());
+    let clean = cleanup(r53, OWNER, UID, h.generation, &spec, status.as_ref());
     let watch = async {
         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
         assert_eq!(
@@ -751,7 +751,7 @@ async fn health_check_deleted_out_of_band_is_recreated_under_a_new_reference() {
     let new = checks.iter().find(|c| c.id == now).expect("new check");
     assert_ne!(new.caller_reference, lost_ref);
     assert_eq!(
-        naming::role_of_caller_reference(UID, &new.caller_reference),
+        naming::owned_role(OWNER, UID, &new.caller_reference, None, 1),
         Some(Role::Primary)
     );
     assert!(
@@ -792,4 +792,144 @@ async fn missing_or_malformed_existing_health_check_is_reported_and_nothing_writ
             Some(crate::error::Retry::Slow)
         );
     }
+}
+
+/// One sync of `owner` against the shared fake (another installation watching the same object).
+async fn sync_as(
+    r53: &FakeRoute53,
+    owner: &str,
+    spec: &FailoverRecordSpec,
+    status: &mut Option<FailoverRecordStatus>,
+) -> SyncOutcome {
+    let out = sync(
+        r53,
+        SyncInput {
+            owner,
+            uid: UID,
+            generation: 1,
+            object_ref: "default/app",
+            spec,
+            status: status.as_ref(),
+            full: true,
+            read_health: true,
+        },
+    )
+    .await;
+    if let Some(obs) = &out.observation {
+        *status = Some(next_status(status.as_ref(), obs, Timestamp::now()));
+    }
+    out
+}
+
+fn managed_config(spec: &FailoverRecordSpec, role: Role) -> crate::route53::HealthCheckConfig {
+    let d = crate::desired::Desired::from_spec(spec, OWNER, UID).expect("valid");
+    match &d.endpoint(role).health {
+        crate::desired::DesiredHealth::Managed(c) => c.clone(),
+        other => panic!("not managed: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn another_owners_health_checks_are_never_reused_updated_or_deleted() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    // Installation B handles the same object (same uid) at another name, with other settings.
+    let theirs_spec = spec(
+        &BASIC
+            .replace("app.example.com", "b.example.com")
+            .replace("failureThreshold: 2", "failureThreshold: 5"),
+    );
+    let mut theirs_status = None;
+    let out = sync_as(&h.r53, "cluster-b", &theirs_spec, &mut theirs_status).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    // And a legacy-format check made by B's owner id (before owner ids were in the prefix).
+    let key = managed_config(&h.spec, Role::Primary).immutable_key();
+    let legacy_b = naming::legacy_caller_reference("cluster-b", UID, Role::Primary, &key, 1, 0);
+    h.r53
+        .add_foreign_health_check(&legacy_b, &managed_config(&h.spec, Role::Primary));
+    let before = h.r53.health_checks();
+    assert_eq!(before.len(), 3);
+
+    // Installation A (OWNER): creates its own two checks, touches none of B's.
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    assert_eq!(h.r53.call_count("CreateHealthCheck"), 2);
+    assert_eq!(h.r53.call_count("UpdateHealthCheck"), 0);
+    assert_eq!(h.r53.call_count("DeleteHealthCheck"), 0);
+    let after = h.r53.health_checks();
+    for b in &before {
+        assert!(after.contains(b), "B's check changed or gone: {b:?}");
+        assert_ne!(Some(b.id.clone()), h.record(Role::Primary).health_check_id);
+    }
+    for role in Role::ALL {
+        let id = h.hc_id(role);
+        let c = after.iter().find(|c| c.id == id).expect("our check");
+        assert!(
+            c.caller_reference
+                .starts_with(&naming::caller_reference_owner_prefix(OWNER, UID))
+        );
+    }
+
+    // A's cleanup deletes A's records and checks only.
+    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
+        .await
+        .expect("cleanup");
+    assert!(h.ours().is_empty());
+    assert_eq!(h.r53.health_checks(), before, "B's checks untouched");
+    assert_eq!(
+        h.r53
+            .records(&h.zone)
+            .iter()
+            .filter(|r| r.name == "b.example.com.")
+            .count(),
+        2,
+        "B's records untouched"
+    );
+}
+
+#[tokio::test]
+async fn another_owners_records_at_the_name_stay_a_conflict() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    let mut theirs_status = None;
+    let spec_b = h.spec.clone();
+    sync_as(&h.r53, "cluster-b", &spec_b, &mut theirs_status).await;
+    let records_before = h.r53.records(&h.zone);
+    let checks_before = h.r53.health_checks();
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert!(
+        matches!(out.result, Err(Error::Conflict(_))),
+        "{:?}",
+        out.result
+    );
+    assert_eq!(h.ready(), ("False".into(), "Conflict".into()));
+    assert_eq!(h.r53.write_calls(), 0);
+    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
+        .await
+        .expect("cleanup");
+    assert_eq!(h.r53.records(&h.zone), records_before);
+    assert_eq!(h.r53.health_checks(), checks_before);
+}
+
+#[tokio::test]
+async fn legacy_checks_of_our_owner_are_kept_and_reused() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    let config = managed_config(&h.spec, Role::Primary);
+    let legacy =
+        naming::legacy_caller_reference(OWNER, UID, Role::Primary, &config.immutable_key(), 1, 0);
+    let id = h.r53.add_foreign_health_check(&legacy, &config);
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(h.hc_id(Role::Primary), id, "the legacy check is reused");
+    assert_eq!(h.r53.call_count("CreateHealthCheck"), 1, "secondary only");
+    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
+        .await
+        .expect("cleanup");
+    assert!(h.r53.health_checks().is_empty(), "ours, so deleted");
 }

@@ -303,6 +303,8 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
             "0.0.0.0:8080",
             "--owner-id",
             "route53-failover-operator",
+            "--claim-unannotated",
+            "true",
             "--health-poll-interval",
             "30s",
             "--resync-interval",

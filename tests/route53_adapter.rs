@@ -589,7 +589,8 @@ secondary:
     async fn delete(&self, a: &AwsRoute53) {
         let mut last = None;
         for _ in 0..40 {
-            match reconcile::cleanup(a, OWNER, &self.uid, &self.spec, self.status.as_ref()).await {
+            match reconcile::cleanup(a, OWNER, &self.uid, 1, &self.spec, self.status.as_ref()).await
+            {
                 Ok(_) => return,
                 Err(e) => last = Some(e),
             }
