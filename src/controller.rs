@@ -25,6 +25,7 @@ use crate::metrics::{Metrics, RecordState};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::{HealthSource, Route53};
 use crate::status::{self, READY, next_status};
+use crate::text;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "route53-failover-operator";
@@ -128,7 +129,9 @@ pub async fn reconcile_guarded<R: Route53 + HealthSource>(
         Err(invalid) => {
             let _timer = ctx.metrics.reconcile_timer();
             report_undecodable(invalid, &ctx).await?;
-            Err(Error::InvalidSpec(invalid.error.clone()))
+            Err(Error::InvalidSpec(
+                text::bounded(&invalid.error, text::CONDITION_MESSAGE_MAX).into_owned(),
+            ))
         }
     }
 }
@@ -150,7 +153,11 @@ async fn report_undecodable<R>(invalid: &InvalidObject, ctx: &Context<R>) -> Res
         .pointer("/status/conditions")
         .and_then(|c| serde_json::from_value(c.clone()).ok())
         .unwrap_or_default();
-    let message = format!("the object cannot be decoded: {}", invalid.error);
+    let message = text::bounded(
+        &format!("the object cannot be decoded: {}", invalid.error),
+        text::CONDITION_MESSAGE_MAX,
+    )
+    .into_owned();
     let prev = conditions.iter().find(|c| c.type_ == READY);
     let unchanged = prev.is_some_and(|c| {
         c.status == "False"
@@ -439,10 +446,11 @@ async fn publish<R>(
     note: &Note,
 ) {
     // Every Event is also a log line, inside the reconcile's span.
+    let message = text::for_log(&note.message);
     if note.warning {
-        warn!(reason = note.reason, "{}", note.message);
+        warn!(reason = note.reason, "{message}");
     } else {
-        info!(reason = note.reason, "{}", note.message);
+        info!(reason = note.reason, "{message}");
     }
     let ev = Event {
         type_: if note.warning {
@@ -451,7 +459,7 @@ async fn publish<R>(
             EventType::Normal
         },
         reason: note.reason.into(),
-        note: Some(note.message.chars().take(1000).collect()),
+        note: Some(text::bounded(&note.message, text::EVENT_NOTE_MAX).into_owned()),
         action: "Reconcile".into(),
         secondary: None,
     };
@@ -470,13 +478,14 @@ pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -
         .inc();
     let uid = obj.uid().unwrap_or_default();
     let s = &ctx.settings;
+    let shown = text::for_log(&error.to_string()).into_owned();
     match error.retry() {
         Retry::AwaitChange => {
-            warn!(object = %obj.name_any(), error = %error, "waiting for a spec change");
+            warn!(object = %obj.name_any(), error = %shown, "waiting for a spec change");
             Action::await_change()
         }
         Retry::Slow => {
-            warn!(object = %obj.name_any(), error = %error, "retrying slowly");
+            warn!(object = %obj.name_any(), error = %shown, "retrying slowly");
             Action::requeue(s.slow_retry)
         }
         Retry::Backoff => {
@@ -485,7 +494,7 @@ pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -
                 m.failures
             });
             let delay = backoff(n, s.backoff_base, s.backoff_cap);
-            warn!(object = %obj.name_any(), error = %error, attempt = n, ?delay, "retrying with backoff");
+            warn!(object = %obj.name_any(), error = %shown, attempt = n, ?delay, "retrying with backoff");
             Action::requeue(delay)
         }
     }
@@ -536,7 +545,7 @@ pub async fn run<R: Route53 + HealthSource>(
             match res {
                 Ok((o, _)) => tracing::debug!(object = %o.name, "reconciled"),
                 Err(kube::runtime::controller::Error::ReconcilerFailed(e, o)) => {
-                    tracing::debug!(object = %o.name, error = %e, "reconcile failed")
+                    tracing::debug!(object = %o.name, error = %text::for_log(&e.to_string()), "reconcile failed")
                 }
                 Err(kube::runtime::controller::Error::QueueError(e)) => {
                     warn!(error = %e, "watch failed: not ready until FailoverRecords can be listed");

@@ -18,5 +18,6 @@ pub mod reconcile;
 pub mod route53;
 pub mod status;
 pub mod telemetry;
+pub mod text;
 
 pub use error::{Error, Result};
