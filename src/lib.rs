@@ -19,5 +19,6 @@ pub mod route53;
 pub mod status;
 pub mod telemetry;
 pub mod text;
+pub mod watched;
 
 pub use error::{Error, Result};

@@ -614,7 +614,6 @@ pub async fn cleanup<R: Route53>(
     spec: &FailoverRecordSpec,
     status: Option<&FailoverRecordStatus>,
 ) -> Result<Vec<Note>, Error> {
-    let mut notes = Vec::new();
     let zone = match status.and_then(|s| s.hosted_zone_id.clone()) {
         Some(z) => Some(z),
         None => match Desired::from_spec(spec, owner, uid) {
@@ -626,21 +625,54 @@ pub async fn cleanup<R: Route53>(
             Err(_) => spec.hosted_zone.id.clone(),
         },
     };
+    cleanup_owned(r53, owner, uid, zone.as_deref(), Some(&spec.name)).await
+}
+
+/// Cleanup of an object whose spec does not decode, from what could be read of it: health checks
+/// are found by the object's uid, the record pair by its name in the zone (its id, or its name when
+/// exactly one zone has it). What cannot be located is left alone.
+pub async fn cleanup_undecodable<R: Route53>(
+    r53: &R,
+    owner: &str,
+    uid: &str,
+    hints: &crate::watched::CleanupHints,
+) -> Result<Vec<Note>, Error> {
+    let zone = match (&hints.zone_id, &hints.zone_name) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(name)) => {
+            let mut zones = r53.find_hosted_zones(name).await?;
+            (zones.len() == 1).then(|| zones.remove(0).id)
+        }
+        (None, None) => None,
+    };
+    cleanup_owned(r53, owner, uid, zone.as_deref(), hints.name.as_deref()).await
+}
+
+/// Delete what the object owns: its records named `name` in `zone` (skipped when either is
+/// unknown), then its health checks, found by uid.
+async fn cleanup_owned<R: Route53>(
+    r53: &R,
+    owner: &str,
+    uid: &str,
+    zone: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<Note>, Error> {
+    let mut notes = Vec::new();
     // From a listing made now, never from a cache: a check whose create answer or tagging call was
     // lost is found by its CallerReference all the same, before the finalizer goes.
     let owned = r53
         .list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
         .await?;
-    let observed = match &zone {
-        Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
+    let observed = match (zone, name) {
+        (Some(z), Some(name)) => match r53.list_record_sets(z, &fqdn(name)).await {
             Ok(v) => v,
             Err(e) if e.kind == Route53ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         },
-        None => Vec::new(),
+        _ => Vec::new(),
     };
-    let dplan = plan::plan_deletion(&spec.name, owner, uid, &observed, &owned);
-    if let (Some(z), false) = (&zone, dplan.record_deletes.is_empty()) {
+    let dplan = plan::plan_deletion(name.unwrap_or_default(), owner, uid, &observed, &owned);
+    if let (Some(z), false) = (zone, dplan.record_deletes.is_empty()) {
         let info = r53
             .change_record_sets(
                 z,
