@@ -312,7 +312,19 @@ async fn apply<R: Route53>(
         }
     }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let owned = r53.list_health_checks(&prefix).await?;
+    let mut owned = r53.list_health_checks(&prefix).await?;
+    if input.full {
+        // A full reconcile (a resync, a spec change, a failure) reads each owned check as it is now
+        // (GetHealthCheck: two calls, not a listing of the account), so an out-of-band edit is
+        // repaired on the resync after it, not when the inventory cache expires.
+        let mut now = Vec::with_capacity(owned.len());
+        for hc in &owned {
+            if let Some(current) = r53.get_health_check(&hc.id).await? {
+                now.push(current);
+            }
+        }
+        owned = now;
+    }
     let attached = Role::ALL.map(|role| {
         plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
     });
