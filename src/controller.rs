@@ -6,11 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::DeserializeGuard;
-use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -26,6 +24,7 @@ use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::{HealthSource, Route53};
 use crate::status::{self, READY, next_status};
+use crate::text;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "route53-failover-operator";
@@ -118,47 +117,164 @@ impl<R> Context<R> {
     }
 }
 
-/// What the controller watches: objects that do not even deserialize (possible only when the CRD's
-/// schema is not enforced) are isolated instead of breaking the watch for every other object.
-pub type Watched = DeserializeGuard<FailoverRecord>;
+pub use crate::watched::Watched;
 
-/// Reconcile one watched object.
+/// Reconcile one watched object: metadata, spec and status are decoded separately (see
+/// [`Watched`]), so a status written by someone else never stops a reconcile, and an object whose
+/// spec does not decode is reported, and can still be deleted.
 pub async fn reconcile_guarded<R: Route53 + HealthSource>(
-    guarded: Arc<Watched>,
+    watched: Arc<Watched>,
     ctx: Arc<Context<R>>,
 ) -> Result<Action> {
-    match &guarded.0 {
-        Ok(obj) => reconcile(Arc::new(obj.clone()), ctx).await,
-        Err(invalid) => {
-            if let Claim::NotOurs(why) = claim_of(&invalid.metadata, &ctx.settings) {
-                tracing::debug!(object = ?invalid.metadata.name, %why, "not ours: ignored");
-                return Ok(Action::await_change());
-            }
-            let _timer = ctx.metrics.reconcile_timer();
-            report_undecodable(invalid, &ctx).await?;
-            Err(Error::InvalidSpec(invalid.error.clone()))
+    if let Claim::NotOurs(why) = claim_of(&watched.metadata, &ctx.settings) {
+        tracing::debug!(object = ?watched.metadata.name, %why, "not ours: ignored");
+        return Ok(Action::await_change());
+    }
+    if let Some(obj) = watched.record() {
+        if let Some(e) = &watched.status_error {
+            discard_status(&watched, e, &ctx).await?;
         }
+        return reconcile(Arc::new(obj), ctx).await;
+    }
+    let error = match &watched.spec {
+        Err(e) => text::bounded(e, text::CONDITION_MESSAGE_MAX).into_owned(),
+        Ok(_) => String::new(),
+    };
+    let _timer = ctx.metrics.reconcile_timer();
+    if watched.metadata.deletion_timestamp.is_some() {
+        return release_undecodable(&watched, &ctx).await;
+    }
+    report_undecodable(&watched, &error, &ctx).await?;
+    Err(Error::InvalidSpec(error))
+}
+
+fn dynamic_api<R>(meta: &ObjectMeta, ctx: &Context<R>) -> Result<(Api<DynamicObject>, String)> {
+    let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
+        return Err(Error::MissingField("metadata.name"));
+    };
+    let ar = ApiResource::erase::<FailoverRecord>(&());
+    Ok((
+        Api::namespaced_with(ctx.client.clone(), ns, &ar),
+        name.to_string(),
+    ))
+}
+
+/// A status the operator cannot read was written by someone else: it is removed (a merge patch of
+/// the status subresource), and the reconcile that follows writes the operator's own.
+async fn discard_status<R>(watched: &Watched, error: &str, ctx: &Context<R>) -> Result<()> {
+    let (api, name) = dynamic_api(&watched.metadata, ctx)?;
+    warn!(
+        object = %name,
+        error = %text::for_log(error),
+        "ignoring a status the operator cannot read (written by someone else): it is replaced"
+    );
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": null})),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    Ok(())
+}
+
+/// Deletion of an object whose spec does not decode: what it owns in Route 53 is cleaned up from
+/// what can be read of it (health checks by uid, the record pair by name), unless its deletion policy
+/// does not read as `Delete`; then the finalizer is released.
+async fn release_undecodable<R: Route53 + HealthSource>(
+    watched: &Watched,
+    ctx: &Context<R>,
+) -> Result<Action> {
+    let meta = &watched.metadata;
+    // This installation's finalizer, or the legacy one on an object it claims.
+    let ours = ownership::finalizer_name(&ctx.settings.owner_id);
+    let mine = |f: &String| *f == ours || f == LEGACY_FINALIZER;
+    if !meta.finalizers.iter().flatten().any(mine) {
+        return Ok(Action::await_change());
+    }
+    let uid = meta
+        .uid
+        .clone()
+        .ok_or(Error::MissingField("metadata.uid"))?;
+    let (api, name) = dynamic_api(meta, ctx)?;
+    let oref = undecodable_ref(meta, &name);
+    let span = info_span!("cleanup", object = %format!("{}/{name}", meta.namespace.as_deref().unwrap_or_default()));
+    let notes = if watched.cleanup.deletes() {
+        reconcile::cleanup_undecodable(
+            ctx.route53.as_ref(),
+            &ctx.settings.owner_id,
+            &uid,
+            meta.generation.unwrap_or(1),
+            &watched.cleanup,
+        )
+        .instrument(span)
+        .await?
+    } else {
+        vec![Note {
+            warning: false,
+            reason: "Retained",
+            message: "deletionPolicy is not Delete: records and health checks left in Route 53"
+                .into(),
+        }]
+    };
+    for note in &Note::merged(&notes) {
+        publish(ctx, &oref, note).await;
+    }
+    let rest: Vec<String> = meta
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| !mine(f))
+        .cloned()
+        .collect();
+    // The resourceVersion makes the patch conditional: a concurrent finalizer change is retried.
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {
+            "finalizers": rest,
+            "resourceVersion": meta.resource_version,
+        }})),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    ctx.metrics.set_record_state(&uid, None);
+    ctx.forget(&uid);
+    Ok(Action::await_change())
+}
+
+fn undecodable_ref(meta: &ObjectMeta, name: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("route53.failover.io/v1alpha1".into()),
+        kind: Some("FailoverRecord".into()),
+        name: Some(name.into()),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
     }
 }
 
 /// An object whose spec cannot be decoded: `Ready=False reason=InvalidSpec` with the decoder's message
 /// (written through the dynamic API, since the typed one cannot read the object back), and a Warning
 /// Event when that message is new. Nothing is written to Route 53; a finalizer already on the object
-/// stays until the spec is fixed, so records it guards are never orphaned.
-async fn report_undecodable<R>(invalid: &InvalidObject, ctx: &Context<R>) -> Result<()> {
-    let meta = &invalid.metadata;
-    let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
-        return Err(Error::MissingField("metadata.name"));
-    };
-    let ar = ApiResource::erase::<FailoverRecord>(&());
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
+/// stays, so deleting it still cleans up what it owns (see [`release_undecodable`]); the status keeps
+/// the hosted zone id for that.
+async fn report_undecodable<R>(watched: &Watched, error: &str, ctx: &Context<R>) -> Result<()> {
+    let meta = &watched.metadata;
+    let (api, name) = dynamic_api(meta, ctx)?;
+    let name = name.as_str();
     let current = api.get_status(name).await.map_err(Error::Kube)?;
     let conditions: Vec<Condition> = current
         .data
         .pointer("/status/conditions")
         .and_then(|c| serde_json::from_value(c.clone()).ok())
         .unwrap_or_default();
-    let message = format!("the object cannot be decoded: {}", invalid.error);
+    let message = text::bounded(
+        &format!("the object cannot be decoded: {error}"),
+        text::CONDITION_MESSAGE_MAX,
+    )
+    .into_owned();
     let prev = conditions.iter().find(|c| c.type_ == READY);
     let unchanged = prev.is_some_and(|c| {
         c.status == "False"
@@ -187,21 +303,16 @@ async fn report_undecodable<R>(invalid: &InvalidObject, ctx: &Context<R>) -> Res
         .filter(|c| c.type_ != READY)
         .collect();
     others.insert(0, ready);
-    apply_status(
-        &api,
-        name,
-        json!({"observedGeneration": meta.generation, "conditions": others}),
-    )
-    .await?;
-    let oref = k8s_openapi::api::core::v1::ObjectReference {
-        api_version: Some("route53.failover.io/v1alpha1".into()),
-        kind: Some("FailoverRecord".into()),
-        name: Some(name.into()),
-        namespace: Some(ns.into()),
-        uid: meta.uid.clone(),
-        resource_version: meta.resource_version.clone(),
-        ..Default::default()
-    };
+    let mut status = json!({"observedGeneration": meta.generation, "conditions": others});
+    if let Some(zone) = current
+        .data
+        .pointer("/status/hostedZoneId")
+        .filter(|z| z.is_string())
+    {
+        status["hostedZoneId"] = zone.clone();
+    }
+    apply_status(&api, name, status).await?;
+    let oref = undecodable_ref(meta, name);
     publish(
         ctx,
         &oref,
@@ -515,10 +626,11 @@ async fn publish<R>(
     note: &Note,
 ) {
     // Every Event is also a log line, inside the reconcile's span.
+    let message = text::for_log(&note.message);
     if note.warning {
-        warn!(reason = note.reason, "{}", note.message);
+        warn!(reason = note.reason, "{message}");
     } else {
-        info!(reason = note.reason, "{}", note.message);
+        info!(reason = note.reason, "{message}");
     }
     let ev = Event {
         type_: if note.warning {
@@ -527,7 +639,7 @@ async fn publish<R>(
             EventType::Normal
         },
         reason: note.reason.into(),
-        note: Some(note.message.chars().take(1000).collect()),
+        note: Some(text::bounded(&note.message, text::EVENT_NOTE_MAX).into_owned()),
         action: "Reconcile".into(),
         secondary: None,
     };
@@ -546,13 +658,14 @@ pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -
         .inc();
     let uid = obj.uid().unwrap_or_default();
     let s = &ctx.settings;
+    let shown = text::for_log(&error.to_string()).into_owned();
     match error.retry() {
         Retry::AwaitChange => {
-            warn!(object = %obj.name_any(), error = %error, "waiting for a spec change");
+            warn!(object = %obj.name_any(), error = %shown, "waiting for a spec change");
             Action::await_change()
         }
         Retry::Slow => {
-            warn!(object = %obj.name_any(), error = %error, "retrying slowly");
+            warn!(object = %obj.name_any(), error = %shown, "retrying slowly");
             Action::requeue(s.slow_retry)
         }
         Retry::Backoff => {
@@ -561,7 +674,7 @@ pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -
                 m.failures
             });
             let delay = backoff(n, s.backoff_base, s.backoff_cap);
-            warn!(object = %obj.name_any(), error = %error, attempt = n, ?delay, "retrying with backoff");
+            warn!(object = %obj.name_any(), error = %shown, attempt = n, ?delay, "retrying with backoff");
             Action::requeue(delay)
         }
     }
@@ -612,7 +725,7 @@ pub async fn run<R: Route53 + HealthSource>(
             match res {
                 Ok((o, _)) => tracing::debug!(object = %o.name, "reconciled"),
                 Err(kube::runtime::controller::Error::ReconcilerFailed(e, o)) => {
-                    tracing::debug!(object = %o.name, error = %e, "reconcile failed")
+                    tracing::debug!(object = %o.name, error = %text::for_log(&e.to_string()), "reconcile failed")
                 }
                 Err(kube::runtime::controller::Error::QueueError(e)) => {
                     warn!(error = %e, "watch failed: not ready until FailoverRecords can be listed");

@@ -19,5 +19,7 @@ pub mod reconcile;
 pub mod route53;
 pub mod status;
 pub mod telemetry;
+pub mod text;
+pub mod watched;
 
 pub use error::{Error, Result};

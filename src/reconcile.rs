@@ -312,13 +312,25 @@ async fn apply<R: Route53>(
         }
     }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let (owned, unproved) = plan::owned_health_checks(
+    let (mut owned, unproved) = plan::owned_health_checks(
         input.owner,
         input.uid,
         input.generation,
         &r53.list_health_checks(&prefix).await?,
     );
     report_unproved(&unproved);
+    if input.full {
+        // A full reconcile (a resync, a spec change, a failure) reads each owned check as it is now
+        // (GetHealthCheck per owned check, not a listing of the account), so an out-of-band edit is
+        // repaired on the resync after it, not when the inventory cache expires.
+        let mut now = Vec::with_capacity(owned.len());
+        for hc in &owned {
+            if let Some(current) = r53.get_health_check(&hc.id).await? {
+                now.push(current);
+            }
+        }
+        owned = now;
+    }
     let attached = Role::ALL.map(|role| {
         plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
     });
@@ -621,7 +633,6 @@ pub async fn cleanup<R: Route53>(
     spec: &FailoverRecordSpec,
     status: Option<&FailoverRecordStatus>,
 ) -> Result<Vec<Note>, Error> {
-    let mut notes = Vec::new();
     let zone = match status.and_then(|s| s.hosted_zone_id.clone()) {
         Some(z) => Some(z),
         None => match Desired::from_spec(spec, owner, uid) {
@@ -633,6 +644,57 @@ pub async fn cleanup<R: Route53>(
             Err(_) => spec.hosted_zone.id.clone(),
         },
     };
+    cleanup_owned(
+        r53,
+        owner,
+        uid,
+        generation,
+        zone.as_deref(),
+        Some(&spec.name),
+    )
+    .await
+}
+
+/// Cleanup of an object whose spec does not decode, from what could be read of it: health checks
+/// are found by the object's uid, the record pair by its name in the zone (its id, or its name when
+/// exactly one zone has it). What cannot be located is left alone.
+pub async fn cleanup_undecodable<R: Route53>(
+    r53: &R,
+    owner: &str,
+    uid: &str,
+    generation: i64,
+    hints: &crate::watched::CleanupHints,
+) -> Result<Vec<Note>, Error> {
+    let zone = match (&hints.zone_id, &hints.zone_name) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(name)) => {
+            let mut zones = r53.find_hosted_zones(name).await?;
+            (zones.len() == 1).then(|| zones.remove(0).id)
+        }
+        (None, None) => None,
+    };
+    cleanup_owned(
+        r53,
+        owner,
+        uid,
+        generation,
+        zone.as_deref(),
+        hints.name.as_deref(),
+    )
+    .await
+}
+
+/// Delete what the object owns: its records named `name` in `zone` (skipped when either is
+/// unknown), then its health checks, found by uid.
+async fn cleanup_owned<R: Route53>(
+    r53: &R,
+    owner: &str,
+    uid: &str,
+    generation: i64,
+    zone: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<Note>, Error> {
+    let mut notes = Vec::new();
     // From a listing made now, never from a cache: a check whose create answer or tagging call was
     // lost is found by its CallerReference all the same, before the finalizer goes.
     let (owned, unproved) = plan::owned_health_checks(
@@ -643,16 +705,23 @@ pub async fn cleanup<R: Route53>(
             .await?,
     );
     report_unproved(&unproved);
-    let observed = match &zone {
-        Some(z) => match r53.list_record_sets(z, &fqdn(&spec.name)).await {
+    let observed = match (zone, name) {
+        (Some(z), Some(name)) => match r53.list_record_sets(z, &fqdn(name)).await {
             Ok(v) => v,
             Err(e) if e.kind == Route53ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         },
-        None => Vec::new(),
+        _ => Vec::new(),
     };
-    let dplan = plan::plan_deletion(&spec.name, owner, uid, generation, &observed, &owned);
-    if let (Some(z), false) = (&zone, dplan.record_deletes.is_empty()) {
+    let dplan = plan::plan_deletion(
+        name.unwrap_or_default(),
+        owner,
+        uid,
+        generation,
+        &observed,
+        &owned,
+    );
+    if let (Some(z), false) = (zone, dplan.record_deletes.is_empty()) {
         let info = r53
             .change_record_sets(
                 z,

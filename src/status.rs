@@ -60,7 +60,7 @@ pub fn aggregate(observations: &[CheckerObservation]) -> EndpointHealth {
         observations
             .iter()
             .find(|o| !o.healthy)
-            .map(|o| truncate(&format!("{}: {}", o.region, o.report), 512))
+            .map(|o| crate::text::bounded(&format!("{}: {}", o.region, o.report), 512).into_owned())
     };
     EndpointHealth {
         health,
@@ -109,7 +109,7 @@ impl Readiness {
         Readiness {
             status: "False",
             reason,
-            message: truncate(&message.into(), 4096),
+            message: message.into(),
         }
     }
 }
@@ -280,7 +280,7 @@ fn condition(
         type_: type_.to_string(),
         status: status.to_string(),
         reason: reason.to_string(),
-        message: message.to_string(),
+        message: crate::text::bounded(message, crate::text::CONDITION_MESSAGE_MAX).into_owned(),
         observed_generation: generation,
         last_transition_time,
     }
@@ -292,17 +292,6 @@ pub fn find_condition<'a>(
     type_: &str,
 ) -> Option<&'a Condition> {
     status.and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
@@ -447,5 +436,33 @@ mod tests {
             ("False", "InvalidSpec")
         );
         assert_eq!(s1.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn every_condition_message_is_bounded() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let huge = format!("spec.name: {}", "ü".repeat(600_000));
+        let mut o = observation(Health::Unhealthy, Health::Healthy);
+        o.readiness = Readiness::not_ready("InvalidSpec", huge.clone());
+        if let Some((_, _, h)) = &mut o.endpoints[0] {
+            h.last_failure = Some(huge.clone());
+        }
+        let next = next_status(None, &o, t0);
+        for c in &next.conditions {
+            assert!(
+                c.message.len() <= crate::text::CONDITION_MESSAGE_MAX,
+                "{}: {} bytes",
+                c.type_,
+                c.message.len()
+            );
+        }
+        let ready = find_condition(Some(&next), READY).expect("ready");
+        assert!(
+            ready
+                .message
+                .ends_with(&format!("(truncated, {} bytes)", huge.len())),
+            "{}",
+            ready.message
+        );
     }
 }

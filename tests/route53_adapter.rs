@@ -812,3 +812,58 @@ async fn health_check_deleted_out_of_band_is_recreated_against_route53() {
         "repointed: {records:?}"
     );
 }
+
+/// An out-of-band edit of an owned check's settings is repaired by the next full reconcile, even
+/// while the adapter's health check inventory cache (60 s) still holds the old settings.
+#[tokio::test]
+async fn health_check_edited_out_of_band_is_repaired_on_the_next_resync() {
+    let w = R53World::start();
+    w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let mut o = Obj::new(4, "default/app", "app.example.test");
+    o.sync(&a, true).await.result.expect("create");
+    for _ in 0..50 {
+        if o.ready().0 == "True" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        o.sync(&a, true).await.result.expect("settle");
+    }
+    assert_eq!(o.ready(), ("True".into(), "Synced".into()));
+    let ids: Vec<String> = live_operator_checks(&w)
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    // Fill the inventory cache now, then edit a check behind the adapter's back.
+    assert_eq!(a.list_health_checks("").await.expect("list").len(), 2);
+    let client = w.client().await;
+    let threshold = |id: &str| {
+        let client = client.clone();
+        let id = id.to_string();
+        async move {
+            client
+                .get_health_check()
+                .health_check_id(id)
+                .send()
+                .await
+                .expect("get")
+                .health_check()
+                .and_then(|h| h.health_check_config())
+                .and_then(|c| c.failure_threshold())
+        }
+    };
+    let before = threshold(&ids[0]).await;
+    client
+        .update_health_check()
+        .health_check_id(&ids[0])
+        .failure_threshold(7)
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(threshold(&ids[0]).await, Some(7));
+    let out = o.sync(&a, true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(threshold(&ids[0]).await, before, "repaired");
+    assert_eq!(live_operator_checks(&w).len(), 2, "updated in place");
+}
