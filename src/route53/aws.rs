@@ -352,6 +352,27 @@ fn sdk_type(t: HealthCheckType) -> t::HealthCheckType {
 }
 
 impl AwsRoute53 {
+    /// Checks whose CallerReference starts with `prefix`, sorted by id, from the shared inventory:
+    /// re-listed from Route 53 when `fresh` is asked for or the inventory is older than its TTL. The
+    /// lock is held across the listing, so concurrent reconciles wait for one listing instead of each
+    /// paging through the account.
+    async fn owned_from_inventory(&self, prefix: &str, fresh: bool) -> R53Result<Vec<HealthCheck>> {
+        let mut inv = self.cache.inventory.lock().await;
+        if fresh || !inv.fetched.is_some_and(|at| self.cache.fresh(at)) {
+            let all = self.raw_list_health_checks("").await?;
+            inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
+            inv.fetched = Some(Instant::now());
+        }
+        let mut found: Vec<HealthCheck> = inv
+            .checks
+            .values()
+            .filter(|hc| hc.caller_reference.starts_with(prefix))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+
     async fn raw_get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
         let id = id.to_string();
         match self
@@ -766,37 +787,11 @@ impl Route53 for AwsRoute53 {
     }
 
     async fn list_health_checks(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
-        // Held across the listing: concurrent reconciles wait for one listing instead of each paging
-        // through the account.
-        let mut inv = self.cache.inventory.lock().await;
-        if !inv.fetched.is_some_and(|at| self.cache.fresh(at)) {
-            let all = self.raw_list_health_checks("").await?;
-            inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
-            inv.fetched = Some(Instant::now());
-        }
-        let mut found: Vec<HealthCheck> = inv
-            .checks
-            .values()
-            .filter(|hc| hc.caller_reference.starts_with(prefix))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(found)
+        self.owned_from_inventory(prefix, false).await
     }
 
     async fn list_health_checks_fresh(&self, prefix: &str) -> R53Result<Vec<HealthCheck>> {
-        let mut inv = self.cache.inventory.lock().await;
-        let all = self.raw_list_health_checks("").await?;
-        inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
-        inv.fetched = Some(Instant::now());
-        let mut found: Vec<HealthCheck> = inv
-            .checks
-            .values()
-            .filter(|hc| hc.caller_reference.starts_with(prefix))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(found)
+        self.owned_from_inventory(prefix, true).await
     }
 
     async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
