@@ -19,10 +19,11 @@ use tracing::{Instrument, field, info, info_span, warn};
 
 use crate::crd::{FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
+use crate::health::HealthSource;
 use crate::metrics::{Metrics, RecordState};
 use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
 use crate::reconcile::{self, Note, SyncInput};
-use crate::route53::{HealthSource, Route53};
+use crate::route53::Route53;
 use crate::status::{self, READY, next_status};
 use crate::text;
 

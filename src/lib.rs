@@ -10,6 +10,7 @@ pub mod controller;
 pub mod crd;
 pub mod desired;
 pub mod error;
+pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod naming;

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use crate::desired::{Desired, DesiredHealth, ZoneRef, in_zone};
 use crate::error::Error;
+use crate::health::HealthSource;
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
 use crate::route53::{
-    Change, ChangeInfo, HealthCheck, HealthCheckConfig, HealthSource, Route53, Route53ErrorKind,
-    fqdn,
+    Change, ChangeInfo, HealthCheck, HealthCheckConfig, Route53, Route53ErrorKind, fqdn,
 };
 use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
 

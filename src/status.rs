@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{EndpointStatus, FailoverRecordStatus, Health, Role};
-use crate::route53::CheckerObservation;
+pub use crate::health::{EndpointHealth, HEALTHY_CHECKER_PERCENT, aggregate};
 
 /// Condition type: Route 53 matches the spec and the last change is INSYNC.
 pub const READY: &str = "Ready";
@@ -13,62 +13,6 @@ pub const READY: &str = "Ready";
 pub const PRIMARY_HEALTHY: &str = "PrimaryHealthy";
 /// Condition type: Route 53's view of the secondary.
 pub const SECONDARY_HEALTHY: &str = "SecondaryHealthy";
-
-/// Route 53 treats an endpoint as healthy when more than 18% of its checkers report it healthy.
-pub const HEALTHY_CHECKER_PERCENT: usize = 18;
-
-/// Aggregate health of one endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EndpointHealth {
-    /// Aggregate.
-    pub health: Health,
-    /// Checkers reporting healthy.
-    pub healthy: i32,
-    /// Checkers reporting.
-    pub total: i32,
-    /// A failing checker's report, while not healthy.
-    pub last_failure: Option<String>,
-}
-
-impl EndpointHealth {
-    /// No health check or no data.
-    pub fn unknown() -> Self {
-        EndpointHealth {
-            health: Health::Unknown,
-            healthy: 0,
-            total: 0,
-            last_failure: None,
-        }
-    }
-}
-
-/// Aggregate per-checker observations the way Route 53 does (> 18% healthy ⇒ healthy).
-pub fn aggregate(observations: &[CheckerObservation]) -> EndpointHealth {
-    if observations.is_empty() {
-        return EndpointHealth::unknown();
-    }
-    let total = observations.len();
-    let healthy = observations.iter().filter(|o| o.healthy).count();
-    let health = if healthy * 100 > total * HEALTHY_CHECKER_PERCENT {
-        Health::Healthy
-    } else {
-        Health::Unhealthy
-    };
-    let last_failure = if health == Health::Healthy {
-        None
-    } else {
-        observations
-            .iter()
-            .find(|o| !o.healthy)
-            .map(|o| crate::text::bounded(&format!("{}: {}", o.region, o.report), 512).into_owned())
-    };
-    EndpointHealth {
-        health,
-        healthy: healthy as i32,
-        total: total as i32,
-        last_failure,
-    }
-}
 
 /// The record Route 53 answers with, by its documented rules:
 /// primary healthy (or without data, which Route 53 counts as healthy) → primary; primary unhealthy and
@@ -297,6 +241,7 @@ pub fn find_condition<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::CheckerObservation;
 
     fn obs(healthy: &[bool]) -> Vec<CheckerObservation> {
         healthy

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use route53_failover_operator::crd::{FailoverRecordSpec, FailoverRecordStatus};
 use route53_failover_operator::crd::{HealthCheckType, Role};
+use route53_failover_operator::health::HealthSource;
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::reconcile::{self, SyncInput, SyncOutcome};
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::{
-    Alias, Change, HealthCheckConfig, HealthSource, RecordSet, Route53, Route53ErrorKind,
+    Alias, Change, HealthCheckConfig, RecordSet, Route53, Route53ErrorKind,
 };
 use route53_failover_operator::status::next_status;
 use route53_failover_operator::telemetry;

@@ -13,9 +13,8 @@ use aws_sdk_route53::types as t;
 
 use super::budget::Budget;
 use super::{
-    Alias, Change, ChangeInfo, CheckerObservation, HealthCheck, HealthCheckConfig, HealthSource,
-    R53Result, RecordSet, Route53, Route53Error, Route53ErrorKind, Zone, fqdn, strip_id,
-    unescape_name,
+    Alias, Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
+    Route53Error, Route53ErrorKind, Zone, fqdn, strip_id, unescape_name,
 };
 use crate::crd::{HealthCheckRegion, HealthCheckType, Role};
 use crate::leader::Fence;
@@ -103,6 +102,11 @@ impl AwsRoute53 {
 
     /// Build an SDK client from the standard AWS environment (credentials chain, region,
     /// `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_MAX_ATTEMPTS`, ...), with rustls on ring.
+    /// Drop the cached health-check inventory (a check it lists was deleted out of band).
+    pub(crate) async fn forget_inventory(&self) {
+        self.cache.inventory.lock().await.fetched = None;
+    }
+
     pub async fn client_from_env() -> Client {
         use aws_smithy_http_client::tls;
         let http = aws_smithy_http_client::Builder::new()
@@ -121,7 +125,7 @@ impl AwsRoute53 {
         Client::new(&loader.load().await)
     }
 
-    async fn call<T, E, F, Fut>(&self, operation: &'static str, f: F) -> R53Result<T>
+    pub(crate) async fn call<T, E, F, Fut>(&self, operation: &'static str, f: F) -> R53Result<T>
     where
         F: FnOnce(Client) -> Fut,
         Fut: std::future::Future<
@@ -836,45 +840,5 @@ impl Route53 for AwsRoute53 {
         self.raw_delete_health_check(id).await?;
         self.cache.inventory.lock().await.checks.remove(id);
         Ok(())
-    }
-}
-
-impl HealthSource for AwsRoute53 {
-    async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
-        let id = health_check_id.to_string();
-        let out = match self
-            .call("GetHealthCheckStatus", |c| async move {
-                c.get_health_check_status().health_check_id(id).send().await
-            })
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                if e.kind == Route53ErrorKind::NotFound {
-                    // Deleted out of band: the cached inventory is wrong about it.
-                    self.cache.inventory.lock().await.fetched = None;
-                }
-                return Err(e);
-            }
-        };
-        Ok(out
-            .health_check_observations()
-            .iter()
-            .map(|o| {
-                let report = o
-                    .status_report()
-                    .and_then(|r| r.status())
-                    .unwrap_or_default()
-                    .to_string();
-                CheckerObservation {
-                    region: o
-                        .region()
-                        .map(|r| r.as_str().to_string())
-                        .unwrap_or_else(|| "unknown".into()),
-                    healthy: report.starts_with("Success"),
-                    report,
-                }
-            })
-            .collect())
     }
 }

@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use super::{
-    Change, ChangeInfo, CheckerObservation, HealthCheck, HealthCheckConfig, HealthSource,
-    R53Result, RecordSet, Route53, Route53Error, Zone, fqdn,
+    Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
+    Route53Error, Zone, fqdn,
 };
+use crate::health::{CheckerObservation, HealthSource};
 use crate::plan::same_record;
 
 #[derive(Default)]

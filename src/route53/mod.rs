@@ -2,8 +2,8 @@
 //!
 //! [`Route53`] carries exactly the calls the operator makes, in domain types (no SDK types leak out),
 //! so the planner and reconciler can be tested against the in-memory `fake::FakeRoute53` (feature `test-util`) and the
-//! real adapter ([`aws::AwsRoute53`]) is tested against the local Route 53 double. [`HealthSource`]
-//! is split out so a CloudWatch-metric source can replace `GetHealthCheckStatus` later.
+//! real adapter ([`aws::AwsRoute53`]) is tested against the local Route 53 double. [`crate::health::HealthSource`]
+//! (in [`crate::health`]) is separate, so a CloudWatch-metric source can replace `GetHealthCheckStatus`.
 
 pub mod aws;
 pub mod budget;
@@ -172,17 +172,6 @@ pub struct HealthCheck {
     pub config: Option<HealthCheckConfig>,
 }
 
-/// One checker's latest observation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckerObservation {
-    /// Checker region.
-    pub region: String,
-    /// Whether the checker reports success.
-    pub healthy: bool,
-    /// The checker's status report.
-    pub report: String,
-}
-
 /// Errors from Route 53 calls, classified for retry decisions.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("Route 53 {operation} failed ({kind:?}, {code}): {message}")]
@@ -337,15 +326,6 @@ pub trait Route53: Send + Sync + 'static {
 
     /// DeleteHealthCheck; a missing check is not an error.
     fn delete_health_check(&self, id: &str) -> impl Future<Output = R53Result<()>> + Send;
-}
-
-/// Where endpoint health comes from.
-pub trait HealthSource: Send + Sync + 'static {
-    /// Per-checker observations of a health check (GetHealthCheckStatus).
-    fn health_status(
-        &self,
-        health_check_id: &str,
-    ) -> impl Future<Output = R53Result<Vec<CheckerObservation>>> + Send;
 }
 
 /// Lower-case with exactly one trailing dot.
