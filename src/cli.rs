@@ -57,9 +57,16 @@ pub struct RunArgs {
     )]
     pub claim_unannotated: bool,
 
-    /// How often endpoint health is read from Route 53 (GetHealthCheckStatus).
+    /// How often the health of each check in use is read (GetHealthCheckStatus, at most 1 call/s for
+    /// the whole account: with more checks than that allows, a round takes one second per check).
     #[arg(long, env = "HEALTH_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub health_poll_interval: Duration,
+
+    /// Reconciles running at once (0: no limit). Route 53 calls queue in one fair (first come,
+    /// first served) budget whatever this is; the limit bounds memory after a restart or a bulk
+    /// create.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 16)]
+    pub max_concurrent_reconciles: u16,
 
     /// How often records and health check settings are re-read and drift is repaired.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]

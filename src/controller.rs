@@ -9,9 +9,10 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -20,6 +21,7 @@ use tracing::{Instrument, field, info, info_span, warn};
 use crate::crd::{FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
 use crate::health::HealthSource;
+use crate::health::monitor::Monitor;
 use crate::metrics::{Metrics, RecordState};
 use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
 use crate::reconcile::{self, Note, SyncInput};
@@ -49,6 +51,8 @@ pub struct Settings {
     pub backoff_base: Duration,
     /// Cap of the backoff.
     pub backoff_cap: Duration,
+    /// Reconciles running at once (0: no limit).
+    pub concurrency: u16,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             slow_retry: Duration::from_secs(300),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
+            concurrency: 16,
         }
     }
 }
@@ -70,7 +75,6 @@ impl Default for Settings {
 struct ObjectMemory {
     failures: u32,
     last_full: Option<(i64, Instant)>,
-    last_health: Option<Instant>,
 }
 
 /// Shared state of all reconciles.
@@ -85,6 +89,8 @@ pub struct Context<R> {
     pub metrics: Arc<Metrics>,
     /// Tunables.
     pub settings: Settings,
+    /// Health readings of every check in use, kept fresh by the health monitor task.
+    pub health: Arc<Monitor<ObjectRef<Watched>>>,
     memory: Mutex<HashMap<String, ObjectMemory>>,
 }
 
@@ -100,6 +106,7 @@ impl<R> Context<R> {
             client,
             route53,
             metrics,
+            health: Arc::new(Monitor::new(settings.health_poll)),
             settings,
             memory: Mutex::new(HashMap::new()),
         }
@@ -110,7 +117,10 @@ impl<R> Context<R> {
         f(m.entry(uid.to_string()).or_default())
     }
 
-    fn forget(&self, uid: &str) {
+    fn forget(&self, uid: &str, meta: &ObjectMeta) {
+        if let (Some(ns), Some(name)) = (&meta.namespace, &meta.name) {
+            self.health.forget(&ObjectRef::new(name).within(ns));
+        }
         self.memory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -123,7 +133,7 @@ pub use crate::watched::Watched;
 /// Reconcile one watched object: metadata, spec and status are decoded separately (see
 /// [`Watched`]), so a status written by someone else never stops a reconcile, and an object whose
 /// spec does not decode is reported, and can still be deleted.
-pub async fn reconcile_guarded<R: Route53 + HealthSource>(
+pub async fn reconcile_guarded<R: Route53>(
     watched: Arc<Watched>,
     ctx: Arc<Context<R>>,
 ) -> Result<Action> {
@@ -182,10 +192,7 @@ async fn discard_status<R>(watched: &Watched, error: &str, ctx: &Context<R>) -> 
 /// Deletion of an object whose spec does not decode: what it owns in Route 53 is cleaned up from
 /// what can be read of it (health checks by uid, the record pair by name), unless its deletion policy
 /// does not read as `Delete`; then the finalizer is released.
-async fn release_undecodable<R: Route53 + HealthSource>(
-    watched: &Watched,
-    ctx: &Context<R>,
-) -> Result<Action> {
+async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) -> Result<Action> {
     let meta = &watched.metadata;
     // This installation's finalizer, or the legacy one on an object it claims.
     let ours = ownership::finalizer_name(&ctx.settings.owner_id);
@@ -240,7 +247,7 @@ async fn release_undecodable<R: Route53 + HealthSource>(
     .await
     .map_err(Error::Kube)?;
     ctx.metrics.set_record_state(&uid, None);
-    ctx.forget(&uid);
+    ctx.forget(&uid, meta);
     Ok(Action::await_change())
 }
 
@@ -347,7 +354,7 @@ fn claim_of(
 ///
 /// An object that is not this installation's is ignored: no status, finalizer or Route 53 write. One
 /// that carries the legacy finalizer is cleaned up under it too, and the legacy finalizer removed then.
-pub async fn reconcile<R: Route53 + HealthSource>(
+pub async fn reconcile<R: Route53>(
     obj: Arc<FailoverRecord>,
     ctx: Arc<Context<R>>,
 ) -> Result<Action> {
@@ -358,7 +365,7 @@ pub async fn reconcile<R: Route53 + HealthSource>(
         tracing::debug!(object = %format!("{ns}/{}", obj.name_any()), %why, "not ours: ignored");
         if let Some(uid) = obj.uid() {
             ctx.metrics.set_record_state(&uid, None);
-            ctx.forget(&uid);
+            ctx.forget(&uid, &obj.metadata);
         }
         return Ok(Action::await_change());
     }
@@ -416,7 +423,7 @@ async fn remove_finalizers(
     Ok(())
 }
 
-async fn apply<R: Route53 + HealthSource>(
+async fn apply<R: Route53>(
     obj: Arc<FailoverRecord>,
     api: &Api<FailoverRecord>,
     ctx: &Context<R>,
@@ -435,11 +442,6 @@ async fn apply<R: Route53 + HealthSource>(
             .and_then(|p| p.change.as_ref())
             .is_some_and(|c| c.status != "INSYNC");
     tracing::Span::current().record("full", full);
-    // Health is due once per poll interval (a little early, so requeue jitter never skips a round).
-    let read_health = ctx.memory(&uid, |m| {
-        m.last_health
-            .is_none_or(|at| at.elapsed() >= s.health_poll.mul_f64(0.8))
-    });
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let out = reconcile::sync(
         ctx.route53.as_ref(),
@@ -451,7 +453,7 @@ async fn apply<R: Route53 + HealthSource>(
             spec: &obj.spec,
             status: prev,
             full,
-            read_health,
+            health: ctx.health.as_ref(),
         },
     )
     .await;
@@ -460,6 +462,15 @@ async fn apply<R: Route53 + HealthSource>(
         publish(ctx, &oref, note).await;
     }
     if let Some(observation) = &out.observation {
+        let key = ObjectRef::new(&obj.name_any()).within(&obj.namespace().unwrap_or_default());
+        ctx.health.watch(
+            &key,
+            observation
+                .endpoints
+                .iter()
+                .flatten()
+                .filter_map(|e| e.1.clone()),
+        );
         let next = next_status(prev, observation, Timestamp::now());
         announce_transitions(ctx, &oref, prev, &next, out.result.as_ref().err()).await;
         ctx.metrics
@@ -473,22 +484,18 @@ async fn apply<R: Route53 + HealthSource>(
         if full {
             m.last_full = Some((generation, Instant::now()));
         }
-        if read_health {
-            m.last_health = Some(Instant::now());
-        }
         m.failures = 0;
     });
+    // Health changes trigger a reconcile from the health monitor; otherwise the next one is the
+    // resync (or the next poll of a propagating change).
     Ok(Action::requeue(if pending {
         s.change_poll
     } else {
-        s.health_poll
+        s.resync
     }))
 }
 
-async fn cleanup<R: Route53 + HealthSource>(
-    obj: Arc<FailoverRecord>,
-    ctx: &Context<R>,
-) -> Result<Action> {
+async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Result<Action> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let oref = obj.object_ref(&());
     if obj.spec.deletion_policy == crate::crd::DeletionPolicy::Retain {
@@ -518,7 +525,7 @@ async fn cleanup<R: Route53 + HealthSource>(
         }
     }
     ctx.metrics.set_record_state(&uid, None);
-    ctx.forget(&uid);
+    ctx.forget(&uid, &obj.metadata);
     Ok(Action::await_change())
 }
 
@@ -687,8 +694,9 @@ pub fn error_policy<R>(obj: Arc<Watched>, error: &Error, ctx: Arc<Context<R>>) -
 /// API server is down or unreachable), and `ready(true)` again as soon as FailoverRecords can be
 /// listed. The watch is retried with [`WatchBackoff`]: at most a few seconds between attempts, so
 /// changes made during an API outage are seen seconds after it ends.
-pub async fn run<R: Route53 + HealthSource>(
+pub async fn run<R: Route53, S: HealthSource>(
     ctx: Arc<Context<R>>,
+    health_source: Arc<S>,
     namespace: Option<String>,
     ready: Arc<dyn Fn(bool) + Send + Sync>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -697,7 +705,17 @@ pub async fn run<R: Route53 + HealthSource>(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
+    // The health monitor reads every check in use on its own schedule and triggers a reconcile of
+    // the objects whose health changed; it lives as long as this controller.
+    let (health_tx, health_rx) = futures::channel::mpsc::unbounded::<ObjectRef<Watched>>();
+    let monitor = tokio::spawn(ctx.health.clone().run(health_source, move |objects| {
+        for o in objects {
+            let _ = health_tx.unbounded_send(o);
+        }
+    }));
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
+        .reconcile_on(health_rx)
         .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
@@ -755,6 +773,7 @@ pub async fn run<R: Route53 + HealthSource>(
             std::future::ready(())
         })
         .await;
+    monitor.abort();
     info!("controller stopped");
     Ok(())
 }

@@ -111,6 +111,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         resync: args.resync_interval,
         change_poll: args.change_poll_interval,
         slow_retry: args.slow_retry_interval,
+        concurrency: args.max_concurrent_reconciles,
         ..Settings::default()
     };
     let sdk = AwsRoute53::client_from_env().await;
@@ -131,7 +132,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         );
         let ctx = Arc::new(Context::new(
             client.clone(),
-            route53,
+            route53.clone(),
             metrics.clone(),
             settings.clone(),
         ));
@@ -151,6 +152,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         };
         controller::run(
             ctx,
+            route53.clone(),
             args.namespace.clone(),
             Arc::new(move |ok| {
                 if ready_flag.ready.swap(ok, Ordering::AcqRel) != ok {

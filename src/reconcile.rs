@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use crate::desired::{Desired, DesiredHealth, ZoneRef, in_zone};
 use crate::error::Error;
-use crate::health::HealthSource;
+use crate::health::{EndpointHealth, HealthView, Reading};
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
 use crate::route53::{
     Change, ChangeInfo, HealthCheck, HealthCheckConfig, Route53, Route53ErrorKind, fqdn,
 };
-use crate::status::{EndpointHealth, Observation, Readiness, aggregate};
+use crate::status::{Observation, Readiness};
 
 /// What a reconcile needs besides Route 53.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SyncInput<'a> {
     /// The operator's owner id (written into SetIdentifiers and CallerReferences).
     pub owner: &'a str,
@@ -32,11 +32,12 @@ pub struct SyncInput<'a> {
     pub spec: &'a FailoverRecordSpec,
     /// The current status.
     pub status: Option<&'a FailoverRecordStatus>,
-    /// Read and repair records and health check settings (otherwise only health is read).
+    /// Read and repair records and health check settings (otherwise only status is refreshed).
     pub full: bool,
-    /// Read health from Route 53 (otherwise the last reading in status is kept, where it is for the
-    /// same health check): health is polled on its own interval, whatever else triggers a reconcile.
-    pub read_health: bool,
+    /// The latest health readings ([`crate::health::monitor::Monitor`]): a reconcile never reads
+    /// health itself, so it never waits for the health budget. A check not read yet keeps the last
+    /// reading in status (where it is for the same check) until the monitor has read it.
+    pub health: &'a dyn HealthView,
 }
 
 /// Something worth an Event.
@@ -112,7 +113,7 @@ fn failed(
 }
 
 /// Read Route 53, make it match the spec, and observe health.
-pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
+pub async fn sync<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
     let generation = input.generation;
     let desired = match Desired::from_spec(input.spec, input.owner, input.uid) {
         Ok(d) => d,
@@ -191,32 +192,26 @@ pub async fn sync<R: Route53 + HealthSource>(r53: &R, input: SyncInput<'_>) -> S
             .status
             .and_then(|s| s.endpoint(role))
             .filter(|e| e.health_check_id == ids[i]);
-        let health = match &ids[i] {
-            // Not due, or a change is propagating and the next reconcile comes in seconds: keep the
-            // last reading instead of spending GetHealthCheckStatus's 1/s budget on it.
-            Some(_) if (pending || !input.read_health) && previous.is_some() => previous
+        let kept = || {
+            previous
                 .map(|e| EndpointHealth {
                     health: e.health,
                     healthy: e.checkers_healthy,
                     total: e.checkers_total,
                     last_failure: e.last_failure_reason.clone(),
                 })
-                .unwrap_or_else(EndpointHealth::unknown),
-            Some(id) => match r53.health_status(id).await {
-                Ok(obs) => aggregate(&obs),
-                Err(e) if e.kind == Route53ErrorKind::NotFound => {
+                .unwrap_or_else(EndpointHealth::unknown)
+        };
+        let health = match &ids[i] {
+            Some(id) => match input.health.reading(id) {
+                Some(Reading::Health(h)) => h,
+                Some(Reading::Missing) => {
                     // Deleted out of band: not Ready, so the next reconcile is a full one, which
                     // recreates an owned check or reports a missing existingHealthCheckId.
                     missing.push(id.clone());
                     EndpointHealth::unknown()
                 }
-                Err(e) => {
-                    return SyncOutcome {
-                        observation: None,
-                        result: Err(e.into()),
-                        notes,
-                    };
-                }
+                None => kept(),
             },
             None => EndpointHealth::unknown(),
         };

@@ -5,10 +5,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Health, Role};
+use crate::health::{HealthView, Reading};
 use crate::naming;
 use crate::route53::fake::FakeRoute53;
 use crate::route53::{Change, RecordSet, Route53Error, Route53ErrorKind};
 use crate::status::{READY, find_condition, next_status};
+use std::collections::HashMap;
 
 const OWNER: &str = "test-owner";
 const UID: &str = "11111111-2222-4333-8444-555555555555";
@@ -50,12 +52,27 @@ impl Harness {
         }
     }
 
+    /// A sync with a health monitor that has just read every check.
     async fn run(&mut self, full: bool) -> SyncOutcome {
-        self.run_with(full, true).await
+        let out = self.sync_with(full, &self.r53).await;
+        self.absorb(&out);
+        out
     }
 
-    async fn run_with(&mut self, full: bool, read_health: bool) -> SyncOutcome {
-        let out = sync(
+    async fn run_with(&mut self, full: bool, health: &dyn HealthView) -> SyncOutcome {
+        let out = self.sync_with(full, health).await;
+        self.absorb(&out);
+        out
+    }
+
+    fn absorb(&mut self, out: &SyncOutcome) {
+        if let Some(obs) = &out.observation {
+            self.status = Some(next_status(self.status.as_ref(), obs, Timestamp::now()));
+        }
+    }
+
+    async fn sync_with(&self, full: bool, health: &dyn HealthView) -> SyncOutcome {
+        sync(
             &self.r53,
             SyncInput {
                 owner: OWNER,
@@ -65,14 +82,10 @@ impl Harness {
                 spec: &self.spec,
                 status: self.status.as_ref(),
                 full,
-                read_health,
+                health,
             },
         )
-        .await;
-        if let Some(obs) = &out.observation {
-            self.status = Some(next_status(self.status.as_ref(), obs, Timestamp::now()));
-        }
-        out
+        .await
     }
 
     /// Our record of a role in the fake.
@@ -204,13 +217,10 @@ async fn steady_state_makes_no_writes_and_no_status_change() {
     }
     assert_eq!(h.r53.write_calls(), 0, "{:?}", h.r53.calls());
     assert_eq!(h.status, before, "status unchanged: nothing to patch");
-    // Health-only reconciles read health and nothing else.
+    // Reconciles triggered by a health reading make no Route 53 call at all.
     h.r53.reset_calls();
     h.run(false).await;
-    assert_eq!(
-        h.r53.calls().keys().copied().collect::<Vec<_>>(),
-        vec!["GetHealthCheckStatus"]
-    );
+    assert!(h.r53.calls().is_empty(), "{:?}", h.r53.calls());
 }
 
 #[tokio::test]
@@ -598,37 +608,31 @@ secondary:
 }
 
 #[tokio::test]
-async fn health_is_not_re_read_while_a_change_propagates() {
-    let mut h = Harness::new(BASIC);
-    h.run(true).await;
-    let after_create = h.r53.call_count("GetHealthCheckStatus");
-    assert_eq!(after_create, 2, "read once per checked endpoint");
-    h.run(true).await;
-    h.run(true).await;
-    assert_eq!(
-        h.r53.call_count("GetHealthCheckStatus"),
-        after_create,
-        "still PENDING: the last reading is kept"
-    );
-    h.r53.settle();
-    h.run(true).await;
-    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), after_create + 2);
-    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
-}
-
-#[tokio::test]
-async fn health_not_due_keeps_the_last_reading() {
+async fn a_reconcile_never_reads_health_and_keeps_the_last_reading_until_the_monitor_has_one() {
     let mut h = Harness::new(BASIC);
     h.r53.auto_insync();
-    h.run(true).await;
-    let reads = h.r53.call_count("GetHealthCheckStatus");
-    let before = h.status.clone();
-    // A spec-triggered reconcile between health polls: records are checked, health is not re-read.
-    h.run_with(true, false).await;
-    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), reads);
-    assert_eq!(h.status, before);
-    h.run_with(false, true).await;
-    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), reads + 2);
+    // Status first: the records are written and Ready without a single health read.
+    let nothing: HashMap<String, Reading> = HashMap::new();
+    h.run_with(true, &nothing).await;
+    let p = h.hc_id(Role::Primary);
+    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), 0);
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    let endpoint = |h: &Harness| {
+        h.status
+            .as_ref()
+            .and_then(|s| s.primary.as_ref())
+            .expect("primary status")
+            .health
+    };
+    assert_eq!(endpoint(&h), Health::Unknown);
+    // The monitor's reading arrives: the next (non-full) reconcile shows it.
+    h.r53.set_health(&p, false);
+    h.run(false).await;
+    assert_eq!(endpoint(&h), Health::Unhealthy);
+    // No reading for a while (the monitor has not re-read it): the last one stays.
+    h.run_with(false, &nothing).await;
+    assert_eq!(endpoint(&h), Health::Unhealthy);
+    assert_eq!(h.r53.call_count("GetHealthCheckStatus"), 0);
 }
 
 #[test]
@@ -811,7 +815,7 @@ async fn sync_as(
             spec,
             status: status.as_ref(),
             full: true,
-            read_health: true,
+            health: r53,
         },
     )
     .await;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use route53_failover_operator::crd::{FailoverRecordSpec, FailoverRecordStatus};
-use route53_failover_operator::crd::{HealthCheckType, Role};
-use route53_failover_operator::health::HealthSource;
+use route53_failover_operator::crd::{Health, HealthCheckType, Role};
+use route53_failover_operator::health::{HealthSource, Reading};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::reconcile::{self, SyncInput, SyncOutcome};
 use route53_failover_operator::route53::aws::AwsRoute53;
@@ -18,6 +18,7 @@ use route53_failover_operator::route53::{
 };
 use route53_failover_operator::status::next_status;
 use route53_failover_operator::telemetry;
+use std::collections::HashMap;
 use support::r53::R53World;
 
 async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
@@ -371,6 +372,16 @@ async fn health_status_comes_from_real_probes() {
         },
     )
     .await;
+    // As a health source: one check per call, Route 53's aggregate, and Missing once deleted.
+    assert_eq!(a.batch_limit(), 1);
+    let read = a.read(std::slice::from_ref(&hc.id)).await.expect("read");
+    match read.get(&hc.id) {
+        Some(Reading::Health(h)) => assert_eq!(h.health, Health::Unhealthy, "{h:?}"),
+        other => panic!("{other:?}"),
+    }
+    a.delete_health_check(&hc.id).await.expect("delete");
+    let read = a.read(std::slice::from_ref(&hc.id)).await.expect("read");
+    assert_eq!(read.get(&hc.id), Some(&Reading::Missing));
 }
 
 #[tokio::test]
@@ -563,7 +574,9 @@ secondary:
                 spec: &self.spec,
                 status: self.status.as_ref(),
                 full,
-                read_health: true,
+                // These tests are about records and checks under faults; health comes from the
+                // monitor, which is tested on its own.
+                health: &HashMap::<String, Reading>::new(),
             },
         )
         .await;

@@ -1,8 +1,10 @@
 //! Where endpoint health comes from: Route 53's own view of each health check, and the rule that
 //! turns per-checker observations into an endpoint's health.
 
+pub mod monitor;
 pub mod route53;
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use crate::crd::Health;
@@ -19,13 +21,38 @@ pub struct CheckerObservation {
     pub report: String,
 }
 
-/// Where endpoint health comes from.
+/// What a health source says about one health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// Route 53's view of the endpoint.
+    Health(EndpointHealth),
+    /// Route 53 says the check does not exist (deleted out of band).
+    Missing,
+}
+
+/// Where endpoint health comes from, read in batches by the [`monitor::Monitor`].
 pub trait HealthSource: Send + Sync + 'static {
-    /// Per-checker observations of a health check (GetHealthCheckStatus).
-    fn health_status(
+    /// The most checks one [`HealthSource::read`] covers.
+    fn batch_limit(&self) -> usize;
+
+    /// The current health of `ids` (at most [`HealthSource::batch_limit`]); a check the source has
+    /// no data for yet is left out of the answer.
+    fn read(
         &self,
-        health_check_id: &str,
-    ) -> impl Future<Output = R53Result<Vec<CheckerObservation>>> + Send;
+        ids: &[String],
+    ) -> impl Future<Output = R53Result<HashMap<String, Reading>>> + Send;
+}
+
+/// The latest readings, as a reconcile sees them (no call is made).
+pub trait HealthView: Send + Sync {
+    /// The latest reading of a check, if it was read.
+    fn reading(&self, id: &str) -> Option<Reading>;
+}
+
+impl HealthView for HashMap<String, Reading> {
+    fn reading(&self, id: &str) -> Option<Reading> {
+        self.get(id).cloned()
+    }
 }
 
 /// Route 53 treats an endpoint as healthy when more than 18% of its checkers report it healthy.

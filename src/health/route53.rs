@@ -1,11 +1,40 @@
 //! `GetHealthCheckStatus` as a [`HealthSource`]: one call per check, per-checker observations.
+//!
+//! Route 53 allows one such call per second per account (burst 4) and documents the operation for
+//! troubleshooting, not production polling: a round over N checks takes N seconds.
 
-use super::{CheckerObservation, HealthSource};
+use std::collections::HashMap;
+
+use super::{CheckerObservation, HealthSource, Reading, aggregate};
 use crate::route53::aws::AwsRoute53;
 use crate::route53::{R53Result, Route53ErrorKind};
 
 impl HealthSource for AwsRoute53 {
-    async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    async fn read(&self, ids: &[String]) -> R53Result<HashMap<String, Reading>> {
+        let mut out = HashMap::new();
+        for id in ids {
+            match self.health_status(id).await {
+                Ok(obs) if obs.is_empty() => {}
+                Ok(obs) => {
+                    out.insert(id.clone(), Reading::Health(aggregate(&obs)));
+                }
+                Err(e) if e.kind == Route53ErrorKind::NotFound => {
+                    out.insert(id.clone(), Reading::Missing);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl AwsRoute53 {
+    /// GetHealthCheckStatus: what each checker reports now.
+    pub async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
         let id = health_check_id.to_string();
         let out = match self
             .call("GetHealthCheckStatus", |c| async move {

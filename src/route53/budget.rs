@@ -14,12 +14,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A token bucket.
+/// A token bucket whose waiters are served first come, first served: the waiter at the head of the
+/// queue sleeps until its token is there, the others wait behind it (tokio's mutex is fair), so a
+/// reconcile that asked first is never overtaken by one that happened to wake up first.
 #[derive(Debug)]
 struct Bucket {
     rate: f64,
     burst: f64,
     state: Mutex<(f64, Instant)>,
+    queue: tokio::sync::Mutex<()>,
 }
 
 impl Bucket {
@@ -29,6 +32,7 @@ impl Bucket {
             rate,
             burst,
             state: Mutex::new((burst, Instant::now())),
+            queue: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -51,6 +55,10 @@ impl Bucket {
     }
 
     async fn take(&self) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let _head = self.queue.lock().await;
         while let Err(wait) = self.try_take() {
             tokio::time::sleep(wait).await;
         }
@@ -120,6 +128,7 @@ impl Budget {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -166,6 +175,26 @@ mod tests {
         b.acquire("GetChange").await;
         b.acquire("GetChange").await;
         assert!(start.elapsed() < Duration::from_millis(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_in_arrival_order() {
+        let b = Arc::new(Budget::new(1.0, 1.0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (b, order) = (b.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                b.acquire("ChangeResourceRecordSets").await;
+                order.lock().unwrap().push(i);
+            }));
+            // Each arrives a little after the previous one, all long before their turn.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
     }
 
     #[test]

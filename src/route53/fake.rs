@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use super::{
     Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
-    Route53Error, Zone, fqdn,
+    Route53Error, Route53ErrorKind, Zone, fqdn,
 };
-use crate::health::{CheckerObservation, HealthSource};
+use crate::health::{CheckerObservation, HealthSource, HealthView, Reading, aggregate};
 use crate::plan::same_record;
 
 #[derive(Default)]
@@ -411,7 +411,45 @@ impl Route53 for FakeRoute53 {
 }
 
 impl HealthSource for FakeRoute53 {
-    async fn health_status(&self, id: &str) -> R53Result<Vec<CheckerObservation>> {
+    fn batch_limit(&self) -> usize {
+        100
+    }
+
+    async fn read(&self, ids: &[String]) -> R53Result<HashMap<String, Reading>> {
+        let mut out = HashMap::new();
+        for id in ids {
+            match self.health_status(id).await {
+                Ok(obs) if obs.is_empty() => {}
+                Ok(obs) => {
+                    out.insert(id.clone(), Reading::Health(aggregate(&obs)));
+                }
+                Err(e) if e.kind == Route53ErrorKind::NotFound => {
+                    out.insert(id.clone(), Reading::Missing);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl HealthView for FakeRoute53 {
+    /// What a monitor that has just read every check would hold.
+    fn reading(&self, id: &str) -> Option<Reading> {
+        let s = self.lock();
+        if !s.checks.contains_key(id) && !s.health.contains_key(id) {
+            return Some(Reading::Missing);
+        }
+        s.health
+            .get(id)
+            .filter(|obs| !obs.is_empty())
+            .map(|obs| Reading::Health(aggregate(obs)))
+    }
+}
+
+impl FakeRoute53 {
+    /// GetHealthCheckStatus.
+    pub async fn health_status(&self, id: &str) -> R53Result<Vec<CheckerObservation>> {
         let mut s = self.lock();
         self.enter(&mut s, "GetHealthCheckStatus")?;
         if !s.checks.contains_key(id) && !s.health.contains_key(id) {
