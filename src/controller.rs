@@ -708,11 +708,15 @@ pub async fn run<R: Route53, S: HealthSource>(
     // The health monitor reads every check in use on its own schedule and triggers a reconcile of
     // the objects whose health changed; it lives as long as this controller.
     let (health_tx, health_rx) = futures::channel::mpsc::unbounded::<ObjectRef<Watched>>();
-    let monitor = tokio::spawn(ctx.health.clone().run(health_source, move |objects| {
-        for o in objects {
-            let _ = health_tx.unbounded_send(o);
-        }
-    }));
+    let monitor = tokio::spawn(ctx.health.clone().run(
+        health_source,
+        Some(ctx.metrics.clone()),
+        move |objects| {
+            for o in objects {
+                let _ = health_tx.unbounded_send(o);
+            }
+        },
+    ));
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
         .reconcile_on(health_rx)

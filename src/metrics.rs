@@ -88,6 +88,11 @@ pub struct Metrics {
     pub records_ready: Family<ReadyLabels, Gauge>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Health checks whose health the monitor reads.
+    pub health_checks_monitored: Gauge,
+    /// Seconds between the last two reads of one check: the poll interval when the health budget
+    /// allows it, longer when it does not.
+    pub health_read_interval: Gauge<f64, std::sync::atomic::AtomicU64>,
     states: Mutex<HashMap<String, RecordState>>,
 }
 
@@ -104,6 +109,8 @@ impl Default for Metrics {
             endpoints: Family::default(),
             records_ready: Family::default(),
             leader: Gauge::default(),
+            health_checks_monitored: Gauge::default(),
+            health_read_interval: Gauge::default(),
             states: Mutex::new(HashMap::new()),
         }
     }
@@ -166,6 +173,16 @@ impl Metrics {
             "leader",
             "1 while this replica holds the leader Lease",
             self.leader.clone(),
+        );
+        r.register(
+            "health_checks_monitored",
+            "Health checks whose health is read",
+            self.health_checks_monitored.clone(),
+        );
+        r.register(
+            "health_read_interval_seconds",
+            "Seconds between two reads of the health of one check (longer than the poll interval when the health budget cannot read every check within it)",
+            self.health_read_interval.clone(),
         );
     }
 

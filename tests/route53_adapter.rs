@@ -564,6 +564,18 @@ secondary:
     }
 
     async fn sync(&mut self, a: &AwsRoute53, full: bool) -> SyncOutcome {
+        // These tests are about records and checks under faults; health comes from the monitor,
+        // which is tested on its own.
+        self.sync_seeing(a, full, &HashMap::new()).await
+    }
+
+    /// A sync that sees these health readings.
+    async fn sync_seeing(
+        &mut self,
+        a: &AwsRoute53,
+        full: bool,
+        health: &HashMap<String, Reading>,
+    ) -> SyncOutcome {
         let out = reconcile::sync(
             a,
             SyncInput {
@@ -574,9 +586,7 @@ secondary:
                 spec: &self.spec,
                 status: self.status.as_ref(),
                 full,
-                // These tests are about records and checks under faults; health comes from the
-                // monitor, which is tested on its own.
-                health: &HashMap::<String, Reading>::new(),
+                health,
             },
         )
         .await;
@@ -796,7 +806,10 @@ async fn health_check_deleted_out_of_band_is_recreated_against_route53() {
         .send()
         .await
         .expect("delete");
-    let out = o.sync(&a, false).await;
+    // The health monitor's next read of it says Missing, which triggers a reconcile.
+    let readings = a.read(&first[..1]).await.expect("read");
+    assert_eq!(readings.get(&first[0]), Some(&Reading::Missing));
+    let out = o.sync_seeing(&a, false, &readings).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(o.ready(), ("False".into(), "HealthCheckNotFound".into()));
     let out = o.sync(&a, true).await;

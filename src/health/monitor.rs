@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::{HealthSource, HealthView, Reading};
+use crate::metrics::Metrics;
 use crate::text;
 
 #[derive(Debug)]
@@ -166,7 +167,12 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
 
     /// Read health until the process ends (spawn it; abort it to stop). `changed` receives the users
     /// of every check whose reading changed.
-    pub async fn run<S: HealthSource>(self: Arc<Self>, source: Arc<S>, changed: impl Fn(Vec<K>)) {
+    pub async fn run<S: HealthSource>(
+        self: Arc<Self>,
+        source: Arc<S>,
+        metrics: Option<Arc<Metrics>>,
+        changed: impl Fn(Vec<K>),
+    ) {
         let limit = source.batch_limit().max(1);
         let mut failures: u32 = 0;
         loop {
@@ -185,6 +191,12 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
                 Ok(readings) => {
                     failures = 0;
                     let users = self.record(&ids, readings);
+                    if let Some(m) = &metrics {
+                        m.health_checks_monitored.set(self.len() as i64);
+                        if let Some(r) = self.round_seconds() {
+                            m.health_read_interval.set(r);
+                        }
+                    }
                     if !users.is_empty() {
                         debug!(checks = ids.len(), objects = users.len(), "health changed");
                         changed(users);
@@ -298,7 +310,7 @@ mod tests {
     ) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<&'static str>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        let task = tokio::spawn(m.clone().run(s.clone(), move |users| {
+        let task = tokio::spawn(m.clone().run(s.clone(), None, move |users| {
             log.lock().unwrap().extend(users);
         }));
         (task, seen)
