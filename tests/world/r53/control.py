@@ -98,14 +98,14 @@ def metric_period():
 
 def configure(cfg):
     """Apply a partial settings update (the body of POST /_world/config)."""
+    period = cfg.get("metric_period")
+    if period is not None and float(period) <= 0:  # refused before anything changes
+        raise ValueError("metric_period must be > 0 seconds (or null)")
     with _LOCK:
         for key in ("hc_scale", "change_delay"):
             if cfg.get(key) is not None:
                 SETTINGS[key] = float(cfg[key])
         if "metric_period" in cfg:  # null: back to 60 x hc_scale
-            period = cfg["metric_period"]
-            if period is not None and float(period) <= 0:
-                raise ValueError("metric_period must be > 0 seconds (or null)")
             SETTINGS["metric_period"] = float(period) if period is not None else None
         for key in ("quota", "faults", "cloudwatch_quota"):
             if key in cfg:
