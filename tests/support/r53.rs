@@ -84,10 +84,33 @@ impl R53World {
         aws_sdk_route53::Client::new(&loader.load().await)
     }
 
-    /// The environment a spawned operator process needs to reach this world.
+    /// A CloudWatch client for the double's port (its AWS/Route53 health-check metrics), with the
+    /// same static credentials, us-east-1 and `n` attempts per call (1 = no retries). The operator's
+    /// own client is configured only by the environment: see [`R53World::aws_env`].
+    pub async fn cloudwatch_client(&self, attempts: u32) -> aws_sdk_cloudwatch::Client {
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "r53-world",
+            ))
+            .http_client(http_client())
+            .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+            .load()
+            .await;
+        aws_sdk_cloudwatch::Client::new(&conf)
+    }
+
+    /// The environment a spawned operator process needs to reach this world (Route 53, and
+    /// CloudWatch for the health checks' AWS/Route53 metrics).
     pub fn aws_env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL_ROUTE_53", self.endpoint()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", self.endpoint()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
@@ -129,6 +152,12 @@ impl R53World {
     /// Partial update of quota / faults / hc_scale / change_delay; returns the new settings.
     pub fn configure(&self, cfg: serde_json::Value) -> serde_json::Value {
         self.control("POST", "/_world/config", Some(&cfg.to_string()))
+    }
+
+    /// Seconds between two datapoints of each check's CloudWatch metrics (`None`: back to the
+    /// default, 60 x hc_scale, one per scaled minute).
+    pub fn set_metric_period(&self, seconds: Option<f64>) {
+        self.configure(serde_json::json!({ "metric_period": seconds }));
     }
 
     pub fn config(&self) -> serde_json::Value {

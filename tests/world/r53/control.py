@@ -1,13 +1,18 @@
 """Knobs, per-operation counters, quota (token bucket) and fault injection, plus the /_world/ API.
 
 Everything here sits in front of moto as WSGI middleware, so the AWS SDK never sees it unless a
-quota or a fault is configured."""
+quota or a fault is configured. CloudWatch requests (the AWS/Route53 health-check metrics, see
+metrics.py) reach moto's CloudWatch backend through the same port: they are counted and logged by
+their CloudWatch operation name, and have their own optional quota (cloudwatch_quota), never
+Route 53's."""
+import io
 import json
 import random
 import re
 import threading
 import time
 import uuid
+from urllib.parse import parse_qs
 
 import botocore.session
 
@@ -17,11 +22,19 @@ from . import addresses
 STATE_LOCK = threading.RLock()
 _LOCK = threading.Lock()
 
-SETTINGS = {"hc_scale": 1.0, "change_delay": 2.0, "quota": None, "faults": None}
+# metric_period None: 60 x hc_scale (Route 53 publishes its health-check metrics once a minute).
+SETTINGS = {"hc_scale": 1.0, "change_delay": 2.0, "quota": None, "faults": None,
+            "metric_period": None, "cloudwatch_quota": None}
 COUNTERS = {"requests": {}, "throttled": {}, "faults": {}}
-_BUCKETS = {}  # key (None = global, else operation) -> [tokens, last_refill]
+# (service, key) -> (tokens, last_refill); key None = the service's account bucket, else an operation.
+_BUCKETS = {}
 
 XMLNS = "https://route53.amazonaws.com/doc/2013-04-01/"
+CW_XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+# CloudWatch's Smithy service name: the X-Amz-Target prefix (awsJson1_0) and the rpc-v2-cbor path.
+CW_SERVICE = "GraniteServiceVersion20100801"
+_CW_CBOR_PATH = re.compile(r"^/service/" + CW_SERVICE + r"/operation/([A-Za-z0-9]+)$")
+_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 # HTTP status of the fault codes a test may inject.
 FAULT_STATUS = {"InternalError": 500, "ServiceUnavailable": 503, "PriorRequestNotComplete": 400,
                 "Throttling": 400}
@@ -50,17 +63,57 @@ def operation_name(method, path):
     return "Unknown"
 
 
+def cloudwatch_operation(environ):
+    """(OperationName, protocol) when the request is for CloudWatch, else None.
+
+    aws-sdk-cloudwatch 1.x (1.80 here) and boto3 before it switched speak the query protocol: POST /
+    with a form body `Action=GetMetricData&Version=2010-08-01&...`, signed for `monitoring`. Newer
+    clients send awsJson1_0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`) or rpc-v2-cbor
+    (`POST /service/GraniteServiceVersion20100801/operation/<Op>`). All three are named here; the
+    body of a query request is read and put back for moto."""
+    path = environ.get("PATH_INFO", "")
+    m = _CW_CBOR_PATH.match(path)
+    if m:
+        return m.group(1), "rpc-v2-cbor"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith(CW_SERVICE + "."):
+        return target.split(".", 1)[1], "json"
+    if path not in ("", "/") or environ.get("REQUEST_METHOD") != "POST":
+        return None  # every Route 53 operation has a /2013-04-01/... path
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    form = parse_qs(raw.decode("utf-8", "replace"))
+    if (scope and scope.group(1) == "monitoring") or form.get("Version") == ["2010-08-01"]:
+        return (form.get("Action") or ["Unknown"])[0], "query"
+    return None
+
+
+def metric_period():
+    """Seconds between two datapoints of a health check's metrics (metric_period, else 60 x hc_scale)."""
+    period = SETTINGS["metric_period"]
+    return period if period is not None else 60.0 * SETTINGS["hc_scale"]
+
+
 def configure(cfg):
     """Apply a partial settings update (the body of POST /_world/config)."""
+    period = cfg.get("metric_period")
+    if period is not None and float(period) <= 0:  # refused before anything changes
+        raise ValueError("metric_period must be > 0 seconds (or null)")
     with _LOCK:
         for key in ("hc_scale", "change_delay"):
             if cfg.get(key) is not None:
                 SETTINGS[key] = float(cfg[key])
-        for key in ("quota", "faults"):
+        if "metric_period" in cfg:  # null: back to 60 x hc_scale
+            SETTINGS["metric_period"] = float(period) if period is not None else None
+        for key in ("quota", "faults", "cloudwatch_quota"):
             if key in cfg:
                 SETTINGS[key] = cfg[key] or None
-        if "quota" in cfg:
-            _BUCKETS.clear()
+        for key, service in (("quota", "route53"), ("cloudwatch_quota", "cloudwatch")):
+            if key in cfg:
+                for bucket in [b for b in _BUCKETS if b[0] == service]:
+                    del _BUCKETS[bucket]
 
 
 # The last requests, for tests that must tell who wrote what and when: (unix time, operation, access
@@ -70,10 +123,11 @@ _REQUEST_LOG_MAX = 20000
 _AKID = re.compile(r"Credential=([^/,\s]+)/")
 
 
-def _log_request(op, environ):
+def _log_request(op, environ, service="route53"):
     m = _AKID.search(environ.get("HTTP_AUTHORIZATION", ""))
     with _LOCK:
-        REQUEST_LOG.append({"time": time.time(), "operation": op, "access_key": m.group(1) if m else ""})
+        REQUEST_LOG.append({"time": time.time(), "operation": op, "access_key": m.group(1) if m else "",
+                            "service": service})
         del REQUEST_LOG[:-_REQUEST_LOG_MAX]
 
 
@@ -92,31 +146,47 @@ def _take(key, rate, burst, now):
     return True
 
 
-def _admit(op):
-    """Token buckets: the per-operation one (if configured), then the account-wide one."""
+def _admit(op, service="route53"):
+    """Token buckets: the per-operation one (if configured), then the account-wide one. Route 53
+    requests use `quota`; CloudWatch requests use `cloudwatch_quota` (CloudWatch's limits are its own,
+    e.g. GetMetricData 50 TPS), so they never take Route 53's tokens."""
     with _LOCK:
-        quota = SETTINGS["quota"]
+        quota = SETTINGS["quota" if service == "route53" else "cloudwatch_quota"]
         if not quota:
             return True
         now = time.monotonic()
         per_op = (quota.get("per_operation") or {}).get(op)
-        if per_op and not _take(op, per_op.get("rate", 5), per_op.get("burst", 5), now):
+        if per_op and not _take((service, op), per_op.get("rate", 5), per_op.get("burst", 5), now):
             return False
         if quota.get("rate") is not None:
-            return _take(None, quota["rate"], quota.get("burst", quota["rate"]), now)
+            return _take((service, None), quota["rate"], quota.get("burst", quota["rate"]), now)
         return True
 
 
-def _error(start_response, status, code, message):
+def _error(start_response, status, code, message, xmlns=XMLNS):
     kind = "Receiver" if status >= 500 else "Sender"
     request_id = str(uuid.uuid4())
-    body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{XMLNS}"><Error><Type>{kind}</Type>'
+    body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{xmlns}"><Error><Type>{kind}</Type>'
             f"<Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
     reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
     start_response(f"{status} {reason.get(status, 'Error')}",
                    [("Content-Type", "text/xml"), ("Content-Length", str(len(body))),
                     ("x-amzn-RequestId", request_id)])
+    return [body]
+
+
+def _cw_error(start_response, protocol, status, code, message):
+    """A CloudWatch error in the request's protocol: query gets the ErrorResponse XML; awsJson1_0
+    gets `{"__type", "message"}` plus `x-amzn-query-error` (CloudWatch is awsQueryCompatible)."""
+    if protocol == "query":
+        return _error(start_response, status, code, message, CW_XMLNS)
+    kind = "Receiver" if status >= 500 else "Sender"
+    body = json.dumps({"__type": code, "message": message}).encode()
+    start_response(f"{status} Error", [("Content-Type", "application/x-amz-json-1.0"),
+                                       ("Content-Length", str(len(body))),
+                                       ("x-amzn-query-error", f"{code};{kind}"),
+                                       ("x-amzn-RequestId", str(uuid.uuid4()))])
     return [body]
 
 
@@ -157,6 +227,9 @@ class Middleware:
         method = environ.get("REQUEST_METHOD", "GET")
         if path.startswith("/_world/"):
             return self.control(method, path, environ, start_response)
+        cw = cloudwatch_operation(environ)
+        if cw:
+            return self.cloudwatch(cw[0], cw[1], environ, start_response)
         op = operation_name(method, path)
         _count("requests", op)
         _log_request(op, environ)
@@ -177,6 +250,32 @@ class Middleware:
                 if code == "PriorRequestNotComplete":
                     msg = "The request was rejected because Route 53 was still processing a prior request."
                 return _error(start_response, FAULT_STATUS.get(code, 500), code, msg)
+        with STATE_LOCK:
+            return list(self.app(environ, start_response))
+
+    def cloudwatch(self, op, protocol, environ, start_response):
+        """A CloudWatch request: counted and logged by name, its own quota, faults only when `faults`
+        names the operation (a Route 53 fault setting leaves CloudWatch alone), then moto."""
+        _count("requests", op)
+        _log_request(op, environ, "cloudwatch")
+        if not _admit(op, "cloudwatch"):
+            _count("throttled", op)
+            return _cw_error(start_response, protocol, 400, "Throttling", "Rate exceeded")
+        faults = SETTINGS["faults"]
+        if faults and op in (faults.get("operations") or ()):
+            if faults.get("latency_ms"):
+                time.sleep(float(faults["latency_ms"]) / 1000.0)
+            if random.random() < float(faults.get("error_rate") or 0) and _fault_left(faults):
+                _count("faults", op)
+                if faults.get("after_commit"):
+                    _commit_and_drop_answer(self.app, environ)
+                code = faults.get("code") or "InternalError"
+                return _cw_error(start_response, protocol, FAULT_STATUS.get(code, 500), code,
+                                 "We encountered an internal error. Please try again.")
+        if protocol == "rpc-v2-cbor":
+            # moto 5.2.5 has no CBOR codec; aws-sdk-cloudwatch 1.80 sends the query protocol.
+            return _cw_error(start_response, "json", 400, "UnsupportedProtocol",
+                             "The local double speaks CloudWatch's query and JSON protocols, not rpc-v2-cbor")
         with STATE_LOCK:
             return list(self.app(environ, start_response))
 
@@ -204,8 +303,11 @@ class Middleware:
             return _json(start_response, {"ok": True})
         if path == "/_world/config":
             if method == "POST":
-                configure(body)
-            return _json(start_response, SETTINGS)
+                try:
+                    configure(body)
+                except (TypeError, ValueError) as e:
+                    return _json(start_response, {"error": str(e)}, "400 Bad Request")
+            return _json(start_response, dict(SETTINGS, metric_period_effective=metric_period()))
         if path == "/_world/healthchecks" and method == "GET":
             with STATE_LOCK:
                 return _json(start_response, self.health.describe_all())

@@ -206,7 +206,7 @@ def create_health_check(self):
         hc.port = config["Port"]
     hc.failure_threshold = config["FailureThreshold"]
     hc.set_regions(config["Regions"])
-    health.track(hc, config)
+    health.track(hc, config, self.current_account)
     result.result["Location"] = f"https://route53.amazonaws.com/2013-04-01/healthcheck/{hc.id}"
     return result
 
@@ -286,7 +286,7 @@ def get_health_check_status(self):
     hc_id = self._get_param("HealthCheckId")
     hc = self.backend.get_health_check(hc_id)
     if hc.id not in health._STATE:
-        health.track(hc, {})
+        health.track(hc, {}, self.current_account)
     # Per-checker observations from real probes (see health.py).
     return ActionResult({"HealthCheckObservations": health.observations(hc.id)})
 
@@ -295,7 +295,7 @@ def get_health_check_last_failure_reason(self):
     hc_id = self._get_param("HealthCheckId")
     hc = self.backend.get_health_check(hc_id)
     if hc.id not in health._STATE:
-        health.track(hc, {})
+        health.track(hc, {}, self.current_account)
     return ActionResult({"HealthCheckObservations": health.last_failures(hc.id)})
 
 

@@ -12,6 +12,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from moto.core import DEFAULT_ACCOUNT_ID
+
 from . import addresses, control
 
 # HealthCheckRegion enum; the API reference: if you don't specify Regions, Route 53 uses all of them.
@@ -30,10 +32,11 @@ def _checker_ip(region):
     return f"127.0.1.{DEFAULT_REGIONS.index(region) + 1}"
 
 
-def track(hc, config):
-    """Register a new health check (called under control.STATE_LOCK)."""
+def track(hc, config, account=DEFAULT_ACCOUNT_ID):
+    """Register a new health check (called under control.STATE_LOCK). `account`: the moto account
+    that owns it, whose CloudWatch gets its metrics (metrics.py)."""
     _STATE[hc.id] = {"hc": hc, "config": config, "deleted": False, "next_due": 0.0,
-                     "inflight": False, "probes": 0, "regions": {}}
+                     "inflight": False, "probes": 0, "regions": {}, "account": account}
 
 
 def untrack(hc_id):
@@ -93,6 +96,12 @@ def overall(st):
     regions = _regions(st)
     healthy = sum(1 for r in regions if _reported(st, r)[0])
     return healthy > 0.18 * len(regions)
+
+
+def percentage_healthy(st):
+    """Share of checkers reporting healthy (Inverted and Disabled applied), in percent."""
+    regions = _regions(st)
+    return 100.0 * sum(1 for r in regions if _reported(st, r)[0]) / len(regions)
 
 
 def describe_all():
