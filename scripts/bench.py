@@ -97,11 +97,14 @@ def main():
         if a.quota > 0:
             http(r53_port, "/_world/config", {"quota": {"rate": a.quota, "burst": a.quota}})
         env = {**os.environ, "KUBECONFIG": sa_kubeconfig, "AWS_ENDPOINT_URL_ROUTE_53": f"http://127.0.0.1:{r53_port}",
+               "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{r53_port}",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                "AWS_EC2_METADATA_DISABLED": "true"}
         op_log = open(os.path.join(work, "operator.log"), "w")
         op = subprocess.Popen([a.binary, "run", "--admin-address", "127.0.0.1:0", "--no-leader-election",
-                               "--owner-id", "bench", "--health-poll-interval", "30s", "--resync-interval", "1h",
+                               "--owner-id", "bench", "--health-poll-interval", "30s",
+                               # The double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
+                               "--health-metric-period", "3s", "--resync-interval", "1h",
                                "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
                                "--route53-burst", str(max(a.operator_rate, 1))],
                               env=env, stdout=op_log, stderr=op_log)

@@ -34,6 +34,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where endpoint health is read from.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthSourceKind {
+    /// CloudWatch's `AWS/Route53` `HealthCheckStatus` metric (`GetMetricData`, 500 checks per call):
+    /// what AWS documents for production.
+    Cloudwatch,
+    /// `GetHealthCheckStatus`, one call per check at 1 call/s per account: per-checker detail and
+    /// failure reasons, for a few dozen checks.
+    Route53,
+}
+
 /// Flags of `run`.
 #[derive(Parser, Debug, Clone)]
 pub struct RunArgs {
@@ -57,8 +68,17 @@ pub struct RunArgs {
     )]
     pub claim_unannotated: bool,
 
-    /// How often the health of each check in use is read (GetHealthCheckStatus, at most 1 call/s for
-    /// the whole account: with more checks than that allows, a round takes one second per check).
+    /// Where endpoint health is read from.
+    #[arg(long, env = "HEALTH_SOURCE", value_enum, default_value_t = HealthSourceKind::Cloudwatch)]
+    pub health_source: HealthSourceKind,
+
+    /// Period of the `HealthCheckStatus` datapoints read from CloudWatch (Route 53 publishes one a
+    /// minute; CloudWatch accepts multiples of 60 s).
+    #[arg(long, env = "HEALTH_METRIC_PERIOD", default_value = "60s", value_parser = parse_duration)]
+    pub health_metric_period: Duration,
+
+    /// How often the health of each check in use is read. With `--health-source route53` a round
+    /// takes at least one second per check (GetHealthCheckStatus: 1 call/s for the whole account).
     #[arg(long, env = "HEALTH_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub health_poll_interval: Duration,
 

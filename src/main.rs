@@ -5,8 +5,10 @@ use std::time::Duration;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use route53_failover_operator::admin::{self, AdminState};
-use route53_failover_operator::cli::{Cli, Command, RunArgs};
+use route53_failover_operator::cli::{Cli, Command, HealthSourceKind, RunArgs};
 use route53_failover_operator::controller::{self, Context, Settings};
+use route53_failover_operator::health::Source;
+use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
 use route53_failover_operator::leader::{Fence, LeaderElector, LeaseConfig, default_identity};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::route53::aws::AwsRoute53;
@@ -115,6 +117,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         ..Settings::default()
     };
     let sdk = AwsRoute53::client_from_env().await;
+    let cloudwatch = CloudWatchHealth::client_from_env().await;
     let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
     // Terms of leadership: lead while the Lease is held, then go back to campaigning in the same
     // process (the fence has already stopped every write). Only a shutdown signal ends the loop.
@@ -150,9 +153,17 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
                 }
             }
         };
+        let health = match args.health_source {
+            HealthSourceKind::Cloudwatch => Source::CloudWatch(CloudWatchHealth::new(
+                cloudwatch.clone(),
+                args.health_metric_period,
+                metrics.clone(),
+            )),
+            HealthSourceKind::Route53 => Source::Route53(route53.clone()),
+        };
         controller::run(
             ctx,
-            route53.clone(),
+            Arc::new(health),
             args.namespace.clone(),
             Arc::new(move |ok| {
                 if ready_flag.ready.swap(ok, Ordering::AcqRel) != ok {

@@ -76,6 +76,8 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     /// Route 53 calls by operation and outcome.
     pub route53_calls: Family<CallLabels, Counter>,
+    /// CloudWatch calls (health reads) by operation and outcome.
+    pub cloudwatch_calls: Family<CallLabels, Counter>,
     /// Route 53 call latency (seconds), all operations.
     pub route53_call_duration: Histogram,
     /// Failovers (changes of the active role) by the role now active.
@@ -103,6 +105,7 @@ impl Default for Metrics {
             reconcile_errors: Family::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             route53_calls: Family::default(),
+            cloudwatch_calls: Family::default(),
             route53_call_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             failovers: Family::default(),
             records_active: Family::default(),
@@ -143,6 +146,11 @@ impl Metrics {
             "route53_requests",
             "Route 53 API requests by operation and outcome",
             self.route53_calls.clone(),
+        );
+        r.register(
+            "cloudwatch_requests",
+            "CloudWatch API requests (health reads) by operation and outcome",
+            self.cloudwatch_calls.clone(),
         );
         r.register(
             "route53_request_duration_seconds",
@@ -201,6 +209,13 @@ impl Metrics {
             .get_or_create(&CallLabels { operation, outcome })
             .inc();
         self.route53_call_duration.observe(seconds);
+    }
+
+    /// Count a CloudWatch call.
+    pub fn cloudwatch_call(&self, operation: &'static str, outcome: &'static str, _seconds: f64) {
+        self.cloudwatch_calls
+            .get_or_create(&CallLabels { operation, outcome })
+            .inc();
     }
 
     /// Count a failover to `to`.

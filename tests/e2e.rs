@@ -295,13 +295,17 @@ async fn create_failover_failback_and_delete() {
         fst.primary.as_ref().map(|p| p.health),
         Some(Health::Unhealthy)
     );
-    assert!(
-        fst.primary
-            .as_ref()
-            .and_then(|p| p.last_failure_reason.clone())
-            .is_some()
-    );
     assert!(fst.last_failover_time.is_some());
+    // Health came from CloudWatch's HealthCheckStatus metric, never from GetHealthCheckStatus.
+    assert_eq!(w.r53.counter("requests", "GetHealthCheckStatus"), 0);
+    assert!(w.r53.counter("requests", "GetMetricData") > 0);
+    assert!(
+        op.metrics().contains(
+            "route53_failover_cloudwatch_requests_total{operation=\"GetMetricData\",outcome=\"success\"}"
+        ),
+        "{}",
+        op.metrics()
+    );
     let ev = wait_event(&w, "FailedOver").await;
     assert!(
         ev.note.as_deref().unwrap_or_default().contains("secondary"),
@@ -335,6 +339,33 @@ async fn create_failover_failback_and_delete() {
     assert!(record_sets(&w, "app").await.is_empty());
     assert!(live_checks(&w).is_empty(), "{:?}", live_checks(&w));
     assert!(api(&w).await.get_opt("app").await.expect("get").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_health_check_status_source_reports_checkers_and_the_failure_reason() {
+    let mut w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &["--health-source", "route53"]);
+    apply(&w, &manifest(&w, "app", "", ""));
+    wait_for(&w, "app", "primary healthy", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.primary.as_ref())
+            .is_some_and(|p| p.health == Health::Healthy && p.checkers_total > 0)
+    })
+    .await;
+    w.primary.kill();
+    let failed = wait_for(&w, "app", "activeRole Secondary", |o| {
+        o.status.as_ref().and_then(|s| s.active_role) == Some(Role::Secondary)
+    })
+    .await;
+    let p = failed.status.and_then(|s| s.primary).expect("primary");
+    assert_eq!(p.health, Health::Unhealthy);
+    assert!(
+        p.checkers_total > 0 && p.checkers_healthy < p.checkers_total,
+        "{p:?}"
+    );
+    assert!(p.last_failure_reason.is_some(), "{p:?}");
+    assert_eq!(w.r53.counter("requests", "GetMetricData"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

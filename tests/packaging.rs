@@ -305,10 +305,14 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
             "route53-failover-operator",
             "--claim-unannotated",
             "true",
+            "--health-source",
+            "cloudwatch",
             "--health-poll-interval",
             "30s",
             "--resync-interval",
             "5m",
+            "--max-concurrent-reconciles",
+            "16",
             "--route53-rate",
             "4",
             "--route53-burst",
@@ -826,7 +830,10 @@ fn iam_policies_are_least_privilege_json() {
         assert_eq!(st["Effect"], "Allow");
         assert!(st["Sid"].is_string(), "every statement has a Sid: {st}");
         for a in actions(st) {
-            assert!(a.starts_with("route53:") && !a.contains('*'), "{a}");
+            assert!(
+                (a.starts_with("route53:") || a == "cloudwatch:GetMetricData") && !a.contains('*'),
+                "{a}"
+            );
             granted.insert(a);
         }
         let acts = actions(st);
@@ -860,6 +867,7 @@ fn iam_policies_are_least_privilege_json() {
                 "route53:CreateHealthCheck",
                 "route53:ListHealthChecks",
                 "route53:ListHostedZonesByName",
+                "cloudwatch:GetMetricData",
             ]
             .iter()
             .map(|a| a.to_string())
@@ -878,8 +886,8 @@ fn iam_policies_are_least_privilege_json() {
             }
         }
     }
-    // Exactly the calls src/route53/aws.rs makes.
-    let want: BTreeSet<String> = [
+    // Exactly the calls src/route53/aws.rs and src/health/cloudwatch.rs make.
+    let mut want: BTreeSet<String> = [
         "ChangeResourceRecordSets",
         "ListResourceRecordSets",
         "GetHostedZone",
@@ -896,6 +904,7 @@ fn iam_policies_are_least_privilege_json() {
     .iter()
     .map(|a| format!("route53:{a}"))
     .collect();
+    want.insert("cloudwatch:GetMetricData".into());
     assert_eq!(granted, want);
 
     let irsa = json_file("deploy/iam/irsa-trust-policy.json");

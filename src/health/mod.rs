@@ -1,6 +1,7 @@
 //! Where endpoint health comes from: Route 53's own view of each health check, and the rule that
 //! turns per-checker observations into an endpoint's health.
 
+pub mod cloudwatch;
 pub mod monitor;
 pub mod route53;
 
@@ -41,6 +42,30 @@ pub trait HealthSource: Send + Sync + 'static {
         &self,
         ids: &[String],
     ) -> impl Future<Output = R53Result<HashMap<String, Reading>>> + Send;
+}
+
+/// The health source chosen at start-up (`--health-source`).
+pub enum Source {
+    /// CloudWatch's `HealthCheckStatus` metric, 500 checks per call.
+    CloudWatch(cloudwatch::CloudWatchHealth),
+    /// `GetHealthCheckStatus`, one check per call, 1 call/s per account.
+    Route53(std::sync::Arc<crate::route53::aws::AwsRoute53>),
+}
+
+impl HealthSource for Source {
+    fn batch_limit(&self) -> usize {
+        match self {
+            Source::CloudWatch(s) => s.batch_limit(),
+            Source::Route53(s) => s.batch_limit(),
+        }
+    }
+
+    async fn read(&self, ids: &[String]) -> R53Result<HashMap<String, Reading>> {
+        match self {
+            Source::CloudWatch(s) => s.read(ids).await,
+            Source::Route53(s) => s.read(ids).await,
+        }
+    }
 }
 
 /// The latest readings, as a reconcile sees them (no call is made).

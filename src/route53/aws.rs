@@ -100,29 +100,15 @@ impl AwsRoute53 {
         self
     }
 
-    /// Build an SDK client from the standard AWS environment (credentials chain, region,
-    /// `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_MAX_ATTEMPTS`, ...), with rustls on ring.
     /// Drop the cached health-check inventory (a check it lists was deleted out of band).
     pub(crate) async fn forget_inventory(&self) {
         self.cache.inventory.lock().await.fetched = None;
     }
 
+    /// Build an SDK client from the standard AWS environment (credentials chain, region,
+    /// `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_MAX_ATTEMPTS`, ...), with rustls on ring.
     pub async fn client_from_env() -> Client {
-        use aws_smithy_http_client::tls;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
-        // Route 53 is a global service whose endpoint lives in us-east-1.
-        if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
-            loader = loader.region(aws_config::Region::new("us-east-1"));
-        }
-        Client::new(&loader.load().await)
+        Client::new(&sdk_config_from_env().await)
     }
 
     pub(crate) async fn call<T, E, F, Fut>(&self, operation: &'static str, f: F) -> R53Result<T>
@@ -175,12 +161,45 @@ impl AwsRoute53 {
     }
 }
 
+/// Deadlines of every AWS call: connecting, each attempt, and the whole call with the SDK's retries.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// See [`CONNECT_TIMEOUT`].
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// See [`CONNECT_TIMEOUT`].
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// The shared AWS configuration from the standard environment (credentials chain, region,
+/// `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_MAX_ATTEMPTS`, ...), with rustls
+/// on ring and a deadline on every call. Route 53 is a global service whose endpoint lives in
+/// us-east-1, which is the region when none is configured.
+pub async fn sdk_config_from_env() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(CALL_TIMEOUT)
+        .build();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(timeouts);
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
+    }
+    loader.load().await
+}
+
 /// A write refused (or abandoned) by the leader's fence.
 fn fenced(operation: &'static str, why: &str) -> Route53Error {
     Route53Error::new(operation, Route53ErrorKind::Transient, "NotLeader", why)
 }
 
-fn outcome_label(kind: Route53ErrorKind) -> &'static str {
+pub(crate) fn outcome_label(kind: Route53ErrorKind) -> &'static str {
     match kind {
         Route53ErrorKind::Throttled => "throttled",
         Route53ErrorKind::Transient => "transient",

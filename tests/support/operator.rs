@@ -34,6 +34,9 @@ fn overridden(flag: &&str, extra: &[&str]) -> bool {
 pub const FAST: &[&str] = &[
     "--health-poll-interval",
     "500ms",
+    // The Route 53 double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
+    "--health-metric-period",
+    "3s",
     "--change-poll-interval",
     "300ms",
     "--resync-interval",
