@@ -442,6 +442,8 @@ async fn apply<R: Route53>(
             .and_then(|p| p.change.as_ref())
             .is_some_and(|c| c.status != "INSYNC");
     tracing::Span::current().record("full", full);
+    // Tags are checked until a full reconcile of this generation has succeeded in this process.
+    let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let out = reconcile::sync(
         ctx.route53.as_ref(),
@@ -453,6 +455,7 @@ async fn apply<R: Route53>(
             spec: &obj.spec,
             status: prev,
             full,
+            check_tags,
             health: ctx.health.as_ref(),
         },
     )

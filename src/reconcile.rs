@@ -34,6 +34,11 @@ pub struct SyncInput<'a> {
     pub status: Option<&'a FailoverRecordStatus>,
     /// Read and repair records and health check settings (otherwise only status is refreshed).
     pub full: bool,
+    /// With `full`: also read the tags of the owned checks in use and add what is missing (a crash
+    /// between CreateHealthCheck and its tagging leaves a check untagged). One ListTagsForResources
+    /// call; the controller asks for it on the first full reconcile of an object after start and
+    /// after each spec change, not on every resync.
+    pub check_tags: bool,
     /// The latest health readings ([`crate::health::monitor::Monitor`]): a reconcile never reads
     /// health itself, so it never waits for the health budget. A check not read yet keeps the last
     /// reading in status (where it is for the same check) until the monitor has read it.
@@ -393,6 +398,9 @@ async fn apply<R: Route53>(
             }
         }
     }
+    if input.check_tags {
+        repair_tags(r53, input, desired, &hplan, &ids, notes).await?;
+    }
     let prev_change = input.status.and_then(|s| s.change.clone());
     let change = match plan::plan_records(desired, &ids, &observed) {
         RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
@@ -564,6 +572,51 @@ async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(),
             role.short()
         ))),
     }
+}
+
+/// Add the tags an owned check in use lacks (or carries with another value); tags of others stay.
+async fn repair_tags<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    hplan: &plan::HealthCheckPlan,
+    ids: &[Option<String>; 2],
+    notes: &mut Vec<Note>,
+) -> Result<(), Error> {
+    // Checks created by this reconcile were tagged with their creation.
+    let check: Vec<(Role, String)> = Role::ALL
+        .into_iter()
+        .filter_map(|role| {
+            let id = ids[role.index()].clone()?;
+            let managed = matches!(desired.endpoint(role).health, DesiredHealth::Managed(_));
+            (managed && hplan.ids[role.index()].as_ref() == Some(&id)).then_some((role, id))
+        })
+        .collect();
+    if check.is_empty() {
+        return Ok(());
+    }
+    let ids_only: Vec<String> = check.iter().map(|(_, id)| id.clone()).collect();
+    let have = r53.health_check_tags(&ids_only).await?;
+    for (role, id) in check {
+        let want = health_check_tags(input, desired, role);
+        let current = have.get(&id).cloned().unwrap_or_default();
+        let missing: Vec<(String, String)> =
+            want.into_iter().filter(|w| !current.contains(w)).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        r53.tag_health_check(&id, &missing).await?;
+        let keys: Vec<&str> = missing.iter().map(|(k, _)| k.as_str()).collect();
+        notes.push(Note::normal(
+            "HealthCheckTagsRepaired",
+            format!(
+                "health check {id} of the {} endpoint lacked the tags {}: added",
+                role.short(),
+                keys.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The tags of a new health check, each value within Route 53's 256 characters (a namespace and name

@@ -82,6 +82,7 @@ impl Harness {
                 spec: &self.spec,
                 status: self.status.as_ref(),
                 full,
+                check_tags: full,
                 health,
             },
         )
@@ -635,6 +636,53 @@ async fn a_reconcile_never_reads_health_and_keeps_the_last_reading_until_the_mon
     assert_eq!(h.r53.call_count("GetHealthCheckStatus"), 0);
 }
 
+#[tokio::test]
+async fn tags_lost_to_a_crash_after_create_are_added_and_foreign_tags_kept() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    let p = h.hc_id(Role::Primary);
+    let tagged = h.r53.tags(&p);
+    assert!(
+        tagged
+            .iter()
+            .any(|(k, _)| k == "route53-failover-operator/uid")
+    );
+    // As after a crash between CreateHealthCheck and ChangeTagsForResource, plus a tag of a person.
+    h.r53.set_tags(&p, &[("team".into(), "payments".into())]);
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(
+        h.r53.call_count("ListTagsForResources"),
+        1,
+        "one call for both checks"
+    );
+    assert_eq!(
+        h.r53.call_count("ChangeTagsForResource"),
+        1,
+        "only the untagged one"
+    );
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.reason == "HealthCheckTagsRepaired"),
+        "{:?}",
+        out.notes
+    );
+    let now = h.r53.tags(&p);
+    for t in &tagged {
+        assert!(now.contains(t), "{t:?} missing from {now:?}");
+    }
+    assert!(now.contains(&("team".into(), "payments".into())));
+    // In step now: read, nothing written.
+    h.r53.reset_calls();
+    h.run(true).await;
+    assert_eq!(h.r53.call_count("ChangeTagsForResource"), 0);
+    assert_eq!(h.r53.write_calls(), 0);
+}
+
 #[test]
 fn notes_of_one_reason_are_merged_so_no_message_is_lost() {
     let notes = vec![
@@ -815,6 +863,7 @@ async fn sync_as(
             spec,
             status: status.as_ref(),
             full: true,
+            check_tags: true,
             health: r53,
         },
     )

@@ -880,6 +880,7 @@ fn iam_policies_are_least_privilege_json() {
             "route53:DeleteHealthCheck",
             "route53:GetHealthCheckStatus",
             "route53:ChangeTagsForResource",
+            "route53:ListTagsForResources",
         ] {
             if acts.contains(a) {
                 assert_eq!(st["Resource"], "arn:aws:route53:::healthcheck/*", "{a}");
@@ -900,6 +901,7 @@ fn iam_policies_are_least_privilege_json() {
         "ListHealthChecks",
         "GetHealthCheckStatus",
         "ChangeTagsForResource",
+        "ListTagsForResources",
     ]
     .iter()
     .map(|a| format!("route53:{a}"))

@@ -586,6 +586,7 @@ secondary:
                 spec: &self.spec,
                 status: self.status.as_ref(),
                 full,
+                check_tags: full,
                 health,
             },
         )
@@ -893,4 +894,83 @@ async fn health_check_edited_out_of_band_is_repaired_on_the_next_resync() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(threshold(&ids[0]).await, before, "repaired");
     assert_eq!(live_operator_checks(&w).len(), 2, "updated in place");
+}
+
+/// A check left untagged (a crash between CreateHealthCheck and ChangeTagsForResource, or tags
+/// removed by hand) gets its tags back on the next full reconcile that checks tags; a person's own
+/// tags stay.
+#[tokio::test]
+async fn missing_tags_of_owned_checks_are_added_and_foreign_tags_kept() {
+    use aws_sdk_route53::types::{Tag, TagResourceType};
+    let w = R53World::start();
+    w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let mut o = Obj::new(4, "default/tagged", "tagged.example.test");
+    o.sync(&a, true).await.result.expect("create");
+    let ids: Vec<String> = live_operator_checks(&w)
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let c = w.client().await;
+    let tags = |id: String| {
+        let c = c.clone();
+        async move {
+            let out = c
+                .list_tags_for_resource()
+                .resource_type(TagResourceType::Healthcheck)
+                .resource_id(id)
+                .send()
+                .await
+                .expect("tags");
+            let mut v: Vec<(String, String)> = out
+                .resource_tag_set()
+                .map(|s| {
+                    s.tags()
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.key().unwrap_or_default().to_string(),
+                                t.value().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        }
+    };
+    let before = tags(ids[0].clone()).await;
+    assert!(
+        before
+            .iter()
+            .any(|(k, _)| k == "route53-failover-operator/uid"),
+        "{before:?}"
+    );
+    c.change_tags_for_resource()
+        .resource_type(TagResourceType::Healthcheck)
+        .resource_id(&ids[0])
+        .set_remove_tag_keys(Some(before.iter().map(|(k, _)| k.clone()).collect()))
+        .add_tags(Tag::builder().key("team").value("payments").build())
+        .send()
+        .await
+        .expect("untag");
+    let out = o.sync(&a, true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.reason == "HealthCheckTagsRepaired"),
+        "{:?}",
+        out.notes
+    );
+    let after = tags(ids[0].clone()).await;
+    for t in &before {
+        assert!(after.contains(t), "{t:?} missing: {after:?}");
+    }
+    assert!(after.contains(&("team".into(), "payments".into())));
+    // The creating reconcile tagged with the creation and read no tags; the second read both
+    // checks' tags in one call.
+    assert_eq!(w.counter("requests", "ListTagsForResources"), 1);
 }

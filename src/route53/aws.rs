@@ -522,23 +522,29 @@ impl AwsRoute53 {
                 "no HealthCheck in response",
             )
         })?;
-        if !tags.is_empty() {
-            let mut sdk_tags = Vec::new();
-            for (k, v) in tags {
-                sdk_tags.push(t::Tag::builder().key(k).value(v).build());
-            }
-            let id = hc.id.clone();
-            self.call("ChangeTagsForResource", |c| async move {
-                c.change_tags_for_resource()
-                    .resource_type(t::TagResourceType::Healthcheck)
-                    .resource_id(id)
-                    .set_add_tags(Some(sdk_tags))
-                    .send()
-                    .await
-            })
-            .await?;
-        }
+        self.raw_tag_health_check(&hc.id, tags).await?;
         Ok(hc)
+    }
+
+    async fn raw_tag_health_check(&self, id: &str, tags: &[(String, String)]) -> R53Result<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let sdk_tags: Vec<t::Tag> = tags
+            .iter()
+            .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
+            .collect();
+        let id = id.to_string();
+        self.call("ChangeTagsForResource", |c| async move {
+            c.change_tags_for_resource()
+                .resource_type(t::TagResourceType::Healthcheck)
+                .resource_id(id)
+                .set_add_tags(Some(sdk_tags))
+                .send()
+                .await
+        })
+        .await?;
+        Ok(())
     }
 
     async fn raw_update_health_check(
@@ -859,5 +865,41 @@ impl Route53 for AwsRoute53 {
         self.raw_delete_health_check(id).await?;
         self.cache.inventory.lock().await.checks.remove(id);
         Ok(())
+    }
+
+    async fn health_check_tags(
+        &self,
+        ids: &[String],
+    ) -> R53Result<HashMap<String, Vec<(String, String)>>> {
+        let mut out = HashMap::new();
+        // ListTagsForResources takes at most 10 resource ids.
+        for chunk in ids.chunks(10) {
+            let chunk = chunk.to_vec();
+            let res = self
+                .call("ListTagsForResources", |c| async move {
+                    c.list_tags_for_resources()
+                        .resource_type(t::TagResourceType::Healthcheck)
+                        .set_resource_ids(Some(chunk))
+                        .send()
+                        .await
+                })
+                .await?;
+            for set in res.resource_tag_sets() {
+                let Some(id) = set.resource_id() else {
+                    continue;
+                };
+                let tags = set
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect();
+                out.insert(id.to_string(), tags);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn tag_health_check(&self, id: &str, tags: &[(String, String)]) -> R53Result<()> {
+        self.raw_tag_health_check(id, tags).await
     }
 }

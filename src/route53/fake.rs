@@ -101,6 +101,11 @@ impl FakeRoute53 {
         }
     }
 
+    /// Replace the tags of a health check (an out-of-band edit, or a lost tagging call).
+    pub fn set_tags(&self, id: &str, tags: &[(String, String)]) {
+        self.lock().tags.insert(id.to_string(), tags.to_vec());
+    }
+
     /// Set what every checker of a health check reports.
     pub fn set_health(&self, id: &str, healthy: bool) {
         let report = if healthy {
@@ -146,6 +151,7 @@ impl FakeRoute53 {
             "CreateHealthCheck",
             "UpdateHealthCheck",
             "DeleteHealthCheck",
+            "ChangeTagsForResource",
         ]
         .iter()
         .map(|op| c.get(op).copied().unwrap_or(0))
@@ -397,6 +403,36 @@ impl Route53 for FakeRoute53 {
         hc.version += 1;
         hc.config = Some(config.clone());
         Ok(hc.clone())
+    }
+
+    async fn health_check_tags(
+        &self,
+        ids: &[String],
+    ) -> R53Result<HashMap<String, Vec<(String, String)>>> {
+        let mut s = self.lock();
+        for _ in ids.chunks(10) {
+            self.enter(&mut s, "ListTagsForResources")?;
+        }
+        Ok(ids
+            .iter()
+            .map(|id| (id.clone(), s.tags.get(id).cloned().unwrap_or_default()))
+            .collect())
+    }
+
+    async fn tag_health_check(&self, id: &str, tags: &[(String, String)]) -> R53Result<()> {
+        let mut s = self.lock();
+        self.enter(&mut s, "ChangeTagsForResource")?;
+        if !s.checks.contains_key(id) {
+            return Err(err("ChangeTagsForResource", "NoSuchHealthCheck", id));
+        }
+        let have = s.tags.entry(id.to_string()).or_default();
+        for (k, v) in tags {
+            match have.iter_mut().find(|(hk, _)| hk == k) {
+                Some(t) => t.1 = v.clone(),
+                None => have.push((k.clone(), v.clone())),
+            }
+        }
+        Ok(())
     }
 
     async fn delete_health_check(&self, id: &str) -> R53Result<()> {

@@ -326,6 +326,20 @@ pub trait Route53: Send + Sync + 'static {
 
     /// DeleteHealthCheck; a missing check is not an error.
     fn delete_health_check(&self, id: &str) -> impl Future<Output = R53Result<()>> + Send;
+
+    /// The tags of health checks (ListTagsForResources, at most 10 ids per call); a check without
+    /// tags maps to an empty list.
+    fn health_check_tags(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = R53Result<std::collections::HashMap<String, Vec<(String, String)>>>> + Send;
+
+    /// Add or overwrite tags of a health check (ChangeTagsForResource); other tags stay.
+    fn tag_health_check(
+        &self,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = R53Result<()>> + Send;
 }
 
 /// Lower-case with exactly one trailing dot.
