@@ -75,6 +75,8 @@ impl Default for Settings {
 struct ObjectMemory {
     failures: u32,
     last_full: Option<(i64, Instant)>,
+    /// The record DELETE of a cleanup that was not INSYNC yet: health checks wait for it.
+    pending_delete: Option<String>,
 }
 
 /// Shared state of all reconciles.
@@ -208,15 +210,21 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
     let oref = undecodable_ref(meta, &name);
     let span = info_span!("cleanup", object = %format!("{}/{name}", meta.namespace.as_deref().unwrap_or_default()));
     let notes = if watched.cleanup.deletes() {
-        reconcile::cleanup_undecodable(
+        let pending = ctx.memory(&uid, |m| m.pending_delete.clone());
+        let res = reconcile::cleanup_undecodable(
             ctx.route53.as_ref(),
             &ctx.settings.owner_id,
             &uid,
             meta.generation.unwrap_or(1),
             &watched.cleanup,
+            pending.as_deref(),
         )
         .instrument(span)
-        .await?
+        .await;
+        if let Err(Error::ChangePending { change_id, .. }) = &res {
+            ctx.memory(&uid, |m| m.pending_delete = Some(change_id.clone()));
+        }
+        res?
     } else {
         vec![Note {
             warning: false,
@@ -514,15 +522,40 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
         )
         .await;
     } else {
-        let notes = reconcile::cleanup(
+        // A DELETE an earlier attempt left propagating (remembered here, and in status so that a
+        // restart remembers it too), or a change of the last apply still propagating.
+        let pending = ctx.memory(&uid, |m| m.pending_delete.clone()).or_else(|| {
+            obj.status
+                .as_ref()
+                .and_then(|s| s.change.as_ref())
+                .filter(|c| c.status != "INSYNC")
+                .map(|c| c.id.clone())
+        });
+        let res = reconcile::cleanup(
             ctx.route53.as_ref(),
             &ctx.settings.owner_id,
             &uid,
             obj.metadata.generation.unwrap_or(0),
             &obj.spec,
             obj.status.as_ref(),
+            pending.as_deref(),
         )
-        .await?;
+        .await;
+        if let Err(Error::ChangePending { change_id, .. }) = &res {
+            ctx.memory(&uid, |m| m.pending_delete = Some(change_id.clone()));
+            if let (Some(ns), Some(prev)) = (obj.namespace(), obj.status.as_ref()) {
+                let mut next = prev.clone();
+                next.change = Some(crate::crd::ChangeStatus {
+                    id: change_id.clone(),
+                    status: "PENDING".into(),
+                });
+                let api: Api<FailoverRecord> = Api::namespaced(ctx.client.clone(), &ns);
+                if let Err(e) = apply_status(&api, &obj.name_any(), &next).await {
+                    warn!(error = %text::for_log(&e.to_string()), "could not record the pending DELETE in status");
+                }
+            }
+        }
+        let notes = res?;
         for note in &Note::merged(&notes) {
             publish(ctx, &oref, note).await;
         }

@@ -30,8 +30,13 @@ pub enum Error {
     HealthCheckNotFound(String),
 
     /// A Route 53 change must reach INSYNC before the next step, and has not yet.
-    #[error("change still propagating: {0}")]
-    ChangePending(String),
+    #[error("change still propagating: {message}")]
+    ChangePending {
+        /// The change to wait for.
+        change_id: String,
+        /// What waits for it.
+        message: String,
+    },
 
     /// The hosted zone does not exist or is ambiguous.
     #[error("hosted zone: {0}")]
@@ -92,7 +97,7 @@ impl Error {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
             Error::HealthCheckNotFound(_) => "HealthCheckNotFound",
-            Error::ChangePending(_) => "ChangePending",
+            Error::ChangePending { .. } => "ChangePending",
             Error::Zone(_) => "Zone",
             Error::MissingField(_) => "MissingField",
             Error::Serialization(_) => "Serialization",
@@ -107,7 +112,7 @@ impl Error {
                 Retry::AwaitChange
             }
             Error::Conflict(_) | Error::Zone(_) | Error::HealthCheckNotFound(_) => Retry::Slow,
-            Error::ChangePending(_) => Retry::Backoff,
+            Error::ChangePending { .. } => Retry::Backoff,
             Error::Route53(e) => match e.kind {
                 Route53ErrorKind::Throttled
                 | Route53ErrorKind::Transient

@@ -680,6 +680,7 @@ pub async fn cleanup<R: Route53>(
     generation: i64,
     spec: &FailoverRecordSpec,
     status: Option<&FailoverRecordStatus>,
+    pending: Option<&str>,
 ) -> Result<Vec<Note>, Error> {
     let zone = match status.and_then(|s| s.hosted_zone_id.clone()) {
         Some(z) => Some(z),
@@ -699,6 +700,7 @@ pub async fn cleanup<R: Route53>(
         generation,
         zone.as_deref(),
         Some(&spec.name),
+        pending,
     )
     .await
 }
@@ -712,6 +714,7 @@ pub async fn cleanup_undecodable<R: Route53>(
     uid: &str,
     generation: i64,
     hints: &crate::watched::CleanupHints,
+    pending: Option<&str>,
 ) -> Result<Vec<Note>, Error> {
     let zone = match (&hints.zone_id, &hints.zone_name) {
         (Some(id), _) => Some(id.clone()),
@@ -728,12 +731,16 @@ pub async fn cleanup_undecodable<R: Route53>(
         generation,
         zone.as_deref(),
         hints.name.as_deref(),
+        pending,
     )
     .await
 }
 
 /// Delete what the object owns: its records named `name` in `zone` (skipped when either is
-/// unknown), then its health checks, found by uid.
+/// unknown), then, once that DELETE is INSYNC, its health checks, found by uid. `pending` is a
+/// change of an earlier attempt (its [`Error::ChangePending`]) that must be INSYNC before any
+/// health check goes: the records it deleted are gone from the listing, not yet from every name
+/// server.
 async fn cleanup_owned<R: Route53>(
     r53: &R,
     owner: &str,
@@ -741,6 +748,7 @@ async fn cleanup_owned<R: Route53>(
     generation: i64,
     zone: Option<&str>,
     name: Option<&str>,
+    pending: Option<&str>,
 ) -> Result<Vec<Note>, Error> {
     let mut notes = Vec::new();
     // From a listing made now, never from a cache: a check whose create answer or tagging call was
@@ -787,6 +795,15 @@ async fn cleanup_owned<R: Route53>(
         ));
         // Name servers may answer from the records until the DELETE is INSYNC: keep their checks.
         wait_insync(r53, &info).await?;
+    } else if let Some(id) = pending {
+        wait_insync(
+            r53,
+            &ChangeInfo {
+                id: id.to_string(),
+                insync: false,
+            },
+        )
+        .await?;
     }
     for id in &dplan.health_check_deletes {
         r53.delete_health_check(id).await?;
@@ -813,7 +830,9 @@ fn report_unproved(unproved: &[HealthCheck]) {
 /// How often (backing off from a quarter second), and how long, cleanup polls a DELETE until INSYNC
 /// before it deletes health checks.
 const CLEANUP_POLL: Duration = Duration::from_secs(2);
-const CLEANUP_WAIT: Duration = Duration::from_secs(120);
+/// How long one cleanup attempt waits for its DELETE to be INSYNC before it hands the change to the
+/// next attempt (so a slow propagation never holds a reconcile slot for minutes).
+const CLEANUP_WAIT: Duration = Duration::from_secs(15);
 
 async fn wait_insync<R: Route53>(r53: &R, info: &ChangeInfo) -> Result<(), Error> {
     let deadline = tokio::time::Instant::now() + CLEANUP_WAIT;
@@ -821,11 +840,14 @@ async fn wait_insync<R: Route53>(r53: &R, info: &ChangeInfo) -> Result<(), Error
     let mut poll = Duration::from_millis(250);
     while !insync {
         if tokio::time::Instant::now() >= deadline {
-            return Err(Error::ChangePending(format!(
-                "change {} is not INSYNC after {}s; health checks are deleted at the next attempt",
-                info.id,
-                CLEANUP_WAIT.as_secs()
-            )));
+            return Err(Error::ChangePending {
+                change_id: info.id.clone(),
+                message: format!(
+                    "change {} is not INSYNC after {}s; health checks are deleted once it is",
+                    info.id,
+                    CLEANUP_WAIT.as_secs()
+                ),
+            });
         }
         tokio::time::sleep(poll).await;
         poll = (poll * 2).min(CLEANUP_POLL);

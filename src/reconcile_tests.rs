@@ -520,9 +520,17 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
     };
     let zone = h.zone.clone();
     h.r53.put_record(&zone, other.clone());
-    let notes = cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
-        .await
-        .expect("cleanup");
+    let notes = cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &h.spec,
+        h.status.as_ref(),
+        None,
+    )
+    .await
+    .expect("cleanup");
     assert!(h.ours().is_empty());
     assert!(h.r53.health_checks().is_empty());
     assert!(h.r53.records(&zone).contains(&other));
@@ -534,9 +542,17 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
         2
     );
     // Idempotent: a second cleanup (after a crash) has nothing left to do and succeeds.
-    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
-        .await
-        .expect("again");
+    cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &h.spec,
+        h.status.as_ref(),
+        None,
+    )
+    .await
+    .expect("again");
 }
 
 #[tokio::test]
@@ -557,9 +573,17 @@ async fn existing_health_check_is_attached_and_never_deleted() {
     h.run(true).await;
     let p = h.record(Role::Primary);
     assert_eq!(p.health_check_id.as_deref(), Some(ext.as_str()));
-    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
-        .await
-        .expect("cleanup");
+    cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &h.spec,
+        h.status.as_ref(),
+        None,
+    )
+    .await
+    .expect("cleanup");
     assert!(
         h.r53.health_checks().iter().any(|c| c.id == ext),
         "foreign check survives"
@@ -717,7 +741,7 @@ async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
     let spec = h.spec.clone();
     let status = h.status.clone();
     let r53 = &h.r53;
-    let clean = cleanup(r53, OWNER, UID, h.generation, &spec, status.as_ref());
+    let clean = cleanup(r53, OWNER, UID, h.generation, &spec, status.as_ref(), None);
     let watch = async {
         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
         assert_eq!(
@@ -732,6 +756,62 @@ async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
     res.expect("cleanup");
     assert!(r53.health_checks().is_empty());
     assert!(h.ours().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_still_pending_after_one_attempt_is_waited_for_by_the_next() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    h.r53.settle();
+    h.run(true).await;
+    let (spec, status) = (h.spec.clone(), h.status.clone());
+    // The DELETE stays PENDING beyond one attempt's wait: the attempt hands its change id on.
+    let first = cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &spec,
+        status.as_ref(),
+        None,
+    )
+    .await;
+    let change = match first {
+        Err(Error::ChangePending { change_id, .. }) => change_id,
+        other => panic!("{other:?}"),
+    };
+    assert!(h.ours().is_empty(), "records deleted");
+    assert_eq!(h.r53.health_checks().len(), 2, "checks kept while PENDING");
+    // The next attempt finds no records to delete, but still waits for that change.
+    let second = cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &spec,
+        status.as_ref(),
+        Some(&change),
+    )
+    .await;
+    assert!(
+        matches!(second, Err(Error::ChangePending { .. })),
+        "{second:?}"
+    );
+    assert_eq!(h.r53.health_checks().len(), 2);
+    assert_eq!(h.r53.call_count("DeleteHealthCheck"), 0);
+    h.r53.settle();
+    cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &spec,
+        status.as_ref(),
+        Some(&change),
+    )
+    .await
+    .expect("cleanup");
+    assert!(h.r53.health_checks().is_empty());
 }
 
 #[tokio::test]
@@ -927,9 +1007,17 @@ async fn another_owners_health_checks_are_never_reused_updated_or_deleted() {
     }
 
     // A's cleanup deletes A's records and checks only.
-    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
-        .await
-        .expect("cleanup");
+    cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &h.spec,
+        h.status.as_ref(),
+        None,
+    )
+    .await
+    .expect("cleanup");
     assert!(h.ours().is_empty());
     assert_eq!(h.r53.health_checks(), before, "B's checks untouched");
     assert_eq!(
@@ -961,9 +1049,17 @@ async fn another_owners_records_at_the_name_stay_a_conflict() {
     );
     assert_eq!(h.ready(), ("False".into(), "Conflict".into()));
     assert_eq!(h.r53.write_calls(), 0);
-    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
-        .await
-        .expect("cleanup");
+    cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &h.spec,
+        h.status.as_ref(),
+        None,
+    )
+    .await
+    .expect("cleanup");
     assert_eq!(h.r53.records(&h.zone), records_before);
     assert_eq!(h.r53.health_checks(), checks_before);
 }
@@ -981,8 +1077,16 @@ async fn legacy_checks_of_our_owner_are_kept_and_reused() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(h.hc_id(Role::Primary), id, "the legacy check is reused");
     assert_eq!(h.r53.call_count("CreateHealthCheck"), 1, "secondary only");
-    cleanup(&h.r53, OWNER, UID, h.generation, &h.spec, h.status.as_ref())
-        .await
-        .expect("cleanup");
+    cleanup(
+        &h.r53,
+        OWNER,
+        UID,
+        h.generation,
+        &h.spec,
+        h.status.as_ref(),
+        None,
+    )
+    .await
+    .expect("cleanup");
     assert!(h.r53.health_checks().is_empty(), "ours, so deleted");
 }

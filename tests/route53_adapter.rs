@@ -6,6 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use route53_failover_operator::Error;
 use route53_failover_operator::crd::{FailoverRecordSpec, FailoverRecordStatus};
 use route53_failover_operator::crd::{Health, HealthCheckType, Role};
 use route53_failover_operator::health::{HealthSource, Reading};
@@ -613,11 +614,27 @@ secondary:
     /// The finalizer: cleanup retried until it succeeds.
     async fn delete(&self, a: &AwsRoute53) {
         let mut last = None;
+        let mut pending: Option<String> = None;
         for _ in 0..40 {
-            match reconcile::cleanup(a, OWNER, &self.uid, 1, &self.spec, self.status.as_ref()).await
+            match reconcile::cleanup(
+                a,
+                OWNER,
+                &self.uid,
+                1,
+                &self.spec,
+                self.status.as_ref(),
+                pending.as_deref(),
+            )
+            .await
             {
                 Ok(_) => return,
-                Err(e) => last = Some(e),
+                Err(e) => {
+                    // As the controller does: a DELETE still propagating is waited for next time.
+                    if let Error::ChangePending { change_id, .. } = &e {
+                        pending = Some(change_id.clone());
+                    }
+                    last = Some(e);
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
