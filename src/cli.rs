@@ -108,6 +108,11 @@ pub struct RunArgs {
     #[arg(long, env = "ROUTE53_BURST", default_value_t = 10.0)]
     pub route53_burst: f64,
 
+    /// Record changes of one hosted zone submitted within this window are sent in one
+    /// ChangeResourceRecordSets call (within Route 53's batch limits); `0s` sends each on its own.
+    #[arg(long, env = "ROUTE53_BATCH_WINDOW", default_value = "200ms", value_parser = parse_window)]
+    pub route53_batch_window: Duration,
+
     /// Address of the admin server (/livez, /readyz, /metrics).
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
@@ -170,6 +175,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Like [`parse_duration`], also accepting zero (`0`, `0s`, `0ms`).
+pub fn parse_window(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let num = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let zero = matches!(num.parse::<f64>(), Ok(n) if n == 0.0);
+    if zero && matches!(&t[num.len()..], "" | "ms" | "s" | "m" | "h") {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(t)
+}
+
 fn parse_owner(s: &str) -> Result<String, String> {
     if !s.is_empty()
         && s.len() <= 40
@@ -194,6 +210,30 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn batch_windows_parse_and_zero_disables() {
+        assert_eq!(parse_window("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_window("1s"), Ok(Duration::from_secs(1)));
+        for zero in ["0", "0s", "0ms", "0.0s"] {
+            assert_eq!(parse_window(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert!(parse_window("0x").is_err());
+        assert!(parse_window("-1s").is_err());
+        let window = |extra: &[&str]| {
+            let mut argv = vec!["route53-failover-operator", "run"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Run(args)) => Some(args.route53_batch_window),
+                _ => None,
+            }
+        };
+        assert_eq!(window(&[]), Some(Duration::from_millis(200)));
+        assert_eq!(
+            window(&["--route53-batch-window", "0s"]),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

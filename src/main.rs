@@ -12,6 +12,7 @@ use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
 use route53_failover_operator::leader::{Fence, LeaderElector, LeaseConfig, default_identity};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::route53::aws::AwsRoute53;
+use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::{crd, telemetry};
 use tokio::sync::{oneshot, watch};
@@ -133,9 +134,16 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         let route53 = Arc::new(
             AwsRoute53::new(sdk.clone(), budget.clone(), metrics.clone()).with_fence(fence.clone()),
         );
+        // Reconciles write through the batcher (one ChangeResourceRecordSets per zone per window);
+        // the health source reads through the adapter itself.
+        let writes = Arc::new(Batched::new(
+            route53.clone(),
+            args.route53_batch_window,
+            metrics.clone(),
+        ));
         let ctx = Arc::new(Context::new(
             client.clone(),
-            route53.clone(),
+            writes,
             metrics.clone(),
             settings.clone(),
         ));

@@ -80,6 +80,13 @@ pub struct Metrics {
     pub cloudwatch_calls: Family<CallLabels, Counter>,
     /// Route 53 call latency (seconds), all operations.
     pub route53_call_duration: Histogram,
+    /// Callers' change lists per ChangeResourceRecordSets call sent by the batcher.
+    pub route53_change_batch_members: Histogram,
+    /// Changes per ChangeResourceRecordSets call sent by the batcher.
+    pub route53_change_batch_changes: Histogram,
+    /// Combined ChangeResourceRecordSets calls refused for a reason one member may have caused, and
+    /// split to find out whose.
+    pub route53_change_batch_splits: Counter,
     /// Failovers (changes of the active role) by the role now active.
     pub failovers: Family<RoleLabels, Counter>,
     /// Records by active role.
@@ -107,6 +114,9 @@ impl Default for Metrics {
             route53_calls: Family::default(),
             cloudwatch_calls: Family::default(),
             route53_call_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            route53_change_batch_members: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            route53_change_batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            route53_change_batch_splits: Counter::default(),
             failovers: Family::default(),
             records_active: Family::default(),
             endpoints: Family::default(),
@@ -156,6 +166,21 @@ impl Metrics {
             "route53_request_duration_seconds",
             "Route 53 API request latency",
             self.route53_call_duration.clone(),
+        );
+        r.register(
+            "route53_change_batch_members",
+            "Callers' change lists combined into one ChangeResourceRecordSets call",
+            self.route53_change_batch_members.clone(),
+        );
+        r.register(
+            "route53_change_batch_changes",
+            "Changes per ChangeResourceRecordSets call of the batcher",
+            self.route53_change_batch_changes.clone(),
+        );
+        r.register(
+            "route53_change_batch_splits",
+            "Combined ChangeResourceRecordSets calls refused and split to give each caller its own answer",
+            self.route53_change_batch_splits.clone(),
         );
         r.register(
             "failovers",
@@ -209,6 +234,13 @@ impl Metrics {
             .get_or_create(&CallLabels { operation, outcome })
             .inc();
         self.route53_call_duration.observe(seconds);
+    }
+
+    /// Observe one ChangeResourceRecordSets call of the batcher: `members` callers' lists, `changes`
+    /// changes in all.
+    pub fn route53_change_batch(&self, members: usize, changes: usize) {
+        self.route53_change_batch_members.observe(members as f64);
+        self.route53_change_batch_changes.observe(changes as f64);
     }
 
     /// Count a CloudWatch call.

@@ -317,6 +317,8 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
             "4",
             "--route53-burst",
             "10",
+            "--route53-batch-window",
+            "200ms",
             "--log-format",
             "json",
             "--log-level",

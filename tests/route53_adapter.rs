@@ -13,6 +13,7 @@ use route53_failover_operator::health::{HealthSource, Reading};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::reconcile::{self, SyncInput, SyncOutcome};
 use route53_failover_operator::route53::aws::AwsRoute53;
+use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::{
     Alias, Change, HealthCheckConfig, RecordSet, Route53, Route53ErrorKind,
@@ -990,4 +991,170 @@ async fn missing_tags_of_owned_checks_are_added_and_foreign_tags_kept() {
     // The creating reconcile tagged with the creation and read no tags; the second read both
     // checks' tags in one call.
     assert_eq!(w.counter("requests", "ListTagsForResources"), 1);
+}
+
+fn simple(name: &str, value: &str) -> RecordSet {
+    RecordSet {
+        set_identifier: None,
+        failover: None,
+        ..a_record(name, "", Role::Primary, value, None)
+    }
+}
+
+/// Caller `i`'s pair of records, created in one transactional list.
+fn pair(i: usize) -> Vec<Change> {
+    vec![
+        Change::Create(simple(&format!("app{i}.example.test."), "52.94.76.1")),
+        Change::Create(simple(&format!("app{i}-b.example.test."), "52.94.76.2")),
+    ]
+}
+
+/// Every list submitted concurrently through `b`; the answers in order.
+async fn submit_all(
+    b: &Arc<Batched<AwsRoute53>>,
+    zone: &str,
+    lists: Vec<Vec<Change>>,
+) -> Vec<Result<String, Route53ErrorKind>> {
+    let tasks: Vec<_> = lists
+        .into_iter()
+        .enumerate()
+        .map(|(i, changes)| {
+            let (b, zone) = (b.clone(), zone.to_string());
+            tokio::spawn(async move {
+                b.change_record_sets(&zone, &format!("test default/app{i}"), &changes)
+                    .await
+                    .map(|info| info.id)
+                    .map_err(|e| e.kind)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("join"));
+    }
+    out
+}
+
+/// How many record sets each caller's two names hold.
+async fn pairs_in(a: &AwsRoute53, zone: &str, n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let first = a
+            .list_record_sets(zone, &format!("app{i}.example.test"))
+            .await;
+        let second = a
+            .list_record_sets(zone, &format!("app{i}-b.example.test"))
+            .await;
+        out.push((first.expect("list").len(), second.expect("list").len()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn batched_writes_make_few_calls_and_every_record_exists() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    // The account's quota, and the operator's budget below it.
+    w.configure(serde_json::json!({"quota": {"rate": 5, "burst": 5}}));
+    let (a, metrics) = adapter(&w, 4.0).await;
+    let a = Arc::new(a);
+    let b = Arc::new(Batched::new(
+        a.clone(),
+        Duration::from_millis(200),
+        metrics.clone(),
+    ));
+    w.reset_counters();
+    // 200 FailoverRecord-like callers at once, while the adapter itself also writes to the zone
+    // (holding its per-zone lock): no deadlock, nothing throttled.
+    let direct = {
+        let a = a.clone();
+        let zone = zone.clone();
+        tokio::spawn(async move {
+            for i in 0..3 {
+                let ch = [Change::Create(simple(
+                    &format!("direct{i}.example.test."),
+                    "52.94.76.3",
+                ))];
+                a.change_record_sets(&zone, "direct", &ch)
+                    .await
+                    .expect("direct write");
+            }
+        })
+    };
+    let res = tokio::time::timeout(
+        Duration::from_secs(60),
+        submit_all(&b, &zone, (0..200).map(pair).collect()),
+    )
+    .await
+    .expect("no deadlock");
+    direct.await.expect("join");
+    assert!(res.iter().all(Result::is_ok), "{res:?}");
+    let calls = w.counter("requests", "ChangeResourceRecordSets");
+    assert!(
+        calls <= 3 + 3,
+        "200 lists in a few calls (plus 3 direct): {calls}"
+    );
+    assert_eq!(
+        w.counter("throttled", "ChangeResourceRecordSets"),
+        0,
+        "{}",
+        w.counters()
+    );
+    eprintln!("200 change lists + 3 direct writes: {calls} ChangeResourceRecordSets calls");
+    // Read back without the quota (400 reads at 4/s would take 100 s).
+    w.configure(serde_json::json!({"quota": null}));
+    let (reader, _) = adapter(&w, 0.0).await;
+    assert!(
+        pairs_in(&reader, &zone, 200)
+            .await
+            .iter()
+            .all(|p| *p == (1, 1))
+    );
+    let mut text = String::new();
+    let mut reg = prometheus_client::registry::Registry::default();
+    metrics.register(&mut reg);
+    prometheus_client::encoding::text::encode(&mut text, &reg).expect("encode");
+    assert!(
+        text.contains("route53_failover_route53_change_batch_members_sum 200"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_conflicting_member_fails_alone_against_route53() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let (a, metrics) = adapter(&w, 0.0).await;
+    let a = Arc::new(a);
+    // Someone else's record where caller 11 wants to create its own.
+    a.change_record_sets(
+        &zone,
+        "foreign",
+        &[Change::Create(simple("app11.example.test.", "52.94.76.9"))],
+    )
+    .await
+    .expect("foreign record");
+    let b = Arc::new(Batched::new(a.clone(), Duration::from_millis(200), metrics));
+    w.reset_counters();
+    let mut lists: Vec<Vec<Change>> = (0..40).map(pair).collect();
+    // Caller 30's A record is not an IPv4 address: InvalidChangeBatch too.
+    lists[30][1] = Change::Create(simple("app30-b.example.test.", "not-an-address"));
+    let res = submit_all(&b, &zone, lists).await;
+    for (i, r) in res.iter().enumerate() {
+        match i {
+            11 | 30 => assert_eq!(r, &Err(Route53ErrorKind::Conflict), "caller {i}"),
+            _ => assert!(r.is_ok(), "caller {i}: {r:?}"),
+        }
+    }
+    for (i, p) in pairs_in(&a, &zone, 40).await.into_iter().enumerate() {
+        let want = match i {
+            11 => (1, 0), // the foreign record only: the pair is all or nothing
+            30 => (0, 0),
+            _ => (1, 1),
+        };
+        assert_eq!(p, want, "caller {i}");
+    }
+    let calls = w.counter("requests", "ChangeResourceRecordSets");
+    eprintln!("40 change lists, 2 refused: {calls} ChangeResourceRecordSets calls");
+    assert!(calls < 40, "fewer calls than callers: {calls}");
 }

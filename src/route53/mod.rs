@@ -6,6 +6,7 @@
 //! (in [`crate::health`]) is separate, so a CloudWatch-metric source can replace `GetHealthCheckStatus`.
 
 pub mod aws;
+pub mod batch;
 pub mod budget;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
