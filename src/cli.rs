@@ -82,6 +82,12 @@ pub struct RunArgs {
     #[arg(long, env = "HEALTH_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub health_poll_interval: Duration,
 
+    /// A YAML or JSON file saying which hosted zones and record names each namespace's
+    /// FailoverRecords may claim (default: any namespace may claim any name in any zone the IAM role
+    /// reaches). Read and validated at start-up.
+    #[arg(long, env = "NAMESPACE_POLICY", value_name = "FILE")]
+    pub namespace_policy: Option<std::path::PathBuf>,
+
     /// Reconciles running at once (0: no limit). Route 53 calls queue in one fair (first come,
     /// first served) budget whatever this is; the limit bounds memory after a restart or a bulk
     /// create.

@@ -24,6 +24,7 @@ use crate::health::HealthSource;
 use crate::health::monitor::Monitor;
 use crate::metrics::{Metrics, RecordState};
 use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
+use crate::policy::{self, NamespacePolicy};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::Route53;
 use crate::status::{self, READY, next_status};
@@ -53,6 +54,8 @@ pub struct Settings {
     pub backoff_cap: Duration,
     /// Reconciles running at once (0: no limit).
     pub concurrency: u16,
+    /// Which zones and names each namespace may claim (`None`: any, see [`crate::policy`]).
+    pub namespace_policy: Option<Arc<NamespacePolicy>>,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
             concurrency: 16,
+            namespace_policy: None,
         }
     }
 }
@@ -453,7 +457,8 @@ async fn apply<R: Route53>(
     // Tags are checked until a full reconcile of this generation has succeeded in this process.
     let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    let out = reconcile::sync(
+    // A future does nothing until awaited: the sync runs only once the namespace policy allows it.
+    let sync = reconcile::sync(
         ctx.route53.as_ref(),
         SyncInput {
             owner: &s.owner_id,
@@ -466,8 +471,11 @@ async fn apply<R: Route53>(
             check_tags,
             health: ctx.health.as_ref(),
         },
-    )
-    .await;
+    );
+    let out = match policy_gate(ctx, &obj, &uid, generation).await {
+        Some(denied) => denied,
+        None => sync.await,
+    };
     let oref = obj.object_ref(&());
     for note in &Note::merged(&out.notes) {
         publish(ctx, &oref, note).await;
@@ -504,6 +512,29 @@ async fn apply<R: Route53>(
     } else {
         s.resync
     }))
+}
+
+/// The namespace policy's verdict ([`policy::gate`]), judged before anything is read for writing
+/// or written in Route 53: `None` when there is no policy or it allows the object.
+async fn policy_gate<R: Route53>(
+    ctx: &Context<R>,
+    obj: &FailoverRecord,
+    uid: &str,
+    generation: i64,
+) -> Option<reconcile::SyncOutcome> {
+    let s = &ctx.settings;
+    let p = s.namespace_policy.as_ref()?;
+    let ns = obj.namespace().unwrap_or_default();
+    policy::gate(
+        p,
+        ctx.route53.as_ref(),
+        &ns,
+        &obj.spec,
+        &s.owner_id,
+        uid,
+        generation,
+    )
+    .await
 }
 
 async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Result<Action> {
@@ -648,6 +679,7 @@ async fn announce_transitions<R>(
                 "InvalidSpec" => "InvalidSpec",
                 "Conflict" => "Conflict",
                 "ZoneNotFound" => "ZoneNotFound",
+                policy::NOT_ALLOWED => policy::NOT_ALLOWED,
                 _ => "Route53Error",
             };
             publish(

@@ -21,6 +21,11 @@ pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
 
+    /// The namespace policy does not let the object's namespace claim its name or zone: waits for a
+    /// spec change (the policy is read at start-up).
+    #[error("not allowed by the namespace policy: {0}")]
+    NotAllowed(String),
+
     /// Record sets this object does not own occupy the name.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -96,6 +101,7 @@ impl Error {
             },
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
+            Error::NotAllowed(_) => "NotAllowed",
             Error::HealthCheckNotFound(_) => "HealthCheckNotFound",
             Error::ChangePending { .. } => "ChangePending",
             Error::Zone(_) => "Zone",
@@ -108,9 +114,10 @@ impl Error {
     /// The retry class of this error.
     pub fn retry(&self) -> Retry {
         match self.inner() {
-            Error::InvalidSpec(_) | Error::MissingField(_) | Error::Serialization(_) => {
-                Retry::AwaitChange
-            }
+            Error::InvalidSpec(_)
+            | Error::NotAllowed(_)
+            | Error::MissingField(_)
+            | Error::Serialization(_) => Retry::AwaitChange,
             Error::Conflict(_) | Error::Zone(_) | Error::HealthCheckNotFound(_) => Retry::Slow,
             Error::ChangePending { .. } => Retry::Backoff,
             Error::Route53(e) => match e.kind {
@@ -150,6 +157,8 @@ mod tests {
         assert_eq!(thr.metric_label(), "Route53Throttled");
         assert_eq!(Error::InvalidSpec("x".into()).retry(), Retry::AwaitChange);
         assert_eq!(Error::Conflict("x".into()).retry(), Retry::Slow);
+        assert_eq!(Error::NotAllowed("x".into()).retry(), Retry::AwaitChange);
+        assert_eq!(Error::NotAllowed("x".into()).metric_label(), "NotAllowed");
         let denied = Error::Route53(Route53Error::new(
             "CreateHealthCheck",
             Route53ErrorKind::AccessDenied,

@@ -11,6 +11,7 @@ use route53_failover_operator::health::Source;
 use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
 use route53_failover_operator::leader::{Fence, LeaderElector, LeaseConfig, default_identity};
 use route53_failover_operator::metrics::Metrics;
+use route53_failover_operator::policy::NamespacePolicy;
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
@@ -37,6 +38,15 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     telemetry::init(args.log_format, &args.log_level);
+    // The operator's own configuration: a bad file stops the start-up, before anything else runs.
+    let namespace_policy = match &args.namespace_policy {
+        Some(path) => {
+            let policy = NamespacePolicy::load(path)?;
+            tracing::info!(file = %path.display(), "namespace policy: {}", policy.summary());
+            Some(Arc::new(policy))
+        }
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -115,6 +125,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         change_poll: args.change_poll_interval,
         slow_retry: args.slow_retry_interval,
         concurrency: args.max_concurrent_reconciles,
+        namespace_policy,
         ..Settings::default()
     };
     let sdk = AwsRoute53::client_from_env().await;

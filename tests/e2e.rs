@@ -1339,3 +1339,159 @@ async fn a_leader_cut_off_from_the_api_server_stops_writing_before_its_lease_can
         .args(["-USR2", &proxy.pid().to_string()])
         .status();
 }
+
+fn not_allowed_errors(op: &Operator) -> u64 {
+    op.metrics()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("route53_failover_reconcile_errors_total{error=\"NotAllowed\"} ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `--namespace-policy`: namespace `default` may claim names below `a.example.test` in the zone
+/// `example.test` (listed by name; the allowed object names it by id, so the zone is resolved
+/// first), other namespaces nothing. A name outside the rule and an unlisted namespace get
+/// `Ready=False NotAllowed` and a Warning Event; Route 53 sees no write for them, they are judged
+/// again on a spec change only (no retry loop), and they can be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_policy_refuses_names_a_namespace_may_not_claim() {
+    let w = world().await;
+    let policy = w._dir.path().join("namespace-policy.yaml");
+    std::fs::write(
+        &policy,
+        "namespaces:\n  default:\n    zones: [Example.test.]\n    names: ['*.a.example.test']\ndefault: deny\n",
+    )
+    .expect("policy file");
+    let op = Operator::start(
+        &w.kube,
+        &w.r53,
+        &["--namespace-policy", policy.to_str().expect("utf-8")],
+    );
+    let by_id = format!("hostedZone: {{id: {}}}", w.zone);
+    apply(
+        &w,
+        &manifest(&w, "app", "", "")
+            .replace("hostedZone: {name: example.test}", &by_id)
+            .replace("name: app.example.test", "name: app.a.example.test"),
+    );
+    wait_for(&w, "app", "the allowed record is Ready", |o| {
+        ready_is(o, "True", "Synced")
+    })
+    .await;
+    assert_eq!(record_sets(&w, "app.a").await.len(), 2);
+
+    w.r53.reset_counters();
+    apply(&w, &manifest(&w, "other", "", ""));
+    ok(&w.kube.kubectl(&["create", "namespace", "team-b"]));
+    apply(
+        &w,
+        &manifest(&w, "app", "", "")
+            .replace("namespace: default", "namespace: team-b")
+            .replace("name: app.example.test", "name: b.a.example.test"),
+    );
+    let obj = wait_for(&w, "other", "Ready=False NotAllowed", |o| {
+        ready_is(o, "False", "NotAllowed")
+    })
+    .await;
+    let msg = ready_message(&obj);
+    assert!(
+        msg.contains("namespace default may not claim the name other.example.test: namespaces.default allows names *.a.example.test"),
+        "{msg}"
+    );
+    let ev = wait_event(&w, "NotAllowed").await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    let team_b: Api<FailoverRecord> = Api::namespaced(w.kube.client().await, "team-b");
+    let obj = eventually("team-b refused", WAIT, POLL, || async {
+        team_b
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .filter(|o| ready_is(o, "False", "NotAllowed"))
+    })
+    .await;
+    let msg = ready_message(&obj);
+    assert!(
+        msg.contains("namespace team-b is not listed in the namespace policy"),
+        "{msg}"
+    );
+
+    // Judged again on a spec change, and not in a loop in between.
+    ok(&w.kube.kubectl(&[
+        "patch",
+        "frec",
+        "other",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"ttl":120}}"#,
+    ]));
+    wait_for(&w, "other", "generation 2 refused", |o| {
+        ready_is(o, "False", "NotAllowed") && o.metadata.generation == Some(2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let errors = not_allowed_errors(&op);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(not_allowed_errors(&op), errors, "no retry loop");
+    assert!(errors <= 12, "{errors} NotAllowed reconciles");
+
+    for (ns, name) in [("default", "other"), ("team-b", "app")] {
+        ok(&w.kube.kubectl(&[
+            "delete",
+            "frec",
+            name,
+            "-n",
+            ns,
+            "--wait=true",
+            "--timeout=60s",
+        ]));
+    }
+    for op_name in ["ChangeResourceRecordSets", "CreateHealthCheck"] {
+        assert_eq!(
+            w.r53.counter("requests", op_name),
+            0,
+            "{op_name}: {}",
+            w.r53.counters()
+        );
+    }
+    assert_eq!(writes(&w), 0, "{}", w.r53.counters());
+    assert!(record_sets(&w, "other").await.is_empty());
+    assert_eq!(
+        record_sets(&w, "app.a").await.len(),
+        2,
+        "the allowed pair stays"
+    );
+    assert_eq!(live_checks(&w).len(), 2);
+}
+
+/// A namespace policy that cannot be read or is not valid stops the start-up with a clear message.
+#[test]
+fn a_bad_namespace_policy_stops_the_start_up() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("policy.yaml");
+    std::fs::write(
+        &bad,
+        "namespaces: {team-a: {zones: [example.com]}}\ndefault: deny\n",
+    )
+    .expect("write");
+    for (file, want) in [
+        (bad.clone(), "namespaces.team-a: missing field `names`"),
+        (dir.path().join("missing.yaml"), "No such file"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"))
+            .args(["run", "--namespace-policy"])
+            .arg(&file)
+            .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("error: namespace policy {}: ", file.display()))
+                && stderr.contains(want),
+            "{stderr}"
+        );
+    }
+}

@@ -182,6 +182,8 @@ fn rendered_chart_validates_against_kubernetes_1_35() {
         "podAnnotations.example\\.com/team=dns",
         "--set",
         "nodeSelector.kubernetes\\.io/os=linux",
+        "--set-json",
+        NAMESPACE_POLICY,
     ])
     .expect("helm template with every option");
     kubernetes_validate(&everything, "render with every option");
@@ -396,6 +398,88 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
     );
 }
 
+const NAMESPACE_POLICY: &str = r#"operator.namespacePolicy={"namespaces": {"team-a": {"zones": ["example.com", "Z0123456789ABCDEFGHIJ"], "names": ["a.example.com", "*.a.example.com"]}, "team-b": [{"zones": ["*"], "names": ["*.b.example.org"]}]}, "default": "deny"}"#;
+
+#[test]
+fn namespace_policy_is_a_configmap_mounted_read_only_and_passed_with_the_flag() {
+    let objs = docs(&helm_template(&["--set-json", NAMESPACE_POLICY]).expect("helm template"));
+    let cm = find(&objs, "ConfigMap", &format!("{FULLNAME}-namespace-policy"));
+    let file = cm["data"]["namespace-policy.yaml"]
+        .as_str()
+        .expect("policy file");
+    let policy = route53_failover_operator::policy::NamespacePolicy::parse(file)
+        .unwrap_or_else(|e| panic!("the rendered policy is refused by the operator: {e}\n{file}"));
+    assert_eq!(policy.summary(), "2 namespace(s) listed, default deny");
+    let dep = find(&objs, "Deployment", FULLNAME);
+    let pod = &dep["spec"]["template"]["spec"];
+    let args = args_of(dep);
+    let at = args
+        .iter()
+        .position(|a| a == "--namespace-policy")
+        .expect("--namespace-policy");
+    assert_eq!(
+        args[at + 1],
+        "/etc/route53-failover-operator/namespace-policy.yaml"
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"],
+        json!([{"name": "namespace-policy", "mountPath": "/etc/route53-failover-operator", "readOnly": true}])
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "namespace-policy", "configMap": {"name": format!("{FULLNAME}-namespace-policy")}}])
+    );
+    // Read at start-up: a changed policy changes the pod template, so the pods roll.
+    let checksum = |objs: &[Value]| {
+        find(objs, "Deployment", FULLNAME)["spec"]["template"]["metadata"]["annotations"]
+            ["checksum/namespace-policy"]
+            .clone()
+    };
+    assert!(checksum(&objs).is_string());
+    let other = docs(
+        &helm_template(&[
+            "--set-json",
+            NAMESPACE_POLICY,
+            "--set",
+            "operator.namespacePolicy.default=allow",
+        ])
+        .expect("helm template"),
+    );
+    assert_ne!(checksum(&objs), checksum(&other));
+    {
+        use clap::Parser;
+        let mut argv = vec!["route53-failover-operator".to_string()];
+        argv.extend(
+            args.iter()
+                .map(|a| a.replace("$(POD_NAMESPACE)", NAMESPACE)),
+        );
+        let cli = route53_failover_operator::cli::Cli::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("chart args rejected by the CLI: {e}"));
+        let route53_failover_operator::cli::Command::Run(run) = cli.command else {
+            panic!("not run");
+        };
+        assert!(run.namespace_policy.is_some());
+    }
+    // Other pod annotations are kept; without a policy, nothing of it is rendered.
+    let objs = docs(
+        &helm_template(&[
+            "--set-json",
+            NAMESPACE_POLICY,
+            "--set",
+            "podAnnotations.example\\.com/team=dns",
+        ])
+        .expect("helm template"),
+    );
+    let ann = &find(&objs, "Deployment", FULLNAME)["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(ann["example.com/team"], "dns");
+    assert!(ann["checksum/namespace-policy"].is_string());
+    let plain = docs(&helm_template(&[]).expect("helm template"));
+    assert!(!kinds(&plain).contains("ConfigMap"));
+    assert!(
+        !args_of(find(&plain, "Deployment", FULLNAME)).contains(&"--namespace-policy".to_string())
+    );
+}
+
 /// Rules as (apiGroup, resource, verbs, resourceNames) tuples, sorted.
 fn rules(role: &Value) -> Vec<(String, String, Vec<String>, Vec<String>)> {
     let strings = |v: &Value| -> Vec<String> {
@@ -533,6 +617,14 @@ fn values_schema_rejects_bad_values() {
             "/operator/resyncInterval",
         ),
         ("operator.ownerId=a:b", "/operator/ownerId"),
+        (
+            "operator.namespacePolicy.default=maybe",
+            "/operator/namespacePolicy/default",
+        ),
+        (
+            "operator.namespacePolicy.namespaces.a.zones={example.com}",
+            "/operator/namespacePolicy",
+        ),
         ("serviceAccount.roleArn=my-role", "/serviceAccount/roleArn"),
         ("replicas=3", "replicas"),
     ] {

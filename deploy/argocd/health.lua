@@ -1,10 +1,10 @@
 -- Argo CD health check for route53.failover.io/FailoverRecord, driven by the Ready condition.
 --   stale status (observedGeneration < generation) -> Progressing
 --   Ready=True                                     -> Healthy
---   Ready=False, reason InvalidSpec, Conflict, ZoneNotFound or Route53Error -> Degraded (needs a person)
+--   Ready=False, reason InvalidSpec, Conflict, ZoneNotFound, Route53Error or NotAllowed -> Degraded (needs a person)
 --   Ready=False for any other reason (Propagating: waiting for INSYNC), Ready=Unknown, no status -> Progressing
 local hs = {}
-local terminal = { InvalidSpec = true, Conflict = true, ZoneNotFound = true, Route53Error = true }
+local terminal = { InvalidSpec = true, Conflict = true, ZoneNotFound = true, Route53Error = true, NotAllowed = true }
 
 if obj.status == nil then
   hs.status = "Progressing"
