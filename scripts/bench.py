@@ -163,6 +163,28 @@ spec:
         print(f"status patches to Ready         {patches} ({patches / n:.2f} per record)")
         print(f"steady state ({a.steady:.0f} s): Route 53 writes {writes}, reads {sum(steady['requests'].values()) - writes}, status patches {steady_patches}")
         print(f"operator memory                 RSS {rss_kib(op.pid, 'VmRSS') / 1024:.1f} MiB, peak {rss_kib(op.pid, 'VmHWM') / 1024:.1f} MiB")
+        # Quota floor of the creates: CreateHealthCheck's bucket (burst 50, then 0.5/s), one check per record.
+        floor = max(0, n - 50) / 0.5
+        print(f"CreateHealthCheck quota floor   {floor:.1f} s (burst 50, then 0.5/s)")
+        # A real health flip: every primary checks the same backend. Route 53's own flip (the double's
+        # GetHealthCheckStatus) against the time the last object's status shows the secondary.
+        ids = [h["Id"] for h in client.list_health_checks()["HealthChecks"]]
+        backend.kill()
+        backend.wait()
+        t_kill = time.monotonic()
+        r53_flip = status_flip = None
+        while time.monotonic() - t_kill < 600 and status_flip is None:
+            if r53_flip is None:
+                obs = client.get_health_check_status(HealthCheckId=ids[0])["HealthCheckObservations"]
+                if obs and all(not o["StatusReport"]["Status"].startswith("Success") for o in obs):
+                    r53_flip = time.monotonic() - t_kill
+            items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
+            if all((o.get("status") or {}).get("activeRole") == "Secondary" for o in items):
+                status_flip = time.monotonic() - t_kill
+            time.sleep(0.5)
+        print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died")
+        after = http(r53_port, "/_world/counters")["requests"]
+        print(f"health reads after all Ready   GetMetricData {after.get('GetMetricData', 0)}, GetHealthCheckStatus {after.get('GetHealthCheckStatus', 0)} (bench's own probe included)")
     finally:
         for p in reversed(procs):
             p.kill()
