@@ -612,11 +612,13 @@ async fn steady_state_makes_no_route53_writes_and_no_status_patches() {
     // Several health polls (every 500 ms) pass.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(writes(&w), 0, "{}", w.r53.counters());
+    // Health is read from CloudWatch, several checks per call, every poll.
     assert!(
-        w.r53.counter("requests", "GetHealthCheckStatus") >= 4,
+        w.r53.counter("requests", "GetMetricData") >= 4,
         "health is polled: {}",
         w.r53.counters()
     );
+    assert_eq!(w.r53.counter("requests", "GetHealthCheckStatus"), 0);
     // The API server's own request counters: no write to FailoverRecords (spec, status, finalizers)
     // nor Events. (It also counts its own endpoint reconciler and the operator's Lease renewals.)
     let stats = w.kube.stats();

@@ -18,17 +18,6 @@ pub struct Operator {
     pub admin_port: u16,
 }
 
-/// Whether `flag` (or the value after it) of [`FAST`] is given again in `extra`.
-fn overridden(flag: &&str, extra: &[&str]) -> bool {
-    let i = FAST.iter().position(|f| f == flag).unwrap_or(0);
-    let name = if flag.starts_with("--") {
-        *flag
-    } else {
-        FAST[i.saturating_sub(1)]
-    };
-    extra.contains(&name)
-}
-
 /// Fast timings for tests: health every 500 ms, changes every 300 ms, resync every 5 s, a 3 s Lease
 /// renewed every 500 ms.
 pub const FAST: &[&str] = &[
@@ -77,11 +66,12 @@ impl Operator {
         env: &[(&str, &str)],
     ) -> Operator {
         let mut args: Vec<String> = vec!["run".into()];
-        args.extend(
-            FAST.iter()
-                .filter(|f| !overridden(f, extra))
-                .map(|f| f.to_string()),
-        );
+        // FAST is flag/value pairs; a flag given again in `extra` drops the pair.
+        for pair in FAST.chunks(2) {
+            if !extra.contains(&pair[0]) {
+                args.extend(pair.iter().map(|f| f.to_string()));
+            }
+        }
         if !extra.contains(&"--log-level") {
             args.extend([
                 "--log-level".into(),
