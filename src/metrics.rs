@@ -244,7 +244,7 @@ impl Metrics {
     }
 
     /// Count a CloudWatch call.
-    pub fn cloudwatch_call(&self, operation: &'static str, outcome: &'static str, _seconds: f64) {
+    pub fn cloudwatch_call(&self, operation: &'static str, outcome: &'static str) {
         self.cloudwatch_calls
             .get_or_create(&CallLabels { operation, outcome })
             .inc();

@@ -119,7 +119,6 @@ impl HealthSource for CloudWatchHealth {
         let mut latest: HashMap<String, (i64, u32)> = HashMap::new();
         let mut token: Option<String> = None;
         loop {
-            let began = std::time::Instant::now();
             let res = self
                 .client
                 .get_metric_data()
@@ -135,11 +134,9 @@ impl HealthSource for CloudWatchHealth {
                 .set_next_token(token.take())
                 .send()
                 .await;
-            let seconds = began.elapsed().as_secs_f64();
             let page = match res {
                 Ok(page) => {
-                    self.metrics
-                        .cloudwatch_call("GetMetricData", "success", seconds);
+                    self.metrics.cloudwatch_call("GetMetricData", "success");
                     page
                 }
                 Err(e) => {
@@ -155,7 +152,6 @@ impl HealthSource for CloudWatchHealth {
                     self.metrics.cloudwatch_call(
                         "GetMetricData",
                         crate::route53::aws::outcome_label(e.kind),
-                        seconds,
                     );
                     return Err(e);
                 }

@@ -68,6 +68,19 @@ impl HealthSource for Source {
     }
 }
 
+/// One `GetHealthCheckStatus` answer as a reading: `None` while Route 53 has no observations yet,
+/// [`Reading::Missing`] when the check does not exist, other errors as they are.
+pub fn reading_of(answer: R53Result<Vec<CheckerObservation>>) -> R53Result<Option<Reading>> {
+    match answer {
+        Ok(obs) if obs.is_empty() => Ok(None),
+        Ok(obs) => Ok(Some(Reading::Health(aggregate(&obs)))),
+        Err(e) if e.kind == crate::route53::Route53ErrorKind::NotFound => {
+            Ok(Some(Reading::Missing))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The latest readings, as a reconcile sees them (no call is made).
 pub trait HealthView: Send + Sync {
     /// The latest reading of a check, if it was read.

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{CheckerObservation, HealthSource, Reading, aggregate};
+use super::{CheckerObservation, HealthSource, Reading, reading_of};
 use crate::route53::aws::AwsRoute53;
 use crate::route53::{R53Result, Route53ErrorKind};
 
@@ -17,15 +17,8 @@ impl HealthSource for AwsRoute53 {
     async fn read(&self, ids: &[String]) -> R53Result<HashMap<String, Reading>> {
         let mut out = HashMap::new();
         for id in ids {
-            match self.health_status(id).await {
-                Ok(obs) if obs.is_empty() => {}
-                Ok(obs) => {
-                    out.insert(id.clone(), Reading::Health(aggregate(&obs)));
-                }
-                Err(e) if e.kind == Route53ErrorKind::NotFound => {
-                    out.insert(id.clone(), Reading::Missing);
-                }
-                Err(e) => return Err(e),
+            if let Some(r) = reading_of(self.health_status(id).await)? {
+                out.insert(id.clone(), r);
             }
         }
         Ok(out)

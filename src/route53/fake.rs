@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use super::{
     Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
-    Route53Error, Route53ErrorKind, Zone, fqdn,
+    Route53Error, Zone, fqdn,
 };
-use crate::health::{CheckerObservation, HealthSource, HealthView, Reading, aggregate};
+use crate::health::{CheckerObservation, HealthSource, HealthView, Reading, reading_of};
 use crate::plan::same_record;
 
 #[derive(Default)]
@@ -170,6 +170,14 @@ impl FakeRoute53 {
             None => Ok(()),
         }
     }
+}
+
+/// What GetHealthCheckStatus answers for `id`.
+fn observations(s: &State, id: &str) -> R53Result<Vec<CheckerObservation>> {
+    if !s.checks.contains_key(id) && !s.health.contains_key(id) {
+        return Err(err("GetHealthCheckStatus", "NoSuchHealthCheck", id));
+    }
+    Ok(s.health.get(id).cloned().unwrap_or_default())
 }
 
 fn err(op: &'static str, code: &str, msg: impl Into<String>) -> Route53Error {
@@ -454,15 +462,8 @@ impl HealthSource for FakeRoute53 {
     async fn read(&self, ids: &[String]) -> R53Result<HashMap<String, Reading>> {
         let mut out = HashMap::new();
         for id in ids {
-            match self.health_status(id).await {
-                Ok(obs) if obs.is_empty() => {}
-                Ok(obs) => {
-                    out.insert(id.clone(), Reading::Health(aggregate(&obs)));
-                }
-                Err(e) if e.kind == Route53ErrorKind::NotFound => {
-                    out.insert(id.clone(), Reading::Missing);
-                }
-                Err(e) => return Err(e),
+            if let Some(r) = reading_of(self.health_status(id).await)? {
+                out.insert(id.clone(), r);
             }
         }
         Ok(out)
@@ -472,14 +473,7 @@ impl HealthSource for FakeRoute53 {
 impl HealthView for FakeRoute53 {
     /// What a monitor that has just read every check would hold.
     fn reading(&self, id: &str) -> Option<Reading> {
-        let s = self.lock();
-        if !s.checks.contains_key(id) && !s.health.contains_key(id) {
-            return Some(Reading::Missing);
-        }
-        s.health
-            .get(id)
-            .filter(|obs| !obs.is_empty())
-            .map(|obs| Reading::Health(aggregate(obs)))
+        reading_of(observations(&self.lock(), id)).ok().flatten()
     }
 }
 
@@ -488,10 +482,7 @@ impl FakeRoute53 {
     pub async fn health_status(&self, id: &str) -> R53Result<Vec<CheckerObservation>> {
         let mut s = self.lock();
         self.enter(&mut s, "GetHealthCheckStatus")?;
-        if !s.checks.contains_key(id) && !s.health.contains_key(id) {
-            return Err(err("GetHealthCheckStatus", "NoSuchHealthCheck", id));
-        }
-        Ok(s.health.get(id).cloned().unwrap_or_default())
+        observations(&s, id)
     }
 }
 
