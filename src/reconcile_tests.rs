@@ -71,6 +71,20 @@ impl Harness {
         }
     }
 
+    /// The finalizer's cleanup of this object; `pending` as the controller hands it on.
+    async fn cleanup(&self, pending: Option<&str>) -> Result<Vec<Note>, Error> {
+        cleanup(
+            &self.r53,
+            OWNER,
+            UID,
+            self.generation,
+            &self.spec,
+            self.status.as_ref(),
+            pending,
+        )
+        .await
+    }
+
     async fn sync_with(&self, full: bool, health: &dyn HealthView) -> SyncOutcome {
         sync(
             &self.r53,
@@ -520,17 +534,7 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
     };
     let zone = h.zone.clone();
     h.r53.put_record(&zone, other.clone());
-    let notes = cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &h.spec,
-        h.status.as_ref(),
-        None,
-    )
-    .await
-    .expect("cleanup");
+    let notes = h.cleanup(None).await.expect("cleanup");
     assert!(h.ours().is_empty());
     assert!(h.r53.health_checks().is_empty());
     assert!(h.r53.records(&zone).contains(&other));
@@ -542,17 +546,7 @@ async fn cleanup_deletes_records_then_checks_and_spares_foreign_and_existing() {
         2
     );
     // Idempotent: a second cleanup (after a crash) has nothing left to do and succeeds.
-    cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &h.spec,
-        h.status.as_ref(),
-        None,
-    )
-    .await
-    .expect("again");
+    h.cleanup(None).await.expect("again");
 }
 
 #[tokio::test]
@@ -573,17 +567,7 @@ async fn existing_health_check_is_attached_and_never_deleted() {
     h.run(true).await;
     let p = h.record(Role::Primary);
     assert_eq!(p.health_check_id.as_deref(), Some(ext.as_str()));
-    cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &h.spec,
-        h.status.as_ref(),
-        None,
-    )
-    .await
-    .expect("cleanup");
+    h.cleanup(None).await.expect("cleanup");
     assert!(
         h.r53.health_checks().iter().any(|c| c.id == ext),
         "foreign check survives"
@@ -738,10 +722,8 @@ async fn cleanup_keeps_health_checks_until_the_record_delete_is_insync() {
     h.run(true).await;
     h.r53.settle();
     h.run(true).await;
-    let spec = h.spec.clone();
-    let status = h.status.clone();
     let r53 = &h.r53;
-    let clean = cleanup(r53, OWNER, UID, h.generation, &spec, status.as_ref(), None);
+    let clean = h.cleanup(None);
     let watch = async {
         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
         assert_eq!(
@@ -764,18 +746,8 @@ async fn a_delete_still_pending_after_one_attempt_is_waited_for_by_the_next() {
     h.run(true).await;
     h.r53.settle();
     h.run(true).await;
-    let (spec, status) = (h.spec.clone(), h.status.clone());
     // The DELETE stays PENDING beyond one attempt's wait: the attempt hands its change id on.
-    let first = cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &spec,
-        status.as_ref(),
-        None,
-    )
-    .await;
+    let first = h.cleanup(None).await;
     let change = match first {
         Err(Error::ChangePending { change_id, .. }) => change_id,
         other => panic!("{other:?}"),
@@ -783,16 +755,7 @@ async fn a_delete_still_pending_after_one_attempt_is_waited_for_by_the_next() {
     assert!(h.ours().is_empty(), "records deleted");
     assert_eq!(h.r53.health_checks().len(), 2, "checks kept while PENDING");
     // The next attempt finds no records to delete, but still waits for that change.
-    let second = cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &spec,
-        status.as_ref(),
-        Some(&change),
-    )
-    .await;
+    let second = h.cleanup(Some(&change)).await;
     assert!(
         matches!(second, Err(Error::ChangePending { .. })),
         "{second:?}"
@@ -800,17 +763,7 @@ async fn a_delete_still_pending_after_one_attempt_is_waited_for_by_the_next() {
     assert_eq!(h.r53.health_checks().len(), 2);
     assert_eq!(h.r53.call_count("DeleteHealthCheck"), 0);
     h.r53.settle();
-    cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &spec,
-        status.as_ref(),
-        Some(&change),
-    )
-    .await
-    .expect("cleanup");
+    h.cleanup(Some(&change)).await.expect("cleanup");
     assert!(h.r53.health_checks().is_empty());
 }
 
@@ -1007,17 +960,7 @@ async fn another_owners_health_checks_are_never_reused_updated_or_deleted() {
     }
 
     // A's cleanup deletes A's records and checks only.
-    cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &h.spec,
-        h.status.as_ref(),
-        None,
-    )
-    .await
-    .expect("cleanup");
+    h.cleanup(None).await.expect("cleanup");
     assert!(h.ours().is_empty());
     assert_eq!(h.r53.health_checks(), before, "B's checks untouched");
     assert_eq!(
@@ -1049,17 +992,7 @@ async fn another_owners_records_at_the_name_stay_a_conflict() {
     );
     assert_eq!(h.ready(), ("False".into(), "Conflict".into()));
     assert_eq!(h.r53.write_calls(), 0);
-    cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &h.spec,
-        h.status.as_ref(),
-        None,
-    )
-    .await
-    .expect("cleanup");
+    h.cleanup(None).await.expect("cleanup");
     assert_eq!(h.r53.records(&h.zone), records_before);
     assert_eq!(h.r53.health_checks(), checks_before);
 }
@@ -1077,16 +1010,6 @@ async fn legacy_checks_of_our_owner_are_kept_and_reused() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(h.hc_id(Role::Primary), id, "the legacy check is reused");
     assert_eq!(h.r53.call_count("CreateHealthCheck"), 1, "secondary only");
-    cleanup(
-        &h.r53,
-        OWNER,
-        UID,
-        h.generation,
-        &h.spec,
-        h.status.as_ref(),
-        None,
-    )
-    .await
-    .expect("cleanup");
+    h.cleanup(None).await.expect("cleanup");
     assert!(h.r53.health_checks().is_empty(), "ours, so deleted");
 }

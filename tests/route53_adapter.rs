@@ -571,6 +571,19 @@ secondary:
         self.sync_seeing(a, full, &HashMap::new()).await
     }
 
+    /// Create, then sync until Ready (the change INSYNC).
+    async fn create_and_settle(&mut self, a: &AwsRoute53) {
+        self.sync(a, true).await.result.expect("create");
+        for _ in 0..50 {
+            if self.ready().0 == "True" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.sync(a, true).await.result.expect("settle");
+        }
+        assert_eq!(self.ready(), ("True".into(), "Synced".into()));
+    }
+
     /// A sync that sees these health readings.
     async fn sync_seeing(
         &mut self,
@@ -803,15 +816,7 @@ async fn health_check_deleted_out_of_band_is_recreated_against_route53() {
     w.create_zone("example.test").await;
     let (a, _) = adapter(&w, 0.0).await;
     let mut o = Obj::new(3, "default/app", "app.example.test");
-    o.sync(&a, true).await.result.expect("create");
-    for _ in 0..50 {
-        if o.ready().0 == "True" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        o.sync(&a, true).await.result.expect("settle");
-    }
-    assert_eq!(o.ready(), ("True".into(), "Synced".into()));
+    o.create_and_settle(&a).await;
     let first: Vec<String> = live_operator_checks(&w)
         .iter()
         .map(|h| h["id"].as_str().expect("id").to_string())
@@ -867,15 +872,7 @@ async fn health_check_edited_out_of_band_is_repaired_on_the_next_resync() {
     w.create_zone("example.test").await;
     let (a, _) = adapter(&w, 0.0).await;
     let mut o = Obj::new(4, "default/app", "app.example.test");
-    o.sync(&a, true).await.result.expect("create");
-    for _ in 0..50 {
-        if o.ready().0 == "True" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        o.sync(&a, true).await.result.expect("settle");
-    }
-    assert_eq!(o.ready(), ("True".into(), "Synced".into()));
+    o.create_and_settle(&a).await;
     let ids: Vec<String> = live_operator_checks(&w)
         .iter()
         .map(|h| h["id"].as_str().expect("id").to_string())

@@ -456,23 +456,8 @@ async fn cloudwatch_client_configured_only_by_environment_reaches_the_double() {
         .chain([("AWS_ENDPOINT_URL".to_string(), w.endpoint())])
         .collect();
     for env in [w.aws_env(), generic] {
-        let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
-        cmd.args([
-            "env_only_cloudwatch_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ]);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
-            cmd.env_remove(k);
-        }
-        cmd.envs(env.clone())
-            .env("AWS_CONFIG_FILE", w.dir().join("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                w.dir().join("no-aws-credentials"),
-            )
-            .env("R53_CW_CHILD_HC", &id);
+        let mut cmd = w.child_test("env_only_cloudwatch_child", env.clone());
+        cmd.env("R53_CW_CHILD_HC", &id);
         let before = w.counter("requests", "GetMetricData");
         let out = cmd.output().expect("run child test");
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -241,23 +241,8 @@ async fn env_only_child() {
 async fn client_configured_only_by_environment_reaches_the_server() {
     let w = R53World::start();
     w.create_zone("envonly.test").await;
-    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
-    cmd.args([
-        "env_only_child",
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(w.aws_env())
-        .env("AWS_CONFIG_FILE", w.dir().join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            w.dir().join("no-aws-credentials"),
-        )
-        .env("R53_ENV_ONLY_CHILD", "1");
+    let mut cmd = w.child_test("env_only_child", w.aws_env());
+    cmd.env("R53_ENV_ONLY_CHILD", "1");
     let out = cmd.output().expect("run child test");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

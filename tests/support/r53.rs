@@ -121,6 +121,23 @@ impl R53World {
         .collect()
     }
 
+    /// The test `name` of the running test binary as a child process whose AWS settings are
+    /// exactly `env` (no AWS_* variable, config or credentials file of this process leaks in).
+    pub fn child_test(&self, name: &str, env: Vec<(String, String)>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+        cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(env)
+            .env("AWS_CONFIG_FILE", self.dir().join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir().join("no-aws-credentials"),
+            );
+        cmd
+    }
+
     fn control(&self, method: &str, path: &str, body: Option<&str>) -> serde_json::Value {
         let (status, text) = http(method, self.port, path, body);
         assert_eq!(status, 200, "{method} {path}: {text}");
