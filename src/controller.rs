@@ -123,9 +123,19 @@ impl<R> Context<R> {
         f(m.entry(uid.to_string()).or_default())
     }
 
+    /// A cleanup that left its record DELETE propagating: the next attempt waits for that change.
+    /// Returns its id.
+    fn remember_pending_delete<T>(&self, uid: &str, res: &Result<T>) -> Option<String> {
+        let Err(Error::ChangePending { change_id, .. }) = res else {
+            return None;
+        };
+        self.memory(uid, |m| m.pending_delete = Some(change_id.clone()));
+        Some(change_id.clone())
+    }
+
     fn forget(&self, uid: &str, meta: &ObjectMeta) {
-        if let (Some(ns), Some(name)) = (&meta.namespace, &meta.name) {
-            self.health.forget(&ObjectRef::new(name).within(ns));
+        if let Some(key) = monitor_key(meta) {
+            self.health.forget(&key);
         }
         self.memory
             .lock()
@@ -135,6 +145,11 @@ impl<R> Context<R> {
 }
 
 pub use crate::watched::Watched;
+
+/// How the health monitor knows an object (the reconcile it triggers names the object this way).
+fn monitor_key(meta: &ObjectMeta) -> Option<ObjectRef<Watched>> {
+    Some(ObjectRef::new(meta.name.as_deref()?).within(meta.namespace.as_deref()?))
+}
 
 /// Reconcile one watched object: metadata, spec and status are decoded separately (see
 /// [`Watched`]), so a status written by someone else never stops a reconcile, and an object whose
@@ -225,9 +240,7 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
         )
         .instrument(span)
         .await;
-        if let Err(Error::ChangePending { change_id, .. }) = &res {
-            ctx.memory(&uid, |m| m.pending_delete = Some(change_id.clone()));
-        }
+        ctx.remember_pending_delete(&uid, &res);
         res?
     } else {
         vec![Note {
@@ -457,39 +470,42 @@ async fn apply<R: Route53>(
     // Tags are checked until a full reconcile of this generation has succeeded in this process.
     let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    // A future does nothing until awaited: the sync runs only once the namespace policy allows it.
-    let sync = reconcile::sync(
-        ctx.route53.as_ref(),
-        SyncInput {
-            owner: &s.owner_id,
-            uid: &uid,
-            generation,
-            object_ref: &object_ref,
-            spec: &obj.spec,
-            status: prev,
-            full,
-            check_tags,
-            health: ctx.health.as_ref(),
-        },
-    );
+    // The namespace policy is judged before anything is read for writing or written.
     let out = match policy_gate(ctx, &obj, &uid, generation).await {
         Some(denied) => denied,
-        None => sync.await,
+        None => {
+            reconcile::sync(
+                ctx.route53.as_ref(),
+                SyncInput {
+                    owner: &s.owner_id,
+                    uid: &uid,
+                    generation,
+                    object_ref: &object_ref,
+                    spec: &obj.spec,
+                    status: prev,
+                    full,
+                    check_tags,
+                    health: ctx.health.as_ref(),
+                },
+            )
+            .await
+        }
     };
     let oref = obj.object_ref(&());
     for note in &Note::merged(&out.notes) {
         publish(ctx, &oref, note).await;
     }
     if let Some(observation) = &out.observation {
-        let key = ObjectRef::new(&obj.name_any()).within(&obj.namespace().unwrap_or_default());
-        ctx.health.watch(
-            &key,
-            observation
-                .endpoints
-                .iter()
-                .flatten()
-                .filter_map(|e| e.1.clone()),
-        );
+        if let Some(key) = monitor_key(&obj.metadata) {
+            ctx.health.watch(
+                &key,
+                observation
+                    .endpoints
+                    .iter()
+                    .flatten()
+                    .filter_map(|e| e.1.clone()),
+            );
+        }
         let next = next_status(prev, observation, Timestamp::now());
         announce_transitions(ctx, &oref, prev, &next, out.result.as_ref().err()).await;
         ctx.metrics
@@ -572,8 +588,7 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
             pending.as_deref(),
         )
         .await;
-        if let Err(Error::ChangePending { change_id, .. }) = &res {
-            ctx.memory(&uid, |m| m.pending_delete = Some(change_id.clone()));
+        if let Some(change_id) = ctx.remember_pending_delete(&uid, &res) {
             if let (Some(ns), Some(prev)) = (obj.namespace(), obj.status.as_ref()) {
                 let mut next = prev.clone();
                 next.change = Some(crate::crd::ChangeStatus {
