@@ -29,23 +29,16 @@ const NEW_PER_ROUND: usize = 5;
 const CHECK_IP: &str = "52.94.77.10";
 
 fn manifest(name: &str, port: u16, secondary: &str, interval: u32) -> String {
-    format!(
-        r#"apiVersion: route53.failover.io/v1alpha1
-kind: FailoverRecord
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hostedZone: {{name: chaos.test}}
-  name: {name}.chaos.test
-  type: A
-  primary:
-    values: ["52.94.78.1"]
-    healthCheck: {{type: TCP, ipAddress: {CHECK_IP}, port: {port}, requestInterval: {interval}, failureThreshold: 1}}
-  secondary:
-    values: ["{secondary}"]
-    healthCheck: {{type: TCP, ipAddress: {CHECK_IP}, port: {port}, requestInterval: 30, failureThreshold: 1}}
-"#
+    let check = |interval: u32| {
+        format!(
+            "{{type: TCP, ipAddress: {CHECK_IP}, port: {port}, requestInterval: {interval}, failureThreshold: 1}}"
+        )
+    };
+    support::record_manifest(
+        name,
+        "chaos.test",
+        ("52.94.78.1", &check(interval)),
+        (secondary, &check(30)),
     )
 }
 

@@ -100,25 +100,17 @@ fn under_loose_crd(w: &World, f: impl FnOnce()) {
 }
 
 fn manifest(w: &World, name: &str) -> String {
-    format!(
-        r#"apiVersion: route53.failover.io/v1alpha1
-kind: FailoverRecord
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hostedZone: {{name: example.test}}
-  name: {name}.example.test
-  type: A
-  primary:
-    values: ["192.0.2.10"]
-    healthCheck: {{type: HTTP, ipAddress: {PRIMARY_IP}, port: {p}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
-  secondary:
-    values: ["192.0.2.20"]
-    healthCheck: {{type: HTTP, ipAddress: {SECONDARY_IP}, port: {s}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
-"#,
-        p = w.primary.port,
-        s = w.secondary.port,
+    support::record_manifest(
+        name,
+        "example.test",
+        (
+            "192.0.2.10",
+            &support::http_check(PRIMARY_IP, w.primary.port, ""),
+        ),
+        (
+            "192.0.2.20",
+            &support::http_check(SECONDARY_IP, w.secondary.port, ""),
+        ),
     )
 }
 

@@ -68,26 +68,20 @@ impl TapMkdir for std::path::PathBuf {
 }
 
 fn manifest(w: &World, name: &str, extra_primary: &str, spec_extra: &str) -> String {
-    format!(
-        r#"apiVersion: route53.failover.io/v1alpha1
-kind: FailoverRecord
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hostedZone: {{name: example.test}}
-  name: {name}.example.test
-  type: A
-  primary:
-    values: ["192.0.2.10"]
-    healthCheck: {{type: HTTP, ipAddress: {PRIMARY_IP}, port: {p}, resourcePath: /health, requestInterval: 10, failureThreshold: 1{extra_primary}}}
-  secondary:
-    values: ["192.0.2.20"]
-    healthCheck: {{type: HTTP, ipAddress: {SECONDARY_IP}, port: {s}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
-{spec_extra}"#,
-        p = w.primary.port,
-        s = w.secondary.port,
-    )
+    let mut yaml = support::record_manifest(
+        name,
+        "example.test",
+        (
+            "192.0.2.10",
+            &support::http_check(PRIMARY_IP, w.primary.port, extra_primary),
+        ),
+        (
+            "192.0.2.20",
+            &support::http_check(SECONDARY_IP, w.secondary.port, ""),
+        ),
+    );
+    yaml.push_str(spec_extra);
+    yaml
 }
 
 fn apply(w: &World, yaml: &str) {

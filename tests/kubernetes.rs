@@ -191,25 +191,17 @@ async fn world() -> World {
 }
 
 fn manifest(w: &World, name: &str, secondary_value: &str) -> String {
-    format!(
-        r#"apiVersion: route53.failover.io/v1alpha1
-kind: FailoverRecord
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hostedZone: {{name: example.test}}
-  name: {name}.example.test
-  type: A
-  primary:
-    values: ["52.94.76.120"]
-    healthCheck: {{type: HTTP, ipAddress: {PRIMARY_IP}, port: {p}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
-  secondary:
-    values: ["{secondary_value}"]
-    healthCheck: {{type: HTTP, ipAddress: {SECONDARY_IP}, port: {s}, resourcePath: /health, requestInterval: 10, failureThreshold: 1}}
-"#,
-        p = w.primary_port,
-        s = w.secondary_port,
+    support::record_manifest(
+        name,
+        "example.test",
+        (
+            "52.94.76.120",
+            &support::http_check(PRIMARY_IP, w.primary_port, ""),
+        ),
+        (
+            secondary_value,
+            &support::http_check(SECONDARY_IP, w.secondary_port, ""),
+        ),
     )
 }
 

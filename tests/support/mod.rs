@@ -275,3 +275,42 @@ impl Backend {
         self.proc = Some(proc);
     }
 }
+
+/// A FailoverRecord `name` in namespace `default` at `<name>.<zone>`, each endpoint a value and a
+/// `healthCheck` in YAML flow style (see [`http_check`]).
+pub fn record_manifest(
+    name: &str,
+    zone: &str,
+    primary: (&str, &str),
+    secondary: (&str, &str),
+) -> String {
+    format!(
+        r#"apiVersion: route53.failover.io/v1alpha1
+kind: FailoverRecord
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  hostedZone: {{name: {zone}}}
+  name: {name}.{zone}
+  type: A
+  primary:
+    values: ["{pv}"]
+    healthCheck: {pc}
+  secondary:
+    values: ["{sv}"]
+    healthCheck: {sc}
+"#,
+        pv = primary.0,
+        pc = primary.1,
+        sv = secondary.0,
+        sc = secondary.1,
+    )
+}
+
+/// An HTTP check of `ip:port/health` every 10 s with a threshold of 1; `extra` adds fields (`, k: v`).
+pub fn http_check(ip: &str, port: u16, extra: &str) -> String {
+    format!(
+        "{{type: HTTP, ipAddress: {ip}, port: {port}, resourcePath: /health, requestInterval: 10, failureThreshold: 1{extra}}}"
+    )
+}
