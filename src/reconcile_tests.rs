@@ -239,6 +239,66 @@ async fn steady_state_makes_no_writes_and_no_status_change() {
 }
 
 #[tokio::test]
+async fn a_resync_of_an_object_in_sync_only_confirms_from_the_zone_snapshot() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    assert_eq!(h.ready().0, "True");
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&false), "{:?}", out.result);
+    let calls = h.r53.calls();
+    assert_eq!(calls.get("Snapshot"), Some(&1), "{calls:?}");
+    for op in [
+        "ListResourceRecordSets",
+        "GetHealthCheck",
+        "ListTagsForResources",
+        "GetChange",
+    ] {
+        assert_eq!(h.r53.call_count(op), 0, "{op}: {calls:?}");
+    }
+    assert_eq!(h.r53.write_calls(), 0, "{calls:?}");
+    // An out-of-band edit of a check's settings: the confirmation sees it in the inventory, and the
+    // full path reads the check again (GetHealthCheck) before updating it.
+    let p = h.hc_id(Role::Primary);
+    let mut edited = h
+        .r53
+        .health_checks()
+        .into_iter()
+        .find(|c| c.id == p)
+        .and_then(|c| c.config)
+        .expect("primary config");
+    edited.failure_threshold = 7;
+    h.r53
+        .update_health_check(&p, 1, &edited)
+        .await
+        .expect("edit");
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(
+        h.r53.call_count("GetHealthCheck") >= 1,
+        "{:?}",
+        h.r53.calls()
+    );
+    assert_eq!(
+        h.r53.call_count("UpdateHealthCheck"),
+        1,
+        "{:?}",
+        h.r53.calls()
+    );
+    let repaired = h
+        .r53
+        .health_checks()
+        .into_iter()
+        .find(|c| c.id == p)
+        .and_then(|c| c.config)
+        .expect("primary config");
+    assert_eq!(repaired.failure_threshold, 2);
+}
+
+#[tokio::test]
 async fn failover_and_failback_follow_route53_health() {
     let mut h = Harness::new(BASIC);
     h.r53.auto_insync();
@@ -657,8 +717,10 @@ async fn tags_lost_to_a_crash_after_create_are_added_and_foreign_tags_kept() {
             .iter()
             .any(|(k, _)| k == "route53-failover-operator/uid")
     );
-    // As after a crash between CreateHealthCheck and ChangeTagsForResource, plus a tag of a person.
+    // As after a crash between CreateHealthCheck and ChangeTagsForResource (so no status was
+    // written for it), plus a tag of a person.
     h.r53.set_tags(&p, &[("team".into(), "payments".into())]);
+    h.status = None;
     h.r53.reset_calls();
     let out = h.run(true).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
