@@ -7,7 +7,7 @@
 use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
 use std::time::Duration;
 
-use crate::desired::{Desired, DesiredHealth, ZoneRef, in_zone};
+use crate::desired::{Desired, DesiredHealth, Target, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::health::{EndpointHealth, HealthView, Reading};
 use crate::naming;
@@ -112,6 +112,7 @@ fn failed(
             hosted_zone_id: zone,
             endpoints: [None, None],
             change: None,
+            unobservable: [false, false],
         }),
         result: Err(error),
         notes: Vec::new(),
@@ -248,6 +249,11 @@ pub async fn sync<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
             hosted_zone_id: Some(zone_id),
             endpoints,
             change,
+            unobservable: Role::ALL.map(|role| {
+                let e = desired.endpoint(role);
+                matches!(&e.target, Target::Alias(a) if a.evaluate_target_health)
+                    && e.health == DesiredHealth::None
+            }),
         }),
         result: Ok(pending),
         notes,

@@ -669,10 +669,62 @@ secondary:
     let p_id = h.hc_id(Role::Primary);
     h.r53.set_health(&p_id, false);
     h.run(false).await;
+    // The primary is unhealthy; Route 53 answers with the secondary only if its alias target is
+    // healthy (evaluateTargetHealth), which cannot be read: no guess.
+    let st = h.status.clone().expect("status");
+    assert_eq!(st.active_role, None, "unobservable secondary");
+    let c = crate::status::find_condition(Some(&st), crate::status::SECONDARY_HEALTHY)
+        .expect("SecondaryHealthy");
+    assert_eq!(c.reason, "TargetHealthNotObservable");
+}
+
+#[tokio::test]
+async fn an_alias_primary_judged_by_target_health_has_no_guessed_active_role() {
+    let mut h = Harness::new(
+        r#"
+hostedZone: {name: example.com}
+name: www.example.com
+type: A
+primary:
+  alias: {dnsName: lb-1.eu-west-1.elb.amazonaws.com, hostedZoneId: Z32O12XQLNTSW2, evaluateTargetHealth: true}
+secondary:
+  values: ["52.94.76.20"]
+  healthCheck: {type: TCP, port: 443}
+"#,
+    );
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    let st = h.status.clone().expect("status");
+    assert_eq!(h.ready().0, "True");
+    assert_eq!(
+        st.active_role, None,
+        "Route 53 answers by the target's health: unknown"
+    );
+    let c = crate::status::find_condition(Some(&st), crate::status::PRIMARY_HEALTHY)
+        .expect("PrimaryHealthy");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("Unknown", "TargetHealthNotObservable")
+    );
+    // Without evaluateTargetHealth (a CloudFront alias) Route 53 treats the alias as healthy: the
+    // primary answers.
+    h.set_spec(
+        r#"
+hostedZone: {name: example.com}
+name: www.example.com
+type: A
+primary:
+  alias: {dnsName: d111111abcdef8.cloudfront.net, hostedZoneId: Z2FDTNDATAQYW2, evaluateTargetHealth: false}
+secondary:
+  values: ["52.94.76.20"]
+  healthCheck: {type: TCP, port: 443}
+"#,
+    );
+    h.run(true).await;
     assert_eq!(
         h.status.as_ref().and_then(|s| s.active_role),
-        Some(Role::Secondary),
-        "unchecked secondary serves"
+        Some(Role::Primary)
     );
 }
 
