@@ -269,16 +269,21 @@ fn transient(e: Error) -> SyncOutcome {
 }
 
 /// Whether a full reconcile may start as a confirmation ([`confirm`]): the status says this
-/// generation was written, its last change is INSYNC, and the object is Ready. This is what a periodic
-/// resync (and the first pass after a restart) sees for an object in sync.
+/// generation was written, and either its last change is INSYNC and the object is Ready (a periodic
+/// resync, the first pass after a restart) or that change is still propagating (its poll).
 fn confirmable(input: &SyncInput<'_>) -> bool {
     let Some(status) = input.status else {
         return false;
     };
+    let ready = crate::status::find_condition(Some(status), crate::status::READY);
     status.observed_generation == Some(input.generation)
-        && status.change.as_ref().is_some_and(|c| c.status == "INSYNC")
-        && crate::status::find_condition(Some(status), crate::status::READY)
-            .is_some_and(|c| c.status == "True")
+        && match status.change.as_ref() {
+            Some(c) if c.status == "INSYNC" => ready.is_some_and(|r| r.status == "True"),
+            // Our own change of this generation is propagating: the snapshot holds what it wrote,
+            // and only GetChange is needed.
+            Some(_) => ready.is_some_and(|r| r.reason == "Propagating"),
+            None => false,
+        }
 }
 
 /// Confirm that Route 53 still matches, from the zone snapshot
@@ -319,10 +324,15 @@ async fn confirm<R: Route53>(
     if plan::plan_records(desired, &hplan.ids, &observed) != RecordPlan::InSync {
         return Ok(None);
     }
-    let change = input
-        .status
-        .and_then(|s| s.change.as_ref())
-        .map(|c| (c.id.clone(), true));
+    let change = match input.status.and_then(|s| s.change.as_ref()) {
+        Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
+            Ok(info) => Some((info.id, info.insync)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id.clone(), true)),
+            Err(e) => return Err(e.into()),
+        },
+        Some(c) => Some((c.id.clone(), true)),
+        None => None,
+    };
     Ok(Some((hplan.ids, change)))
 }
 

@@ -299,6 +299,23 @@ async fn a_resync_of_an_object_in_sync_only_confirms_from_the_zone_snapshot() {
 }
 
 #[tokio::test]
+async fn polling_our_propagating_change_reads_no_record_again() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    assert_eq!(h.ready(), ("False".into(), "Propagating".into()));
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&true), "{:?}", out.result);
+    let calls = h.r53.calls();
+    assert_eq!(h.r53.call_count("GetChange"), 1, "{calls:?}");
+    assert_eq!(h.r53.call_count("ListResourceRecordSets"), 0, "{calls:?}");
+    assert_eq!(h.r53.write_calls(), 0, "{calls:?}");
+    h.r53.settle();
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+}
+
+#[tokio::test]
 async fn failover_and_failback_follow_route53_health() {
     let mut h = Harness::new(BASIC);
     h.r53.auto_insync();
