@@ -472,3 +472,39 @@ async fn plain_and_weighted_records_are_never_taken_over() {
         );
     }
 }
+
+/// Without `refuse_answer_gaps` (the default) the double does what Route 53 does: a lone failover
+/// record and the DELETE of a whole pair are accepted, and `/_world/answers` shows the gap.
+#[tokio::test]
+async fn by_default_the_double_accepts_an_answer_gap_as_route53_does() {
+    let w = R53World::start();
+    assert_eq!(w.config()["refuse_answer_gaps"], false);
+    let zone = w.create_zone("example.com").await;
+    make_cli_pair(&w, &zone).await;
+    let a = adapter(&w).await;
+    let theirs: Vec<_> = a
+        .list_record_sets(&zone, NAME)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|r| r.rtype == "A")
+        .collect();
+    // DELETE the primary alone (a lone SECONDARY is left), then the secondary (nothing is left).
+    for rs in &theirs {
+        a.change_record_sets(&zone, "one at a time", &[Change::Delete(rs.clone())])
+            .await
+            .expect("accepted, as by Route 53");
+    }
+    let answers: Vec<Value> = answers_for_name(&w)
+        .into_iter()
+        .map(|e| e["answer"].clone())
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            serde_json::json!(["52.94.76.11"]),
+            serde_json::json!(["52.94.76.21"]),
+            Value::Null
+        ]
+    );
+}
