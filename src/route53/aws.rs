@@ -12,6 +12,7 @@ use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types as t;
 
 use super::budget::Budget;
+use super::snapshot::{Lookup, ZoneSnapshots};
 use super::{
     Alias, Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
     Route53Error, Route53ErrorKind, Zone, fqdn, strip_id, unescape_name,
@@ -29,7 +30,14 @@ pub struct AwsRoute53 {
     cache: Arc<Caches>,
     /// Checked immediately before every write is sent (after the budget's wait); `None` writes freely.
     fence: Option<Arc<Fence>>,
+    /// Attempts per call (the SDK's configured `max_attempts`), made by [`AwsRoute53::call`].
+    max_attempts: u32,
 }
+
+/// How long a PENDING GetChange answer serves other polls of the same change.
+const CHANGE_POLL_SHARE: Duration = Duration::from_secs(1);
+/// Remembered GetChange answers (cleared when full).
+const CHANGE_CACHE_LIMIT: usize = 10_000;
 
 /// Route 53 operations that change something: refused without a valid [`Fence`].
 const WRITES: &[&str] = &[
@@ -43,9 +51,17 @@ const WRITES: &[&str] = &[
 /// Shared read caches, so reads cost the account budget once per TTL rather than once per object:
 /// hosted zones that exist (immutable for our purposes; a missing zone is never cached) and the account's health check inventory (listing it is
 /// paginated over every check in the account). The inventory is updated in place by our own
-/// creates, updates and deletes, and dropped whenever Route 53 contradicts it.
+/// creates, updates and deletes, and dropped whenever Route 53 contradicts it. Zone snapshots
+/// ([`super::snapshot`]) serve [`Route53::list_record_sets_cached`].
 struct Caches {
     ttl: Duration,
+    /// TTL of the health check inventory (and of zone snapshots, which keep their own).
+    inventory_ttl: Duration,
+    snapshots: Mutex<ZoneSnapshots>,
+    /// GetChange answers: INSYNC for good, PENDING for [`CHANGE_POLL_SHARE`].
+    changes: Mutex<HashMap<String, (Instant, bool)>>,
+    /// Held while a zone is listed, so concurrent reconciles wait for one listing.
+    zone_listing: tokio::sync::Mutex<()>,
     zones_by_name: Mutex<HashMap<String, (Instant, Vec<Zone>)>>,
     zones_by_id: Mutex<HashMap<String, (Instant, Option<Zone>)>>,
     /// Held while a zone is looked up, so concurrent reconciles wait for one lookup.
@@ -78,12 +94,45 @@ impl AwsRoute53 {
         metrics: Arc<Metrics>,
         ttl: Duration,
     ) -> Self {
+        Self::with_ttls(client, budget, metrics, ttl, ttl)
+    }
+
+    /// Like [`AwsRoute53::new`], with the TTL of the zone cache (`ttl`) and, separately, the TTL of
+    /// the health check inventory and of zone snapshots (`snapshot_ttl`): the age of what a
+    /// steady-state resync confirms, so the controller sets it from its resync interval.
+    pub fn with_ttls(
+        client: Client,
+        budget: Arc<Budget>,
+        metrics: Arc<Metrics>,
+        ttl: Duration,
+        snapshot_ttl: Duration,
+    ) -> Self {
+        // Retries are made by `call`, through the budget and the fence; the SDK makes one attempt.
+        let max_attempts = client
+            .config()
+            .retry_config()
+            .map_or(3, |r| r.max_attempts())
+            .max(1);
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(
+                    aws_sdk_route53::config::retry::RetryConfig::standard().with_max_attempts(1),
+                )
+                .build(),
+        );
         AwsRoute53 {
+            max_attempts,
             client,
             budget,
             metrics,
             cache: Arc::new(Caches {
                 ttl,
+                inventory_ttl: snapshot_ttl,
+                snapshots: Mutex::new(ZoneSnapshots::new(snapshot_ttl)),
+                changes: Mutex::new(HashMap::new()),
+                zone_listing: tokio::sync::Mutex::new(()),
                 zones_by_name: Mutex::new(HashMap::new()),
                 zones_by_id: Mutex::new(HashMap::new()),
                 zone_lookup: tokio::sync::Mutex::new(()),
@@ -111,17 +160,43 @@ impl AwsRoute53 {
         Client::new(&sdk_config_from_env().await)
     }
 
+    /// One Route 53 call: every attempt (the first and each retry of a throttled or transient
+    /// failure, up to the SDK's configured `max_attempts`, `AWS_MAX_ATTEMPTS`) waits for the
+    /// budget and, for a write, checks the fence, so retries never bypass either. The SDK itself
+    /// makes one attempt per request (see [`AwsRoute53::with_ttls`]).
     pub(crate) async fn call<T, E, F, Fut>(&self, operation: &'static str, f: F) -> R53Result<T>
     where
-        F: FnOnce(Client) -> Fut,
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<
+                Output = Result<T, SdkError<E, aws_sdk_route53::config::http::HttpResponse>>,
+            >,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(operation, &f).await {
+                Err(e)
+                    if e.is_retryable() && e.code != "NotLeader" && attempt < self.max_attempts =>
+                {
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                    attempt += 1;
+                }
+                res => return res,
+            }
+        }
+    }
+
+    async fn attempt<T, E, F, Fut>(&self, operation: &'static str, f: &F) -> R53Result<T>
+    where
+        F: Fn(Client) -> Fut,
         Fut: std::future::Future<
                 Output = Result<T, SdkError<E, aws_sdk_route53::config::http::HttpResponse>>,
             >,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.budget.acquire(operation).await;
-        // A write may not outlive the fence: checked now, and the call (with the SDK's own retry
-        // attempts) is abandoned at the fence's deadline, so no attempt is sent after it.
+        // A write may not outlive the fence: checked now, and the attempt is abandoned at the
+        // fence's deadline, so nothing is sent after it.
         let mut limit = None;
         if let Some(fence) = &self.fence {
             if WRITES.contains(&operation) {
@@ -159,6 +234,23 @@ impl AwsRoute53 {
         }
         res
     }
+}
+
+/// The pause before retry `attempt + 1` of a throttled or transient failure: 200 ms doubling, at
+/// most 5 s, with ±50 % jitter so that callers throttled together do not retry together.
+fn retry_delay(attempt: u32) -> Duration {
+    let base = 200.0 * 2f64.powi(attempt.saturating_sub(1).min(5) as i32);
+    let jitter = 0.5 + rand_unit();
+    Duration::from_millis((base.min(5000.0) * jitter) as u64)
+}
+
+/// A number in [0, 1) from the clock's sub-second noise (enough for jitter; no RNG dependency).
+fn rand_unit() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos.wrapping_mul(2_654_435_761) % 1_000_000) / 1_000_000.0
 }
 
 /// Deadlines of every AWS call: connecting, each attempt, and the whole call with the SDK's retries.
@@ -381,7 +473,11 @@ impl AwsRoute53 {
     /// paging through the account.
     async fn owned_from_inventory(&self, prefix: &str, fresh: bool) -> R53Result<Vec<HealthCheck>> {
         let mut inv = self.cache.inventory.lock().await;
-        if fresh || !inv.fetched.is_some_and(|at| self.cache.fresh(at)) {
+        if fresh
+            || inv
+                .fetched
+                .is_none_or(|at| at.elapsed() >= self.cache.inventory_ttl)
+        {
             let all = self.raw_list_health_checks("").await?;
             inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
             inv.fetched = Some(Instant::now());
@@ -399,9 +495,7 @@ impl AwsRoute53 {
     async fn raw_get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
         let id = id.to_string();
         match self
-            .call("GetHostedZone", |c| async move {
-                c.get_hosted_zone().id(id).send().await
-            })
+            .call("GetHostedZone", |c| c.get_hosted_zone().id(&id).send())
             .await
         {
             Ok(out) => Ok(out.hosted_zone().map(zone_from)),
@@ -416,13 +510,12 @@ impl AwsRoute53 {
         let mut next: Option<(String, Option<String>)> = Some((want.clone(), None));
         while let Some((dns, zone_id)) = next.take() {
             let out = self
-                .call("ListHostedZonesByName", |c| async move {
+                .call("ListHostedZonesByName", |c| {
                     c.list_hosted_zones_by_name()
-                        .dns_name(dns)
-                        .set_hosted_zone_id(zone_id)
+                        .dns_name(&dns)
+                        .set_hosted_zone_id(zone_id.clone())
                         .max_items(100)
                         .send()
-                        .await
                 })
                 .await?;
             let past = take_named(
@@ -446,12 +539,11 @@ impl AwsRoute53 {
         loop {
             let m = marker.take();
             let out = self
-                .call("ListHealthChecks", |c| async move {
+                .call("ListHealthChecks", |c| {
                     c.list_health_checks()
-                        .set_marker(m)
+                        .set_marker(m.clone())
                         .max_items(1000)
                         .send()
-                        .await
                 })
                 .await?;
             found.extend(
@@ -506,12 +598,11 @@ impl AwsRoute53 {
             .map_err(|e| build_err(op, e))?;
         let reference = caller_reference.to_string();
         let out = self
-            .call(op, |c| async move {
+            .call(op, |c| {
                 c.create_health_check()
-                    .caller_reference(reference)
-                    .health_check_config(cfg)
+                    .caller_reference(&reference)
+                    .health_check_config(cfg.clone())
                     .send()
-                    .await
             })
             .await?;
         let hc = out.health_check().map(health_check_from).ok_or_else(|| {
@@ -535,13 +626,12 @@ impl AwsRoute53 {
             .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
             .collect();
         let id = id.to_string();
-        self.call("ChangeTagsForResource", |c| async move {
+        self.call("ChangeTagsForResource", |c| {
             c.change_tags_for_resource()
                 .resource_type(t::TagResourceType::Healthcheck)
-                .resource_id(id)
-                .set_add_tags(Some(sdk_tags))
+                .resource_id(&id)
+                .set_add_tags(Some(sdk_tags.clone()))
                 .send()
-                .await
         })
         .await?;
         Ok(())
@@ -567,9 +657,9 @@ impl AwsRoute53 {
         let c2 = config.clone();
         let id = id.to_string();
         let out = self
-            .call(op, |c| async move {
+            .call(op, |c| {
                 c.update_health_check()
-                    .health_check_id(id)
+                    .health_check_id(&id)
                     .health_check_version(version)
                     .set_ip_address(c2.ip_address.clone())
                     .set_fully_qualified_domain_name(c2.fqdn.clone())
@@ -593,9 +683,12 @@ impl AwsRoute53 {
                                 .collect(),
                         )
                     })
-                    .set_reset_elements(if reset.is_empty() { None } else { Some(reset) })
+                    .set_reset_elements(if reset.is_empty() {
+                        None
+                    } else {
+                        Some(reset.clone())
+                    })
                     .send()
-                    .await
             })
             .await?;
         out.health_check().map(health_check_from).ok_or_else(|| {
@@ -611,8 +704,8 @@ impl AwsRoute53 {
     async fn raw_delete_health_check(&self, id: &str) -> R53Result<()> {
         let id = id.to_string();
         match self
-            .call("DeleteHealthCheck", |c| async move {
-                c.delete_health_check().health_check_id(id).send().await
+            .call("DeleteHealthCheck", |c| {
+                c.delete_health_check().health_check_id(&id).send()
             })
             .await
         {
@@ -620,6 +713,76 @@ impl AwsRoute53 {
             Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// GetChange, uncached.
+    async fn raw_get_change(&self, id: &str) -> R53Result<ChangeInfo> {
+        let id = id.to_string();
+        let out = self
+            .call("GetChange", |c| c.get_change().id(&id).send())
+            .await?;
+        let info = out.change_info().ok_or_else(|| {
+            Route53Error::new(
+                "GetChange",
+                Route53ErrorKind::Other,
+                "NoChangeInfo",
+                "no ChangeInfo in response",
+            )
+        })?;
+        Ok(ChangeInfo {
+            id: strip_id(info.id()),
+            insync: info.status() == &t::ChangeStatus::Insync,
+        })
+    }
+
+    /// Every record set of a zone (ListResourceRecordSets, 300 per page) and the number of pages.
+    async fn raw_list_zone(&self, zone_id: &str) -> R53Result<(Vec<RecordSet>, usize)> {
+        let mut sets = Vec::new();
+        let mut pages = 0;
+        let mut start: Option<(String, Option<t::RrType>, Option<String>)> = None;
+        loop {
+            let zone = zone_id.to_string();
+            let from = start.take();
+            let out = self
+                .call("ListResourceRecordSets", |c| {
+                    let mut req = c
+                        .list_resource_record_sets()
+                        .hosted_zone_id(&zone)
+                        .max_items(300);
+                    if let Some((name, rtype, id)) = from.clone() {
+                        req = req
+                            .start_record_name(name)
+                            .set_start_record_type(rtype)
+                            .set_start_record_identifier(id);
+                    }
+                    req.send()
+                })
+                .await?;
+            pages += 1;
+            sets.extend(out.resource_record_sets().iter().map(record_from));
+            match (out.is_truncated(), out.next_record_name()) {
+                (true, Some(n)) => {
+                    start = Some((
+                        n.to_string(),
+                        out.next_record_type().cloned(),
+                        out.next_record_identifier().map(str::to_string),
+                    ))
+                }
+                _ => return Ok((sets, pages)),
+            }
+        }
+    }
+
+    /// Read one name on its own and put the answer into the zone's snapshot.
+    async fn read_name_into_snapshot(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        let read_at = Instant::now();
+        let sets = self.list_record_sets(zone_id, name).await?;
+        lock(&self.cache.snapshots).store_name(zone_id, name, &sets, read_at);
+        Ok(sets)
     }
 
     /// Keep the inventory in step with our own writes; forget it when a write failed.
@@ -666,15 +829,14 @@ impl Route53 for AwsRoute53 {
         while let Some((sname, stype, sid)) = start.take() {
             let zone = zone_id.to_string();
             let out = self
-                .call("ListResourceRecordSets", |c| async move {
+                .call("ListResourceRecordSets", |c| {
                     c.list_resource_record_sets()
-                        .hosted_zone_id(zone)
-                        .start_record_name(sname)
-                        .set_start_record_type(stype)
-                        .set_start_record_identifier(sid)
+                        .hosted_zone_id(&zone)
+                        .start_record_name(&sname)
+                        .set_start_record_type(stype.clone())
+                        .set_start_record_identifier(sid.clone())
                         .max_items(100)
                         .send()
-                        .await
                 })
                 .await?;
             let past = take_named(
@@ -694,6 +856,47 @@ impl Route53 for AwsRoute53 {
             }
         }
         Ok(out_sets)
+    }
+
+    async fn list_record_sets_cached(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        let want = fqdn(name);
+        let decision = lock(&self.cache.snapshots).lookup(zone_id, &want, Instant::now());
+        match decision {
+            Lookup::Hit(sets) => {
+                self.metrics.snapshot_lookup("hit");
+                Ok(sets)
+            }
+            Lookup::ReadName => {
+                self.metrics.snapshot_lookup("read");
+                self.read_name_into_snapshot(zone_id, &want).await
+            }
+            Lookup::ListZone => {
+                {
+                    let _one_listing = self.cache.zone_listing.lock().await;
+                    if !lock(&self.cache.snapshots).is_fresh(zone_id, Instant::now()) {
+                        self.metrics.snapshot_lookup("list");
+                        let started = Instant::now();
+                        let (sets, pages) = self.raw_list_zone(zone_id).await?;
+                        lock(&self.cache.snapshots).store_listing(zone_id, sets, pages, started);
+                    }
+                }
+                let again = lock(&self.cache.snapshots).lookup(zone_id, &want, Instant::now());
+                match again {
+                    Lookup::Hit(sets) => {
+                        self.metrics.snapshot_lookup("hit");
+                        Ok(sets)
+                    }
+                    _ => {
+                        self.metrics.snapshot_lookup("read");
+                        self.read_name_into_snapshot(zone_id, &want).await
+                    }
+                }
+            }
+        }
     }
 
     async fn change_record_sets(
@@ -723,18 +926,35 @@ impl Route53 for AwsRoute53 {
             .set_changes(Some(sdk_changes))
             .build()
             .map_err(|e| build_err(op, e))?;
-        let lock = self.budget.zone_lock(zone_id);
-        let _serialised = lock.lock().await;
+        let zone_lock = self.budget.zone_lock(zone_id);
+        let _serialised = zone_lock.lock().await;
         let zone = zone_id.to_string();
-        let out = self
-            .call(op, |c| async move {
+        let res = self
+            .call(op, |c| {
                 c.change_resource_record_sets()
-                    .hosted_zone_id(zone)
-                    .change_batch(batch)
+                    .hosted_zone_id(&zone)
+                    .change_batch(batch.clone())
                     .send()
-                    .await
             })
-            .await?;
+            .await;
+        // Refused outright (Route 53 validated the batch and said no): nothing committed. Any other
+        // failure may have committed (a lost answer), so its names are read again.
+        let committed = match &res {
+            Ok(_) => Some(true),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    Route53ErrorKind::Conflict | Route53ErrorKind::Invalid
+                ) =>
+            {
+                None
+            }
+            Err(_) => Some(false),
+        };
+        if let Some(committed) = committed {
+            lock(&self.cache.snapshots).apply(zone_id, changes, committed, Instant::now());
+        }
+        let out = res?;
         let info = out.change_info().ok_or_else(|| {
             Route53Error::new(
                 op,
@@ -750,24 +970,31 @@ impl Route53 for AwsRoute53 {
     }
 
     async fn get_change(&self, id: &str) -> R53Result<ChangeInfo> {
-        let id = id.to_string();
-        let out = self
-            .call("GetChange", |c| async move {
-                c.get_change().id(id).send().await
-            })
-            .await?;
-        let info = out.change_info().ok_or_else(|| {
-            Route53Error::new(
-                "GetChange",
-                Route53ErrorKind::Other,
-                "NoChangeInfo",
-                "no ChangeInfo in response",
-            )
-        })?;
-        Ok(ChangeInfo {
-            id: strip_id(info.id()),
-            insync: info.status() == &t::ChangeStatus::Insync,
-        })
+        // A batched change is polled by every object in it: INSYNC is final and is remembered; a
+        // PENDING answer serves the other objects' polls for a second.
+        let known = lock(&self.cache.changes).get(id).copied();
+        match known {
+            Some((_, true)) => {
+                return Ok(ChangeInfo {
+                    id: id.to_string(),
+                    insync: true,
+                });
+            }
+            Some((at, false)) if at.elapsed() < CHANGE_POLL_SHARE => {
+                return Ok(ChangeInfo {
+                    id: id.to_string(),
+                    insync: false,
+                });
+            }
+            _ => {}
+        }
+        let info = self.raw_get_change(id).await?;
+        let mut changes = lock(&self.cache.changes);
+        if changes.len() >= CHANGE_CACHE_LIMIT {
+            changes.clear();
+        }
+        changes.insert(info.id.clone(), (Instant::now(), info.insync));
+        Ok(info)
     }
 
     async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
@@ -826,8 +1053,8 @@ impl Route53 for AwsRoute53 {
     async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
         let hc_id = id.to_string();
         match self
-            .call("GetHealthCheck", |c| async move {
-                c.get_health_check().health_check_id(hc_id).send().await
+            .call("GetHealthCheck", |c| {
+                c.get_health_check().health_check_id(&hc_id).send()
             })
             .await
         {
@@ -876,12 +1103,11 @@ impl Route53 for AwsRoute53 {
         for chunk in ids.chunks(10) {
             let chunk = chunk.to_vec();
             let res = self
-                .call("ListTagsForResources", |c| async move {
+                .call("ListTagsForResources", |c| {
                     c.list_tags_for_resources()
                         .resource_type(t::TagResourceType::Healthcheck)
-                        .set_resource_ids(Some(chunk))
+                        .set_resource_ids(Some(chunk.clone()))
                         .send()
-                        .await
                 })
                 .await?;
             for set in res.resource_tag_sets() {
