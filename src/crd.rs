@@ -162,6 +162,19 @@ pub struct FailoverRecordSpec {
     /// checks this object created; `Retain` leaves Route 53 untouched.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Take over a failover pair made outside the operator (`false` by default: such records are a
+    /// `Conflict` and nothing is written). With `true`, when the record sets of this name and type
+    /// that are not this object's are failover records (at most a PRIMARY and a SECONDARY, made by
+    /// hand, the AWS CLI or another tool, not by a FailoverRecord), they are replaced by this object's
+    /// pair in one ChangeResourceRecordSets call (DELETE theirs and CREATE ours together, so the name
+    /// never goes without an answer), and an `Adopted` Event lists what was taken over. Their health
+    /// checks are left in Route 53 and never deleted by the operator; the new records carry what
+    /// `healthCheck` or `existingHealthCheckId` says (set `existingHealthCheckId` to their check's id
+    /// to keep it). A plain record, weighted or other routing sets, a failover pair of another type
+    /// that clashes (a CNAME), or another FailoverRecord's records are never taken over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// Which hosted zone holds the record: exactly one of `id` and `name`.
@@ -653,6 +666,7 @@ impl Default for FailoverRecordSpec {
             primary: Endpoint::default(),
             secondary: Endpoint::default(),
             deletion_policy: DeletionPolicy::Delete,
+            adopt: false,
         }
     }
 }

@@ -485,42 +485,22 @@ async fn apply<R: Route53>(
     let change = match plan::plan_records(desired, &ids, &observed) {
         RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
         RecordPlan::Changes(changes) => {
-            let summary: Vec<String> = changes
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {}",
-                        c.action(),
-                        c.record().failover.map(Role::failover).unwrap_or("?")
-                    )
-                })
-                .collect();
-            let comment = record_comment(input);
-            let info = match r53.change_record_sets(zone_id, &comment, &changes).await {
-                Ok(info) => info,
-                Err(e) if e.kind == Route53ErrorKind::Conflict => {
-                    // Route 53 refused the batch for the state at the name: read it again before
-                    // calling anything a conflict. Our own earlier attempt may have committed (an
-                    // answer lost, the SDK retried): then the records are ours and in sync.
-                    let now = r53.list_record_sets(zone_id, &desired.name).await?;
-                    match plan::plan_records(desired, &ids, &now) {
-                        RecordPlan::InSync => {
-                            reassert(r53, zone_id, &comment, desired, &ids).await?
-                        }
-                        RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
-                        RecordPlan::Changes(_) => return Err(e.into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let info = write_records(r53, input, desired, zone_id, &ids, &changes, notes).await?;
+            Some((info.id, info.insync))
+        }
+        RecordPlan::Adopt(adoption) => {
+            // DELETE theirs and CREATE ours in one call: never split (Batched keeps a caller's
+            // list in one call), so the name answers throughout.
+            let info =
+                write_records(r53, input, desired, zone_id, &ids, &adoption.changes, notes).await?;
             notes.push(Note::normal(
-                "RecordsChanged",
+                "Adopted",
                 format!(
-                    "submitted change {} ({}) for {} {}",
-                    info.id,
-                    summary.join(", "),
+                    "took over the failover pair {} {} made outside the operator, in change {}: {}",
                     desired.name,
-                    desired.rtype.as_str()
+                    desired.rtype.as_str(),
+                    info.id,
+                    adoption.describe(&ids)
                 ),
             ));
             Some((info.id, info.insync))
@@ -560,6 +540,55 @@ async fn apply<R: Route53>(
         ));
     }
     Ok((ids, change))
+}
+
+/// Submit one record batch (as one ChangeResourceRecordSets call) and note it. A batch Route 53
+/// refuses for the state at the name is re-read before anything is called a conflict: our own
+/// earlier attempt may have committed (an answer lost, the SDK retried), and then the records are
+/// ours and in sync.
+async fn write_records<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+    ids: &[Option<String>; 2],
+    changes: &[Change],
+    notes: &mut Vec<Note>,
+) -> Result<ChangeInfo, Error> {
+    let summary: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.action(),
+                c.record().failover.map(Role::failover).unwrap_or("?")
+            )
+        })
+        .collect();
+    let comment = record_comment(input);
+    let info = match r53.change_record_sets(zone_id, &comment, changes).await {
+        Ok(info) => info,
+        Err(e) if e.kind == Route53ErrorKind::Conflict => {
+            let now = r53.list_record_sets(zone_id, &desired.name).await?;
+            match plan::plan_records(desired, ids, &now) {
+                RecordPlan::InSync => reassert(r53, zone_id, &comment, desired, ids).await?,
+                RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
+                RecordPlan::Changes(_) | RecordPlan::Adopt(_) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    notes.push(Note::normal(
+        "RecordsChanged",
+        format!(
+            "submitted change {} ({}) for {} {}",
+            info.id,
+            summary.join(", "),
+            desired.name,
+            desired.rtype.as_str()
+        ),
+    ));
+    Ok(info)
 }
 
 /// The change batch comment, within Route 53's 256 characters.
