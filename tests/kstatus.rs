@@ -1,7 +1,8 @@
 //! kstatus conditions end to end: the real operator binary against the local world (Route 53
 //! double, real kube-apiserver), checked with the real `kubectl wait --for=condition=...` (what
 //! GitOps pipelines run) and with Argo CD's health script (`deploy/argocd/health.lua`, through
-//! `deploy/argocd/run_tests.py --object`) on the same live objects.
+//! `deploy/argocd/run_tests.py --object`) and kstatus itself (`tests/world/kstatus`, cli-utils'
+//! `status.Compute`) on the same live objects.
 //!
 //! A change that is propagating is `Reconciling` (Argo CD: Progressing), then `Ready` with neither
 //! kstatus condition (Healthy); an invalid spec is `Stalled` at once (Degraded) and nothing is
@@ -137,6 +138,34 @@ impl World {
     }
 }
 
+/// What kstatus itself (`sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute`, built by
+/// `scripts/localenv install` from `tests/world/kstatus`) says of an object: (status, message).
+fn kstatus(obj: &Value) -> (String, String) {
+    let bin = support::localenv_home().join("kstatus-bin/kstatus");
+    assert!(
+        bin.exists(),
+        "{} missing: run `scripts/localenv install`",
+        bin.display()
+    );
+    let mut child = std::process::Command::new(&bin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kstatus");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        obj.to_string().as_bytes(),
+    )
+    .expect("write kstatus stdin");
+    let out = child.wait_with_output().expect("kstatus");
+    let v: Value = serde_json::from_str(&ok(&out)).expect("kstatus json");
+    (
+        v["status"].as_str().unwrap_or_default().to_string(),
+        v["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
 /// The kstatus conditions of an object, as (type, status, reason, observedGeneration).
 fn progress(obj: &Value) -> Vec<(String, String, String, i64)> {
     obj["status"]["conditions"]
@@ -190,6 +219,7 @@ async fn kubectl_wait_and_argocd_follow_reconciling_stalled_and_ready() {
     let (health, message) = w.argocd("app");
     assert_eq!(health, "Progressing", "{message}");
     assert!(message.contains("INSYNC"), "{message}");
+    assert_eq!(kstatus(&obj).0, "InProgress");
     // Not Stalled, and not Ready yet: `kubectl wait` gives up on both.
     assert!(w.wait("app", "Stalled", "2s").is_err());
     assert!(w.wait("app", "Ready", "1s").is_err());
@@ -198,6 +228,7 @@ async fn kubectl_wait_and_argocd_follow_reconciling_stalled_and_ready() {
     let obj = w.get("app");
     assert_eq!(only_progress(&obj), None, "{}", obj["status"]);
     assert_eq!(w.argocd("app").0, "Healthy");
+    assert_eq!(kstatus(&obj).0, "Current");
 
     // 2. An invalid spec the CRD cannot refuse (a name outside the zone given by id): Stalled at
     //    once, and nothing is written to Route 53 for it.
@@ -248,6 +279,7 @@ async fn kubectl_wait_and_argocd_follow_reconciling_stalled_and_ready() {
     let obj = w.get("later");
     assert_eq!(only_progress(&obj), pair("Reconciling", "ZoneNotFound"));
     assert_eq!(w.argocd("later").0, "Progressing");
+    assert_eq!(kstatus(&obj).0, "InProgress");
     w.wait("later", "Stalled", "60s")
         .expect("Stalled after the grace period");
     let obj = w.get("later");
@@ -255,6 +287,7 @@ async fn kubectl_wait_and_argocd_follow_reconciling_stalled_and_ready() {
     let (health, message) = w.argocd("later");
     assert_eq!(health, "Degraded", "{message}");
     assert!(message.contains("later.test"), "{message}");
+    assert_eq!(kstatus(&obj), ("Failed".to_string(), message));
     assert_eq!(w.writes(), 0, "{}", w.r53.counters());
     w.r53.create_zone("later.test").await;
     w.wait("later", "Ready", "60s")
@@ -270,6 +303,48 @@ async fn kubectl_wait_and_argocd_follow_reconciling_stalled_and_ready() {
     )
     .await;
     assert_eq!(w.argocd("later").0, "Healthy", "{}", obj["status"]);
+    assert_eq!(kstatus(&obj).0, "Current");
+}
+
+/// Argo CD's verdict on each of its test objects (`deploy/argocd/health_test.yaml`) is kstatus'
+/// own: Degraded = Failed, Progressing = InProgress, Healthy = Current. The two exceptions are
+/// objects the operator has not reported on yet (no status, no `Ready`), which kstatus takes for
+/// Current (it cannot tell that the type reports status) and Argo CD waits on.
+#[test]
+fn the_argocd_script_agrees_with_kstatus_on_its_test_objects() {
+    let dir = repo_root().join("deploy/argocd");
+    let tests: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(dir.join("health_test.yaml")).expect("health_test.yaml"),
+    )
+    .expect("yaml");
+    let not_reported = [
+        "testdata/progressing_noStatus.yaml",
+        "testdata/progressing_noReadyCondition.yaml",
+    ];
+    let cases = tests["tests"].as_array().expect("tests");
+    assert!(cases.len() >= 10, "{cases:?}");
+    let mut failures = Vec::new();
+    for case in cases {
+        let input = case["inputPath"].as_str().expect("inputPath");
+        let obj: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join(input)).expect("testdata"))
+                .expect("testdata yaml");
+        let argocd = case["healthStatus"]["status"].as_str().expect("status");
+        let want = match argocd {
+            _ if not_reported.contains(&input) => "Current",
+            "Degraded" => "Failed",
+            "Progressing" => "InProgress",
+            "Healthy" => "Current",
+            other => panic!("{input}: unexpected {other}"),
+        };
+        let (got, message) = kstatus(&obj);
+        if got != want {
+            failures.push(format!(
+                "{input}: Argo CD {argocd}, kstatus {got} ({message})"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// `kubectl explain` describes the status conditions and each of their fields.
