@@ -505,12 +505,23 @@ async fn apply<R: Route53>(
             .await
         }
     };
+    // A transient failure before this generation was ever reported: Reconciling, so that kstatus
+    // does not take an object without status for Current. It is retried: no Warning Event, and the
+    // health monitor keeps the checks it watches.
+    let retried = match (&out.observation, &out.result) {
+        (None, Err(e)) => status::retrying(prev, generation, e),
+        _ => None,
+    };
+    let announce = match retried {
+        Some(_) => None,
+        None => out.result.as_ref().err(),
+    };
     let oref = obj.object_ref(&());
     for note in &Note::merged(&out.notes) {
         publish(ctx, &oref, note).await;
     }
-    if let Some(observation) = &out.observation {
-        if let Some(key) = monitor_key(&obj.metadata) {
+    if let Some(observation) = out.observation.as_ref().or(retried.as_ref()) {
+        if let (Some(key), None) = (monitor_key(&obj.metadata), &retried) {
             ctx.health.watch(
                 &key,
                 observation
@@ -521,7 +532,7 @@ async fn apply<R: Route53>(
             );
         }
         let next = next_status(prev, observation, Timestamp::now(), s.slow_retry);
-        announce_transitions(ctx, &oref, prev, &next, out.result.as_ref().err()).await;
+        announce_transitions(ctx, &oref, prev, &next, announce).await;
         ctx.metrics
             .set_record_state(&uid, Some(record_state(&next)));
         if prev != Some(&next) {

@@ -142,6 +142,31 @@ pub struct Observation {
     pub change: Option<(String, bool)>,
 }
 
+/// What to write after a reconcile that failed without an observation (a transient failure:
+/// throttling, a Route 53 or Kubernetes error retried with backoff). Nothing when the status already
+/// describes this generation: it stays as it was, so a throttled resync writes nothing. Otherwise
+/// `Ready=False` with the error's bounded label as reason and `Reconciling=True` (or what the error's
+/// retry class gives, [`Progress::of_error`]), for this generation: without it, kstatus would take a
+/// new object that has no status yet for Current (it cannot tell it from a type that reports none),
+/// and a spec change would keep the old generation's conditions. What is known of Route 53 (zone,
+/// endpoints, change) is kept.
+pub fn retrying(
+    prev: Option<&FailoverRecordStatus>,
+    generation: i64,
+    error: &Error,
+) -> Option<Observation> {
+    if prev.and_then(|p| p.observed_generation) == Some(generation) {
+        return None;
+    }
+    Some(Observation {
+        generation: Some(generation),
+        readiness: Readiness::failed(error.metric_label(), error),
+        hosted_zone_id: None,
+        endpoints: [None, None],
+        change: None,
+    })
+}
+
 /// Build the next status from the previous one and an observation. Transition times and
 /// `lastFailoverTime` are carried over unless something really changed, so the result is stable and
 /// writing it again is a no-op. `zone_grace` is how long a missing hosted zone is `Reconciling`
@@ -743,6 +768,55 @@ mod tests {
         assert_eq!(
             progress(&s7),
             vec![(RECONCILING.into(), "True".into(), "ZoneNotFound".into())]
+        );
+    }
+
+    #[test]
+    fn a_transient_failure_is_reconciling_until_the_generation_is_reported() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let throttled = r53(crate::route53::Route53ErrorKind::Throttled);
+        // A new object: no status yet. Without one, kstatus would say Current.
+        let o = retrying(None, 1, &throttled).expect("an observation");
+        let s = next_status(None, &o, t0, GRACE);
+        assert_eq!(
+            progress(&s),
+            vec![(RECONCILING.into(), "True".into(), "Route53Throttled".into())]
+        );
+        assert_eq!(kstatus(&s, 1), "InProgress");
+        let ready = find_condition(Some(&s), READY).expect("ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.observed_generation),
+            ("False", Some(1))
+        );
+        // Once this generation is reported, a transient failure leaves the status alone.
+        assert_eq!(
+            retrying(Some(&s), 1, &throttled).map(|o| o.generation),
+            None
+        );
+        let synced = next_status(
+            None,
+            &observation(Health::Healthy, Health::Healthy),
+            t0,
+            GRACE,
+        );
+        assert_eq!(
+            retrying(Some(&synced), 2, &throttled).map(|o| o.generation),
+            None
+        );
+        // A spec change not reported yet: Reconciling for the new generation; what is known of
+        // Route 53 stays.
+        let o = retrying(Some(&synced), 3, &throttled).expect("an observation");
+        let s = next_status(Some(&synced), &o, t0, GRACE);
+        assert_eq!(kstatus(&s, 3), "InProgress");
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(
+            (&s.hosted_zone_id, &s.primary, &s.change, s.active_role),
+            (
+                &synced.hosted_zone_id,
+                &synced.primary,
+                &synced.change,
+                synced.active_role
+            )
         );
     }
 }

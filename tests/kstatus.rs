@@ -6,8 +6,10 @@
 //!
 //! A change that is propagating is `Reconciling` (Argo CD: Progressing), then `Ready` with neither
 //! kstatus condition (Healthy); an invalid spec is `Stalled` at once (Degraded) and nothing is
-//! written to Route 53 for it (nor when it is deleted); a missing hosted zone is `Reconciling` for its grace period (the slow
-//! retry interval), then `Stalled`, and `Ready` once the zone exists.
+//! written to Route 53 for it (nor when it is deleted); a missing hosted zone is `Reconciling` for
+//! its grace period (the slow retry interval), then `Stalled`, and `Ready` once the zone exists; a
+//! new object whose first reconcile fails transiently is `Reconciling` (not status-less, which
+//! kstatus takes for Current).
 
 mod support;
 
@@ -303,6 +305,39 @@ async fn kubectl_wait_and_argocd_follow_reconciling_stalled_and_ready() {
     )
     .await;
     assert_eq!(w.argocd("later").0, "Healthy", "{}", obj["status"]);
+    assert_eq!(kstatus(&obj).0, "Current");
+
+    // 4. A new object whose first reconcile fails transiently (Route 53 unavailable while its
+    //    zone is looked up): Reconciling at once, not an object without status (which kstatus
+    //    would take for Current); Ready once Route 53 answers again.
+    w.r53.create_zone("flaky.test").await;
+    w.r53.configure(json!({"faults": {
+        "operations": ["ListHostedZonesByName", "GetHostedZone"],
+        "error_rate": 1.0,
+        "code": "ServiceUnavailable",
+    }}));
+    w.apply(&w.manifest("flaky", "flaky.test"));
+    w.wait("flaky", "Reconciling", "60s")
+        .expect("Reconciling while Route 53 fails");
+    let obj = w.get("flaky");
+    let (kind, reason) = only_progress(&obj).expect("a kstatus condition");
+    assert_eq!(kind, "Reconciling", "{}", obj["status"]);
+    assert!(reason.starts_with("Route53"), "{reason}");
+    assert_eq!(kstatus(&obj).0, "InProgress");
+    assert_eq!(w.argocd("flaky").0, "Progressing");
+    w.r53.configure(json!({"faults": null}));
+    w.wait("flaky", "Ready", "90s")
+        .expect("Ready once Route 53 answers");
+    let obj = eventually(
+        "flaky without kstatus conditions",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let obj = w.get("flaky");
+            only_progress(&obj).is_none().then_some(obj)
+        },
+    )
+    .await;
     assert_eq!(kstatus(&obj).0, "Current");
 }
 
