@@ -546,8 +546,14 @@ pub struct FailoverRecordStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready` (Route 53 matches the spec and the last change is INSYNC), `PrimaryHealthy` and
-    /// `SecondaryHealthy` (Route 53's health view of each endpoint).
+    /// Standard conditions, each with the `metadata.generation` it describes. `Ready`: Route 53
+    /// matches the spec and the last change is INSYNC. `Reconciling` (kstatus; present only while
+    /// `True`): the operator is still working towards the spec, e.g. a change is propagating or a
+    /// hosted zone is still missing within its grace period. `Stalled` (kstatus; present only while
+    /// `True`): it cannot get there without a change of the spec or of something outside it (invalid
+    /// spec, conflict, namespace policy, a missing health check or hosted zone, access denied);
+    /// nothing is written to Route 53 for it. `PrimaryHealthy` and `SecondaryHealthy`: Route 53's
+    /// health view of each endpoint.
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -622,19 +628,47 @@ pub struct ChangeStatus {
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     serde_json::from_value(serde_json::json!({
         "type": "array",
-        "description": "Standard Kubernetes conditions.",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
         "items": {
             "type": "object",
+            "description": "One aspect of the object's state (metav1.Condition).",
             "required": ["lastTransitionTime", "message", "reason", "status", "type"],
             "properties": {
-                "lastTransitionTime": {"type": "string", "format": "date-time"},
-                "message": {"type": "string", "maxLength": 32768},
-                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-                "reason": {"type": "string", "maxLength": 1024, "minLength": 1},
-                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-                "type": {"type": "string", "maxLength": 316}
+                "lastTransitionTime": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the condition last changed from one status to another."
+                },
+                "message": {
+                    "type": "string",
+                    "maxLength": 32768,
+                    "description": "Human-readable details (cut to 1 kB, with the original length)."
+                },
+                "observedGeneration": {
+                    "type": "integer",
+                    "format": "int64",
+                    "minimum": 0,
+                    "description": "The metadata.generation the condition was set for: a condition with an older one is stale."
+                },
+                "reason": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "minLength": 1,
+                    "description": "Why, in CamelCase: Synced, Propagating, InvalidSpec, Conflict, ZoneNotFound, \
+                        HealthCheckNotFound, Route53Error, NotAllowed (Ready, Reconciling, Stalled); Healthy, \
+                        Unhealthy, NoData, NoHealthCheck, NotObserved (PrimaryHealthy, SecondaryHealthy)."
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["True", "False", "Unknown"],
+                    "description": "True, False or Unknown."
+                },
+                "type": {
+                    "type": "string",
+                    "maxLength": 316,
+                    "description": "Ready, Reconciling, Stalled, PrimaryHealthy or SecondaryHealthy."
+                }
             }
         }
     }))

@@ -108,7 +108,7 @@ fn failed(
     SyncOutcome {
         observation: Some(Observation {
             generation: Some(generation),
-            readiness: Readiness::not_ready(reason, error.to_string()),
+            readiness: Readiness::failed(reason, &error),
             hosted_zone_id: zone,
             endpoints: [None, None],
             change: None,
@@ -229,14 +229,16 @@ pub async fn sync<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
         ));
     }
     let readiness = match &change {
-        _ if !missing.is_empty() => Readiness::not_ready(
+        // The next full reconcile recreates an owned check (or finds a missing
+        // existingHealthCheckId, which stalls then).
+        _ if !missing.is_empty() => Readiness::in_progress(
             "HealthCheckNotFound",
             format!(
                 "health check {} attached to the records no longer exists in Route 53",
                 missing.join(", ")
             ),
         ),
-        Some((id, false)) => Readiness::not_ready(
+        Some((id, false)) => Readiness::in_progress(
             "Propagating",
             format!("waiting for Route 53 change {id} to reach all name servers (INSYNC)"),
         ),

@@ -67,7 +67,12 @@ impl Harness {
 
     fn absorb(&mut self, out: &SyncOutcome) {
         if let Some(obs) = &out.observation {
-            self.status = Some(next_status(self.status.as_ref(), obs, Timestamp::now()));
+            self.status = Some(next_status(
+                self.status.as_ref(),
+                obs,
+                Timestamp::now(),
+                std::time::Duration::from_secs(300),
+            ));
         }
     }
 
@@ -1033,7 +1038,12 @@ async fn sync_as(
     )
     .await;
     if let Some(obs) = &out.observation {
-        *status = Some(next_status(status.as_ref(), obs, Timestamp::now()));
+        *status = Some(next_status(
+            status.as_ref(),
+            obs,
+            Timestamp::now(),
+            std::time::Duration::from_secs(300),
+        ));
     }
     out
 }

@@ -192,6 +192,7 @@ impl Obj {
                 self.status.as_ref(),
                 obs,
                 k8s_openapi::jiff::Timestamp::now(),
+                std::time::Duration::from_secs(300),
             ));
         }
         out

@@ -1280,6 +1280,24 @@ async fn an_undecodable_record_is_isolated_and_reported() {
         ready["message"].as_str().unwrap_or_default().contains("MX"),
         "{v}"
     );
+    // kstatus: Stalled (it waits for a spec change), as `kubectl wait` sees it.
+    let stalled = v["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Stalled"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stalled["status"], "True", "{v}");
+    assert_eq!(stalled["reason"], "InvalidSpec", "{v}");
+    assert_eq!(
+        stalled["observedGeneration"], v["metadata"]["generation"],
+        "{v}"
+    );
+    ok(&w.kube.kubectl(&[
+        "wait",
+        "--for=condition=Stalled",
+        "frec/bad",
+        "--timeout=10s",
+    ]));
     let ev = wait_event(&w, "InvalidSpec").await;
     assert!(ev.note.unwrap_or_default().contains("cannot be decoded"));
     assert!(

@@ -611,6 +611,7 @@ secondary:
                 self.status.as_ref(),
                 obs,
                 k8s_openapi::jiff::Timestamp::now(),
+                std::time::Duration::from_secs(300),
             ));
         }
         out
