@@ -193,6 +193,8 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         )
         .await?;
         metrics.leader.set(0);
+        // The next leader reports the records now; a standby exposes none of their series.
+        metrics.forget_all_records();
         if *stop_rx.borrow() {
             break;
         }

@@ -317,6 +317,18 @@ async fn create_failover_failback_and_delete() {
         "{}",
         op.metrics()
     );
+    // The per-record series show the failover (the status is written after the gauges are set).
+    let text = op.metrics();
+    let failover_at = fst.last_failover_time.as_ref().expect("time").0.as_second();
+    for line in [
+        "route53_failover_record_active_role{namespace=\"default\",name=\"app\",role=\"secondary\"} 1".to_string(),
+        "route53_failover_record_active_role{namespace=\"default\",name=\"app\",role=\"primary\"} 0".to_string(),
+        "route53_failover_record_endpoint_health{namespace=\"default\",name=\"app\",role=\"primary\",health=\"unhealthy\"} 1".to_string(),
+        "route53_failover_record_endpoint_health{namespace=\"default\",name=\"app\",role=\"secondary\",health=\"healthy\"} 1".to_string(),
+        format!("route53_failover_record_last_failover_timestamp_seconds{{namespace=\"default\",name=\"app\"}} {failover_at}.0"),
+    ] {
+        assert!(text.contains(&line), "missing {line}:\n{text}");
+    }
 
     // Restore it: back to the primary.
     w.primary.restart();
@@ -333,6 +345,13 @@ async fn create_failover_failback_and_delete() {
     assert!(record_sets(&w, "app").await.is_empty());
     assert!(live_checks(&w).is_empty(), "{:?}", live_checks(&w));
     assert!(api(&w).await.get_opt("app").await.expect("get").is_none());
+    // No series of the deleted record is left.
+    let text = op.metrics();
+    assert!(!text.contains("name=\"app\""), "{text}");
+    assert!(
+        text.contains("route53_failover_records_active{role=\"secondary\"} 0"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -775,10 +794,27 @@ async fn metrics_pass_promtool_and_probes_answer() {
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
+    // Object names appear only in the per-record series (namespace and name labels).
+    for line in text.lines().filter(|l| l.contains("name=\"obs\"")) {
+        assert!(
+            line.starts_with("route53_failover_record_"),
+            "an object name outside the per-record series: {line}"
+        );
+    }
     assert!(
-        !text.contains("obs.example.test") && !text.contains("default/obs"),
-        "no object names in labels"
+        !text.contains("obs.example.test"),
+        "no record names in labels"
     );
+    for needle in [
+        "route53_failover_record_ready{namespace=\"default\",name=\"obs\",status=\"True\"} 1",
+        "route53_failover_record_active_role{namespace=\"default\",name=\"obs\",role=\"primary\"} 1",
+        "route53_failover_record_last_full_sync_timestamp_seconds{namespace=\"default\",name=\"obs\"}",
+        "route53_failover_route53_request_duration_seconds_count{operation=\"CreateHealthCheck\"}",
+        "route53_failover_build_info{version=",
+        "route53_failover_reconciles_in_flight ",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
     let mut child = std::process::Command::new(support::tool("promtool"))
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -809,6 +845,35 @@ async fn metrics_pass_promtool_and_probes_answer() {
     );
     assert_eq!(code, 200);
     assert!(om.trim_end().ends_with("# EOF"), "{om}");
+
+    // A record that vanishes without a successful cleanup (Route 53 fails every call, and its
+    // finalizer is removed by hand while the cleanup retries) loses its series too.
+    w.r53
+        .configure(serde_json::json!({"faults": {"error_rate": 1.0, "code": "InternalError"}}));
+    ok(&w.kube.kubectl(&["delete", "frec", "obs", "--wait=false"]));
+    wait_for(&w, "obs", "deletion pending", |o| {
+        o.metadata.deletion_timestamp.is_some()
+    })
+    .await;
+    assert!(
+        op.metrics().contains("name=\"obs\""),
+        "still tracked while its cleanup fails"
+    );
+    ok(&w.kube.kubectl(&[
+        "patch",
+        "frec",
+        "obs",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]));
+    eventually(
+        "the vanished record's series are removed",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || async { (!op.metrics().contains("name=\"obs\"")).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
