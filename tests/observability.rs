@@ -431,3 +431,105 @@ fn readme_lists_every_metric() {
         );
     }
 }
+
+#[test]
+fn secure_metrics_render_rbac_port_args_and_an_https_service_monitor_only_when_enabled() {
+    let plain = helm_template(&["--set", "serviceMonitor.enabled=true"]);
+    let names = |objs: &[Value], kind: &str| -> Vec<String> {
+        of_kind(objs, kind)
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        !names(&plain, "ClusterRole")
+            .iter()
+            .any(|n| n.contains("metrics"))
+    );
+    let dep = of_kind(&plain, "Deployment")[0];
+    assert!(!dep.to_string().contains("--metrics-secure"));
+
+    let objs = helm_template(&[
+        "--set",
+        "metrics.secure=true",
+        "--set",
+        "metrics.certSecret=rfo-metrics-tls",
+        "--set",
+        "serviceMonitor.enabled=true",
+    ]);
+    let roles = of_kind(&objs, "ClusterRole");
+    let auth = roles
+        .iter()
+        .find(|r| r["metadata"]["name"] == "rfo-route53-failover-operator-metrics-auth")
+        .expect("metrics-auth ClusterRole");
+    assert_eq!(
+        auth["rules"],
+        serde_json::json!([
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+        ])
+    );
+    let reader = roles
+        .iter()
+        .find(|r| r["metadata"]["name"] == "rfo-route53-failover-operator-metrics-reader")
+        .expect("metrics-reader ClusterRole");
+    assert_eq!(
+        reader["rules"],
+        serde_json::json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])
+    );
+    let binding = of_kind(&objs, "ClusterRoleBinding")
+        .into_iter()
+        .find(|b| b["metadata"]["name"] == "rfo-route53-failover-operator-metrics-auth")
+        .expect("binding");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        "rfo-route53-failover-operator"
+    );
+    let dep = of_kind(&objs, "Deployment")[0];
+    let container = &dep["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let after = |flag: &str| args[args.iter().position(|a| *a == flag).expect(flag) + 1];
+    assert!(args.contains(&"--metrics-secure"));
+    assert_eq!(after("--metrics-address"), "0.0.0.0:8443");
+    let dir = after("--metrics-cert-dir");
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .expect("cert mount");
+    let volume = dep["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("cert volume");
+    assert_eq!(volume["secret"]["secretName"], "rfo-metrics-tls");
+    assert!(
+        container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["containerPort"] == 8443)
+    );
+    let svc = of_kind(&objs, "Service")[0];
+    assert!(
+        svc["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["targetPort"] == "metrics")
+    );
+    let sm = &of_kind(&objs, "ServiceMonitor")[0]["spec"]["endpoints"][0];
+    assert_eq!(sm["port"], "metrics");
+    assert_eq!(sm["scheme"], "https");
+    assert_eq!(
+        sm["bearerTokenFile"],
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
+}
