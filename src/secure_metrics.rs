@@ -40,6 +40,8 @@ use crate::error::Error;
 const ALLOW_TTL: Duration = Duration::from_secs(60);
 /// How long a denied (401/403) verdict is reused.
 const DENY_TTL: Duration = Duration::from_secs(10);
+/// Most verdicts kept.
+const CACHE_MAX: usize = 4096;
 /// Deadline of a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,9 +70,11 @@ impl Guard {
         authorization: Option<&str>,
         path: &str,
     ) -> Result<StatusCode, Error> {
+        // The scheme is case-insensitive (RFC 9110), as the API server's own bearer authenticator has it.
         let Some(token) = authorization
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
         else {
             return Ok(StatusCode::UNAUTHORIZED);
@@ -85,6 +89,11 @@ impl Guard {
         {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.retain(|_, (code, at)| now.duration_since(*at) < ttl(*code));
+            // Many distinct tokens at once (each already cost the API server two reviews): start over
+            // rather than grow.
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
             if let Some((code, _)) = cache.get(&key) {
                 return Ok(*code);
             }
@@ -299,9 +308,52 @@ pub async fn serve(
 mod tests {
     use super::*;
 
+    /// A guard whose API server does not answer: a verdict reached without asking it is `Ok`.
+    fn unreachable_guard() -> Guard {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("url"));
+        Guard::new(kube::Client::try_from(config).expect("client"))
+    }
+
+    #[tokio::test]
+    async fn no_bearer_token_is_401_without_asking_the_api_server() {
+        let g = unreachable_guard();
+        for header in [
+            None,
+            Some("Basic dXNlcjpwYXNz"),
+            Some("Bearer "),
+            Some("Bearer"),
+        ] {
+            assert_eq!(
+                g.verdict(header, "/metrics").await.expect("no API call"),
+                StatusCode::UNAUTHORIZED,
+                "{header:?}"
+            );
+        }
+        // A token, whatever the scheme's case, is reviewed: here the API server cannot be asked.
+        for header in ["Bearer abc", "bearer abc"] {
+            assert!(
+                g.verdict(Some(header), "/metrics").await.is_err(),
+                "{header}"
+            );
+        }
+    }
+
     #[test]
     fn a_self_signed_certificate_is_made_without_a_cert_dir() {
         tls_config(None).expect("self-signed");
+    }
+
+    #[test]
+    fn a_cert_dir_with_tls_crt_and_tls_key_is_used() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let made = rcgen::generate_simple_self_signed(vec!["rfo.example".into()]).expect("cert");
+        std::fs::write(dir.path().join("tls.crt"), made.cert.pem()).expect("write");
+        std::fs::write(dir.path().join("tls.key"), made.key_pair.serialize_pem()).expect("write");
+        tls_config(Some(dir.path())).expect("the files' certificate");
+        // A key that does not belong to the certificate is refused at start-up.
+        let other = rcgen::KeyPair::generate().expect("key");
+        std::fs::write(dir.path().join("tls.key"), other.serialize_pem()).expect("write");
+        assert!(tls_config(Some(dir.path())).is_err());
     }
 
     #[test]
