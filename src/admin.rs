@@ -1,5 +1,6 @@
 //! The admin HTTP server: `/livez`, `/readyz` (ready once the first watch list has arrived) and
-//! `/metrics` (OpenMetrics text).
+//! `/metrics` (OpenMetrics text), which `--metrics-secure` moves to its own HTTPS server
+//! ([`crate::secure_metrics`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +27,22 @@ pub struct AdminState {
     pub elector: Option<(Arc<Fence>, Duration)>,
 }
 
-/// The admin router.
+/// The admin router: the probes and `/metrics`.
 pub fn router(state: Arc<AdminState>) -> Router {
+    probes_router(state.clone()).merge(metrics_router(state))
+}
+
+/// `/livez` and `/readyz` only (with `--metrics-secure`, `/metrics` is served apart).
+pub fn probes_router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// `/metrics` only.
+pub fn metrics_router(state: Arc<AdminState>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -121,15 +133,15 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-/// Serve until `shutdown` resolves.
+/// Serve `router` over plain HTTP until `shutdown` resolves.
 pub async fn serve(
     addr: SocketAddr,
-    state: Arc<AdminState>,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "admin server listening");
-    axum::serve(listener, router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

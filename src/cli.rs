@@ -120,9 +120,24 @@ pub struct RunArgs {
     #[arg(long, env = "ROUTE53_BATCH_WINDOW", default_value = "200ms", value_parser = parse_window)]
     pub route53_batch_window: Duration,
 
-    /// Address of the admin server (/livez, /readyz, /metrics).
+    /// Address of the admin server (/livez, /readyz, and /metrics unless --metrics-secure).
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
+
+    /// Serve /metrics over HTTPS on --metrics-address instead of on the admin server, to callers
+    /// whose bearer token the API server authenticates (TokenReview) and authorizes for `get` on
+    /// the non-resource URL /metrics (SubjectAccessReview).
+    #[arg(long, env = "METRICS_SECURE")]
+    pub metrics_secure: bool,
+
+    /// Address of the HTTPS metrics server (with --metrics-secure).
+    #[arg(long, env = "METRICS_ADDRESS", default_value = "0.0.0.0:8443")]
+    pub metrics_address: SocketAddr,
+
+    /// Directory with tls.crt and tls.key for the HTTPS metrics server; without it a self-signed
+    /// certificate is generated at start-up.
+    #[arg(long, env = "METRICS_CERT_DIR")]
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
 
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]

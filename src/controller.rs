@@ -22,7 +22,7 @@ use crate::crd::{FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
 use crate::health::HealthSource;
 use crate::health::monitor::Monitor;
-use crate::metrics::{Metrics, RecordState};
+use crate::metrics::{Metrics, ObjectLabels, RecordState};
 use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
 use crate::policy::{self, NamespacePolicy};
 use crate::reconcile::{self, Note, SyncInput};
@@ -302,7 +302,7 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
     )
     .await
     .map_err(Error::Kube)?;
-    ctx.metrics.set_record_state(&uid, None);
+    ctx.metrics.forget_record(&uid);
     ctx.forget(&uid, meta);
     Ok(Action::await_change())
 }
@@ -434,7 +434,7 @@ pub async fn reconcile<R: Route53>(
     if let Claim::NotOurs(why) = claim_of(&obj.metadata, &ctx.settings) {
         tracing::debug!(object = %format!("{ns}/{}", obj.name_any()), %why, "not ours: ignored");
         if let Some(uid) = obj.uid() {
-            ctx.metrics.set_record_state(&uid, None);
+            ctx.metrics.forget_record(&uid);
             ctx.forget(&uid, &obj.metadata);
         }
         return Ok(Action::await_change());
@@ -565,7 +565,7 @@ async fn apply<R: Route53>(
         let next = next_status(prev, observation, Timestamp::now(), s.slow_retry);
         announce_transitions(ctx, &oref, prev, &next, announce).await;
         ctx.metrics
-            .set_record_state(&uid, Some(record_state(&next)));
+            .set_record_state(&uid, &object_labels(&obj), record_state(&next));
         if prev != Some(&next) {
             ctx.writing_status(&uid, &next);
             apply_status(api, &obj.name_any(), &next).await?;
@@ -578,6 +578,11 @@ async fn apply<R: Route53>(
         }
         m.failures = 0;
     });
+    if full {
+        let now = Timestamp::now().as_millisecond() as f64 / 1000.0;
+        ctx.metrics
+            .record_full_sync(&uid, &object_labels(&obj), now);
+    }
     // Health changes trigger a reconcile from the health monitor; otherwise the next one is the
     // resync (or the next poll of a propagating change).
     Ok(Action::requeue(if pending {
@@ -664,7 +669,7 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
             publish(ctx, &oref, note).await;
         }
     }
-    ctx.metrics.set_record_state(&uid, None);
+    ctx.metrics.forget_record(&uid);
     ctx.forget(&uid, &obj.metadata);
     Ok(Action::await_change())
 }
@@ -689,8 +694,17 @@ where
     Ok(())
 }
 
+/// The labels of a record's per-object series.
+fn object_labels(obj: &FailoverRecord) -> ObjectLabels {
+    ObjectLabels {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+    }
+}
+
 fn record_state(s: &FailoverRecordStatus) -> RecordState {
     RecordState {
+        last_failover: s.last_failover_time.as_ref().map(|t| t.0.as_second()),
         active: s.active_role,
         health: Role::ALL.map(|r| s.endpoint(r).map(|e| e.health).unwrap_or_default()),
         ready: match status::find_condition(Some(s), READY).map(|c| c.status.as_str()) {
@@ -879,14 +893,30 @@ pub async fn run<R: Route53, S: HealthSource>(
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let initial = ready.clone();
-    tokio::spawn(async move {
+    let metrics = ctx.metrics.clone();
+    let watch_ready = tokio::spawn(async move {
         // The store's readiness signal wakes only its most recent waiter (the controller's own runner
         // also waits on it), so poll with a timeout instead of waiting once.
         loop {
             match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
-                Ok(Ok(())) => return initial(true),
+                Ok(Ok(())) => {
+                    initial(true);
+                    break;
+                }
                 Ok(Err(_)) => return,
                 Err(_) => {}
+            }
+        }
+        // An object that vanished without a cleanup reconcile (its finalizer removed by hand) has
+        // its series removed here. The tracked uids are read before the store: an object is in the
+        // store before its first reconcile can track it, so a new object is never dropped.
+        loop {
+            tokio::time::sleep(METRICS_PRUNE_INTERVAL).await;
+            let tracked = metrics.tracked_records();
+            let live: std::collections::HashSet<String> =
+                store.state().iter().filter_map(|o| o.uid()).collect();
+            for uid in tracked.iter().filter(|u| !live.contains(*u)) {
+                metrics.forget_record(uid);
             }
         }
     });
@@ -933,9 +963,13 @@ pub async fn run<R: Route53, S: HealthSource>(
         })
         .await;
     monitor.abort();
+    watch_ready.abort();
     info!("controller stopped");
     Ok(())
 }
+
+/// How often the series of objects that are gone from the watch are removed (see [`run`]).
+const METRICS_PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Backoff of the watch after an error: 250 ms doubling to at most 3 s, ±25 % jitter, reset after a
 /// minute without errors. client-go's default waits up to 30 s; an operator that owns DNS failover

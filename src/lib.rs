@@ -19,6 +19,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod route53;
+pub mod secure_metrics;
 pub mod status;
 pub mod telemetry;
 pub mod text;

@@ -15,7 +15,7 @@ use route53_failover_operator::policy::NamespacePolicy;
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
-use route53_failover_operator::{crd, telemetry};
+use route53_failover_operator::{crd, secure_metrics, telemetry};
 use tokio::sync::{oneshot, watch};
 
 #[tokio::main]
@@ -73,13 +73,34 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
+    // With --metrics-secure the certificate is read (or made) before anything is served: a bad
+    // certificate directory stops the start-up.
+    let metrics_tls = match args.metrics_secure {
+        true => Some(secure_metrics::tls_config(
+            args.metrics_cert_dir.as_deref(),
+        )?),
+        false => None,
+    };
+    let admin_router = match metrics_tls {
+        Some(_) => admin::probes_router(admin_state.clone()),
+        None => admin::router(admin_state.clone()),
+    };
     let admin = tokio::spawn(admin::serve(
         args.admin_address,
-        admin_state.clone(),
+        admin_router,
         stopped(stop_rx.clone()),
     ));
 
     let client = kube::Client::try_default().await?;
+    let metrics_server = metrics_tls.map(|tls| {
+        let guard = Arc::new(secure_metrics::Guard::new(client.clone()));
+        tokio::spawn(secure_metrics::serve(
+            args.metrics_address,
+            tls,
+            secure_metrics::protect(admin::metrics_router(admin_state.clone()), guard),
+            stopped(stop_rx.clone()),
+        ))
+    });
     if !controller::preflight(
         client.clone(),
         args.namespace.as_deref(),
@@ -88,6 +109,9 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     .await
     {
         admin.await??;
+        if let Some(m) = metrics_server {
+            m.await??;
+        }
         return Ok(());
     }
 
@@ -202,6 +226,8 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         )
         .await?;
         metrics.leader.set(0);
+        // The next leader reports the records now; a standby exposes none of their series.
+        metrics.forget_all_records();
         if *stop_rx.borrow() {
             break;
         }
@@ -214,6 +240,9 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(5), e).await;
     }
     admin.await??;
+    if let Some(m) = metrics_server {
+        m.await??;
+    }
     Ok(())
 }
 

@@ -1,9 +1,17 @@
-//! Prometheus metrics. Labels are bounded: error kinds, Route 53 operations and outcomes, roles and
-//! health states — never object names or error messages. Per-record health and role are exported as
-//! counts of records in each state.
+//! Prometheus metrics.
+//!
+//! Two kinds of series:
+//! - operator-wide ones, whose labels are bounded sets (error kinds, Route 53 operations and
+//!   outcomes, roles, health states): never object names or error messages;
+//! - per-object ones in the style of kube-state-metrics (`route53_failover_record_*`), labelled with
+//!   the `namespace` and `name` of one FailoverRecord: a fixed number of series per object
+//!   ([`SERIES_PER_RECORD`] at most), removed when the object is deleted, released or no longer this
+//!   installation's, and all of them when the replica stops leading. Their cardinality is the number
+//!   of FailoverRecords this installation handles.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -14,6 +22,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::crd::{Health, Role};
+
+/// Most series one FailoverRecord adds: 2 active-role, 6 endpoint-health, 3 ready, 1 last-failover
+/// and 1 last-full-sync series.
+pub const SERIES_PER_RECORD: usize = 13;
 
 /// Label set of reconcile errors.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -39,6 +51,13 @@ pub struct SnapshotLabels {
     pub result: &'static str,
 }
 
+/// Label set of Route 53 call latency: the API operation (a fixed set of names).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// API operation.
+    pub operation: &'static str,
+}
+
 /// Label set of failovers.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoleLabels {
@@ -62,6 +81,57 @@ pub struct ReadyLabels {
     pub ready: &'static str,
 }
 
+/// Label set of `build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate version.
+    pub version: &'static str,
+}
+
+/// Which FailoverRecord a per-object series is about.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// Namespace of the FailoverRecord.
+    pub namespace: String,
+    /// Name of the FailoverRecord.
+    pub name: String,
+}
+
+/// A FailoverRecord and one of its roles.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectRoleLabels {
+    /// Namespace of the FailoverRecord.
+    pub namespace: String,
+    /// Name of the FailoverRecord.
+    pub name: String,
+    /// `primary` or `secondary`.
+    pub role: &'static str,
+}
+
+/// A FailoverRecord, one of its endpoints and one health state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectEndpointLabels {
+    /// Namespace of the FailoverRecord.
+    pub namespace: String,
+    /// Name of the FailoverRecord.
+    pub name: String,
+    /// `primary` or `secondary`.
+    pub role: &'static str,
+    /// `healthy`, `unhealthy` or `unknown`.
+    pub health: &'static str,
+}
+
+/// A FailoverRecord and one status of its Ready condition.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectReadyLabels {
+    /// Namespace of the FailoverRecord.
+    pub namespace: String,
+    /// Name of the FailoverRecord.
+    pub name: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: &'static str,
+}
+
 /// What one record contributes to the state gauges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordState {
@@ -71,13 +141,36 @@ pub struct RecordState {
     pub health: [Health; 2],
     /// Ready status.
     pub ready: &'static str,
+    /// When the active role last changed (Unix seconds), as written in status.
+    pub last_failover: Option<i64>,
 }
+
+/// What the metrics remember of one FailoverRecord (by uid).
+#[derive(Clone, Debug)]
+struct Tracked {
+    object: ObjectLabels,
+    state: Option<RecordState>,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+const ROLES: [&str; 2] = ["primary", "secondary"];
+const HEALTHS: [&str; 3] = ["healthy", "unhealthy", "unknown"];
+const READY_STATUSES: [&str; 3] = ["True", "False", "Unknown"];
 
 /// All metrics of the operator.
 #[derive(Debug)]
 pub struct Metrics {
     /// Reconciles started.
     pub reconciles: Counter,
+    /// Reconciles running now (kube-runtime's scheduler does not expose its queue; this is the
+    /// part of it that is being worked on, at most `--max-concurrent-reconciles`).
+    pub reconciles_in_flight: Gauge,
     /// Reconcile failures by error kind.
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     /// Reconcile duration.
@@ -88,8 +181,8 @@ pub struct Metrics {
     pub cloudwatch_calls: Family<CallLabels, Counter>,
     /// Steady-state record lookups by how they were served (see `route53::snapshot`).
     pub snapshot_lookups: Family<SnapshotLabels, Counter>,
-    /// Route 53 call latency (seconds), all operations.
-    pub route53_call_duration: Histogram,
+    /// Route 53 call latency (seconds) by operation.
+    pub route53_call_duration: HistogramFamily<OperationLabels>,
     /// Callers' change lists per ChangeResourceRecordSets call sent by the batcher.
     pub route53_change_batch_members: Histogram,
     /// Changes per ChangeResourceRecordSets call sent by the batcher.
@@ -112,19 +205,32 @@ pub struct Metrics {
     /// Seconds between the last two reads of one check: the poll interval when the health budget
     /// allows it, longer when it does not.
     pub health_read_interval: Gauge<f64, std::sync::atomic::AtomicU64>,
-    states: Mutex<HashMap<String, RecordState>>,
+    /// Always 1, labelled with the version.
+    pub build_info: Family<BuildLabels, Gauge>,
+    /// Per record and role: 1 for the role Route 53 answers with, 0 for the other.
+    pub record_active_role: Family<ObjectRoleLabels, Gauge>,
+    /// Per record, endpoint and health state: 1 for the endpoint's current health, 0 otherwise.
+    pub record_endpoint_health: Family<ObjectEndpointLabels, Gauge>,
+    /// Per record and status: 1 for the Ready condition's current status, 0 otherwise.
+    pub record_ready: Family<ObjectReadyLabels, Gauge>,
+    /// Per record: when the active role last changed (Unix seconds).
+    pub record_last_failover: Family<ObjectLabels, FloatGauge>,
+    /// Per record: when its last full sync (everything re-read from Route 53) succeeded.
+    pub record_last_full_sync: Family<ObjectLabels, FloatGauge>,
+    records: Mutex<HashMap<String, Tracked>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
+        let m = Metrics {
             reconciles: Counter::default(),
+            reconciles_in_flight: Gauge::default(),
             reconcile_errors: Family::default(),
-            reconcile_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            reconcile_duration: latency_histogram(),
             route53_calls: Family::default(),
             cloudwatch_calls: Family::default(),
             snapshot_lookups: Family::default(),
-            route53_call_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            route53_call_duration: Family::new_with_constructor(latency_histogram),
             route53_change_batch_members: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             route53_change_batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             route53_change_batch_splits: Counter::default(),
@@ -135,8 +241,20 @@ impl Default for Metrics {
             leader: Gauge::default(),
             health_checks_monitored: Gauge::default(),
             health_read_interval: Gauge::default(),
-            states: Mutex::new(HashMap::new()),
-        }
+            build_info: Family::default(),
+            record_active_role: Family::default(),
+            record_endpoint_health: Family::default(),
+            record_ready: Family::default(),
+            record_last_failover: Family::default(),
+            record_last_full_sync: Family::default(),
+            records: Mutex::new(HashMap::new()),
+        };
+        m.build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        m
     }
 }
 
@@ -152,7 +270,17 @@ impl Metrics {
     /// Register everything under the `route53_failover` prefix.
     pub fn register(self: &std::sync::Arc<Self>, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("route53_failover");
+        r.register(
+            "build_info",
+            "Always 1; the operator's version is in the version label",
+            self.build_info.clone(),
+        );
         r.register("reconciles", "Reconciles started", self.reconciles.clone());
+        r.register(
+            "reconciles_in_flight",
+            "Reconciles running now (at most --max-concurrent-reconciles)",
+            self.reconciles_in_flight.clone(),
+        );
         r.register(
             "reconcile_errors",
             "Reconcile failures by error kind",
@@ -180,7 +308,7 @@ impl Metrics {
         );
         r.register(
             "route53_request_duration_seconds",
-            "Route 53 API request latency",
+            "Route 53 API request latency by operation",
             self.route53_call_duration.clone(),
         );
         r.register(
@@ -233,23 +361,52 @@ impl Metrics {
             "Seconds between two reads of the health of one check (longer than the poll interval when the health budget cannot read every check within it)",
             self.health_read_interval.clone(),
         );
+        r.register(
+            "record_active_role",
+            "Per FailoverRecord and role: 1 for the role Route 53 answers with, else 0",
+            self.record_active_role.clone(),
+        );
+        r.register(
+            "record_endpoint_health",
+            "Per FailoverRecord, endpoint role and health state: 1 for the endpoint's Route 53 health, else 0",
+            self.record_endpoint_health.clone(),
+        );
+        r.register(
+            "record_ready",
+            "Per FailoverRecord and status: 1 for the status of its Ready condition, else 0",
+            self.record_ready.clone(),
+        );
+        r.register(
+            "record_last_failover_timestamp_seconds",
+            "Per FailoverRecord: when the active role last changed (Unix seconds, from status.lastFailoverTime)",
+            self.record_last_failover.clone(),
+        );
+        r.register(
+            "record_last_full_sync_timestamp_seconds",
+            "Per FailoverRecord: when its last full sync with Route 53 succeeded in this process (Unix seconds)",
+            self.record_last_full_sync.clone(),
+        );
     }
 
-    /// Start timing a reconcile; the duration is observed when the guard drops.
+    /// Start timing a reconcile; the duration is observed, and the in-flight count lowered, when the
+    /// guard drops.
     pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
         self.reconciles.inc();
+        self.reconciles_in_flight.inc();
         ReconcileTimer {
             metrics: self,
             start: Instant::now(),
         }
     }
 
-    /// Count a Route 53 call.
+    /// Count a Route 53 call and observe its latency.
     pub fn route53_call(&self, operation: &'static str, outcome: &'static str, seconds: f64) {
         self.route53_calls
             .get_or_create(&CallLabels { operation, outcome })
             .inc();
-        self.route53_call_duration.observe(seconds);
+        self.route53_call_duration
+            .get_or_create(&OperationLabels { operation })
+            .observe(seconds);
     }
 
     /// Observe one ChangeResourceRecordSets call of the batcher: `members` callers' lists, `changes`
@@ -280,26 +437,139 @@ impl Metrics {
             .inc();
     }
 
-    /// Record (or, with `None`, forget) one record's state and refresh the state gauges.
-    pub fn set_record_state(&self, uid: &str, state: Option<RecordState>) {
-        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        match state {
-            Some(s) => {
-                if states.get(uid) == Some(&s) {
-                    return;
-                }
-                states.insert(uid.to_string(), s);
-            }
-            None => {
-                if states.remove(uid).is_none() {
-                    return;
-                }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tracked>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record one record's state: its per-object series and the counts of records in each state.
+    pub fn set_record_state(&self, uid: &str, object: &ObjectLabels, state: RecordState) {
+        let mut records = self.lock();
+        let tracked = records.entry(uid.to_string()).or_insert_with(|| Tracked {
+            object: object.clone(),
+            state: None,
+        });
+        if tracked.state == Some(state) && tracked.object == *object {
+            return;
+        }
+        tracked.object = object.clone();
+        tracked.state = Some(state);
+        self.write_object_series(object, &state);
+        self.recount(&records);
+    }
+
+    /// A full sync of the record succeeded at `unix_seconds`.
+    pub fn record_full_sync(&self, uid: &str, object: &ObjectLabels, unix_seconds: f64) {
+        let mut records = self.lock();
+        records.entry(uid.to_string()).or_insert_with(|| Tracked {
+            object: object.clone(),
+            state: None,
+        });
+        self.record_last_full_sync
+            .get_or_create(object)
+            .set(unix_seconds);
+    }
+
+    /// Forget a record (deleted, released, or not this installation's): every series of it is
+    /// removed and the counts refreshed.
+    pub fn forget_record(&self, uid: &str) {
+        let mut records = self.lock();
+        let Some(tracked) = records.remove(uid) else {
+            return;
+        };
+        self.remove_object_series(&tracked.object);
+        self.recount(&records);
+    }
+
+    /// The uids of the records that have series now.
+    pub fn tracked_records(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Forget every record (the replica stopped leading: another one reports them now).
+    pub fn forget_all_records(&self) {
+        let mut records = self.lock();
+        for (_, tracked) in records.drain() {
+            self.remove_object_series(&tracked.object);
+        }
+        self.recount(&records);
+    }
+
+    fn write_object_series(&self, o: &ObjectLabels, s: &RecordState) {
+        let (namespace, name) = (&o.namespace, &o.name);
+        for (i, role) in Role::ALL.into_iter().enumerate() {
+            let r = role.short();
+            self.record_active_role
+                .get_or_create(&ObjectRoleLabels {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    role: r,
+                })
+                .set(i64::from(s.active == Some(role)));
+            let current = health_label(s.health[i]);
+            for health in HEALTHS {
+                self.record_endpoint_health
+                    .get_or_create(&ObjectEndpointLabels {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        role: r,
+                        health,
+                    })
+                    .set(i64::from(health == current));
             }
         }
+        for status in READY_STATUSES {
+            self.record_ready
+                .get_or_create(&ObjectReadyLabels {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    status,
+                })
+                .set(i64::from(status == s.ready));
+        }
+        match s.last_failover {
+            Some(t) => {
+                self.record_last_failover.get_or_create(o).set(t as f64);
+            }
+            None => {
+                self.record_last_failover.remove(o);
+            }
+        }
+    }
+
+    fn remove_object_series(&self, o: &ObjectLabels) {
+        let (namespace, name) = (&o.namespace, &o.name);
+        for role in ROLES {
+            self.record_active_role.remove(&ObjectRoleLabels {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                role,
+            });
+            for health in HEALTHS {
+                self.record_endpoint_health.remove(&ObjectEndpointLabels {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    role,
+                    health,
+                });
+            }
+        }
+        for status in READY_STATUSES {
+            self.record_ready.remove(&ObjectReadyLabels {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                status,
+            });
+        }
+        self.record_last_failover.remove(o);
+        self.record_last_full_sync.remove(o);
+    }
+
+    /// Refresh the counts of records by state from every record's state.
+    fn recount(&self, records: &HashMap<String, Tracked>) {
         let mut active: HashMap<&'static str, i64> = HashMap::new();
         let mut endpoints: HashMap<(&'static str, &'static str), i64> = HashMap::new();
         let mut ready: HashMap<&'static str, i64> = HashMap::new();
-        for s in states.values() {
+        for s in records.values().filter_map(|t| t.state.as_ref()) {
             if let Some(r) = s.active {
                 *active.entry(r.short()).or_default() += 1;
             }
@@ -310,17 +580,17 @@ impl Metrics {
             }
             *ready.entry(s.ready).or_default() += 1;
         }
-        for role in ["primary", "secondary"] {
+        for role in ROLES {
             self.records_active
                 .get_or_create(&RoleLabels { role })
                 .set(active.get(role).copied().unwrap_or(0));
-            for health in ["healthy", "unhealthy", "unknown"] {
+            for health in HEALTHS {
                 self.endpoints
                     .get_or_create(&EndpointLabels { role, health })
                     .set(endpoints.get(&(role, health)).copied().unwrap_or(0));
             }
         }
-        for r in ["True", "False", "Unknown"] {
+        for r in READY_STATUSES {
             self.records_ready
                 .get_or_create(&ReadyLabels { ready: r })
                 .set(ready.get(r).copied().unwrap_or(0));
@@ -328,7 +598,7 @@ impl Metrics {
     }
 }
 
-/// Observes the reconcile duration on drop.
+/// Observes the reconcile duration and lowers the in-flight count on drop.
 pub struct ReconcileTimer<'a> {
     metrics: &'a Metrics,
     start: Instant,
@@ -336,6 +606,7 @@ pub struct ReconcileTimer<'a> {
 
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
+        self.metrics.reconciles_in_flight.dec();
         self.metrics
             .reconcile_duration
             .observe(self.start.elapsed().as_secs_f64());
@@ -347,21 +618,47 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[test]
-    fn state_gauges_count_records_not_names() {
+    fn registered() -> (Arc<Metrics>, Registry) {
         let m = Arc::new(Metrics::default());
         let mut reg = Registry::default();
         m.register(&mut reg);
-        let s = RecordState {
-            active: Some(Role::Secondary),
-            health: [Health::Unhealthy, Health::Healthy],
-            ready: "True",
-        };
-        m.set_record_state("uid-1", Some(s));
-        m.set_record_state("uid-2", Some(s));
-        m.failover(Role::Secondary);
+        (m, reg)
+    }
+
+    fn scrape(reg: &Registry) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &reg).expect("encode");
+        prometheus_client::encoding::text::encode(&mut out, reg).expect("encode");
+        out
+    }
+
+    /// Sample lines (not comments) that mention `needle`.
+    fn samples<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
+        out.lines()
+            .filter(|l| !l.starts_with('#') && l.contains(needle))
+            .collect()
+    }
+
+    fn object(namespace: &str, name: &str) -> ObjectLabels {
+        ObjectLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    const FAILED_OVER: RecordState = RecordState {
+        active: Some(Role::Secondary),
+        health: [Health::Unhealthy, Health::Healthy],
+        ready: "True",
+        last_failover: Some(1_700_000_000),
+    };
+
+    #[test]
+    fn state_gauges_count_records() {
+        let (m, reg) = registered();
+        m.set_record_state("uid-1", &object("a", "one"), FAILED_OVER);
+        m.set_record_state("uid-2", &object("b", "two"), FAILED_OVER);
+        m.failover(Role::Secondary);
+        let out = scrape(&reg);
         assert!(
             out.contains("route53_failover_records_active{role=\"secondary\"} 2"),
             "{out}"
@@ -374,14 +671,148 @@ mod tests {
             out.contains("route53_failover_failovers_total{role=\"secondary\"} 1"),
             "{out}"
         );
-        assert!(!out.contains("uid-1"));
-        m.set_record_state("uid-1", None);
-        m.set_record_state("uid-2", None);
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &reg).expect("encode");
+        assert!(!out.contains("uid-1"), "uids are never labels");
+        m.forget_record("uid-1");
+        m.forget_record("uid-2");
+        let out = scrape(&reg);
         assert!(
             out.contains("route53_failover_records_active{role=\"secondary\"} 0"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn per_object_series_follow_the_state_and_are_removed_when_forgotten() {
+        let (m, reg) = registered();
+        let one = object("apps", "one");
+        m.set_record_state("uid-1", &one, FAILED_OVER);
+        m.record_full_sync("uid-1", &one, 1_700_000_100.5);
+        m.set_record_state(
+            "uid-2",
+            &object("apps", "two"),
+            RecordState {
+                active: Some(Role::Primary),
+                health: [Health::Healthy, Health::Unknown],
+                ready: "False",
+                last_failover: None,
+            },
+        );
+        let out = scrape(&reg);
+        for line in [
+            "route53_failover_record_active_role{namespace=\"apps\",name=\"one\",role=\"secondary\"} 1",
+            "route53_failover_record_active_role{namespace=\"apps\",name=\"one\",role=\"primary\"} 0",
+            "route53_failover_record_endpoint_health{namespace=\"apps\",name=\"one\",role=\"primary\",health=\"unhealthy\"} 1",
+            "route53_failover_record_endpoint_health{namespace=\"apps\",name=\"one\",role=\"primary\",health=\"healthy\"} 0",
+            "route53_failover_record_endpoint_health{namespace=\"apps\",name=\"one\",role=\"secondary\",health=\"healthy\"} 1",
+            "route53_failover_record_ready{namespace=\"apps\",name=\"one\",status=\"True\"} 1",
+            "route53_failover_record_ready{namespace=\"apps\",name=\"one\",status=\"False\"} 0",
+            "route53_failover_record_last_failover_timestamp_seconds{namespace=\"apps\",name=\"one\"} 1700000000.0",
+            "route53_failover_record_last_full_sync_timestamp_seconds{namespace=\"apps\",name=\"one\"} 1700000100.5",
+            "route53_failover_record_active_role{namespace=\"apps\",name=\"two\",role=\"primary\"} 1",
+            "route53_failover_record_endpoint_health{namespace=\"apps\",name=\"two\",role=\"secondary\",health=\"unknown\"} 1",
+            "route53_failover_record_ready{namespace=\"apps\",name=\"two\",status=\"False\"} 1",
+            "route53_failover_records_ready{ready=\"True\"} 1",
+            "route53_failover_records_ready{ready=\"False\"} 1",
+        ] {
+            assert!(out.contains(line), "missing {line}:\n{out}");
+        }
+        // The documented cardinality: SERIES_PER_RECORD series for a record with every timestamp.
+        assert_eq!(
+            samples(&out, "name=\"one\"").len(),
+            SERIES_PER_RECORD,
+            "{out}"
+        );
+        assert_eq!(
+            samples(&out, "name=\"two\"").len(),
+            SERIES_PER_RECORD - 2,
+            "{out}"
+        );
+
+        // A failback: the values move, the series stay.
+        m.set_record_state(
+            "uid-1",
+            &one,
+            RecordState {
+                active: Some(Role::Primary),
+                health: [Health::Healthy, Health::Healthy],
+                ready: "True",
+                last_failover: Some(1_700_000_200),
+            },
+        );
+        let out = scrape(&reg);
+        assert!(out.contains("route53_failover_record_active_role{namespace=\"apps\",name=\"one\",role=\"primary\"} 1"), "{out}");
+        assert!(out.contains("route53_failover_record_active_role{namespace=\"apps\",name=\"one\",role=\"secondary\"} 0"), "{out}");
+        assert!(out.contains("route53_failover_record_last_failover_timestamp_seconds{namespace=\"apps\",name=\"one\"} 1700000200.0"), "{out}");
+
+        // Deleted: not one series of it is left; the other record's stay.
+        m.forget_record("uid-1");
+        let out = scrape(&reg);
+        assert_eq!(samples(&out, "name=\"one\""), Vec::<&str>::new(), "{out}");
+        assert_eq!(samples(&out, "name=\"two\"").len(), SERIES_PER_RECORD - 2);
+        assert!(
+            out.contains("route53_failover_records_ready{ready=\"True\"} 0"),
+            "{out}"
+        );
+        // Forgetting twice, or something never seen, is harmless.
+        m.forget_record("uid-1");
+        m.forget_record("never-seen");
+
+        // A replica that stops leading drops them all.
+        m.forget_all_records();
+        let out = scrape(&reg);
+        assert_eq!(samples(&out, "namespace=").len(), 0, "{out}");
+        assert!(
+            out.contains("route53_failover_records_ready{ready=\"False\"} 0"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_record_forgotten_after_only_a_full_sync_leaves_nothing() {
+        let (m, reg) = registered();
+        m.record_full_sync("uid-1", &object("apps", "one"), 1.0);
+        assert_eq!(samples(&scrape(&reg), "name=\"one\"").len(), 1);
+        m.forget_record("uid-1");
+        assert_eq!(samples(&scrape(&reg), "name=\"one\"").len(), 0);
+    }
+
+    #[test]
+    fn build_info_in_flight_and_latency_by_operation() {
+        let (m, reg) = registered();
+        let out = scrape(&reg);
+        assert!(
+            out.contains(&format!(
+                "route53_failover_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{out}"
+        );
+        {
+            let _a = m.reconcile_timer();
+            let _b = m.reconcile_timer();
+            assert!(scrape(&reg).contains("route53_failover_reconciles_in_flight 2"));
+        }
+        let out = scrape(&reg);
+        assert!(
+            out.contains("route53_failover_reconciles_in_flight 0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("route53_failover_reconcile_duration_seconds_count 2"),
+            "{out}"
+        );
+        m.route53_call("GetChange", "success", 0.004);
+        m.route53_call("GetChange", "throttled", 0.3);
+        m.route53_call("ChangeResourceRecordSets", "success", 0.7);
+        let out = scrape(&reg);
+        for line in [
+            "route53_failover_route53_request_duration_seconds_count{operation=\"GetChange\"} 2",
+            "route53_failover_route53_request_duration_seconds_bucket{le=\"0.005\",operation=\"GetChange\"} 1",
+            "route53_failover_route53_request_duration_seconds_count{operation=\"ChangeResourceRecordSets\"} 1",
+            "route53_failover_route53_request_duration_seconds_bucket{le=\"0.64\",operation=\"ChangeResourceRecordSets\"} 0",
+            "route53_failover_route53_requests_total{operation=\"GetChange\",outcome=\"throttled\"} 1",
+        ] {
+            assert!(out.contains(line), "missing {line}:\n{out}");
+        }
     }
 }

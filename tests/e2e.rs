@@ -317,6 +317,18 @@ async fn create_failover_failback_and_delete() {
         "{}",
         op.metrics()
     );
+    // The per-record series show the failover (the status is written after the gauges are set).
+    let text = op.metrics();
+    let failover_at = fst.last_failover_time.as_ref().expect("time").0.as_second();
+    for line in [
+        "route53_failover_record_active_role{namespace=\"default\",name=\"app\",role=\"secondary\"} 1".to_string(),
+        "route53_failover_record_active_role{namespace=\"default\",name=\"app\",role=\"primary\"} 0".to_string(),
+        "route53_failover_record_endpoint_health{namespace=\"default\",name=\"app\",role=\"primary\",health=\"unhealthy\"} 1".to_string(),
+        "route53_failover_record_endpoint_health{namespace=\"default\",name=\"app\",role=\"secondary\",health=\"healthy\"} 1".to_string(),
+        format!("route53_failover_record_last_failover_timestamp_seconds{{namespace=\"default\",name=\"app\"}} {failover_at}.0"),
+    ] {
+        assert!(text.contains(&line), "missing {line}:\n{text}");
+    }
 
     // Restore it: back to the primary.
     w.primary.restart();
@@ -333,6 +345,13 @@ async fn create_failover_failback_and_delete() {
     assert!(record_sets(&w, "app").await.is_empty());
     assert!(live_checks(&w).is_empty(), "{:?}", live_checks(&w));
     assert!(api(&w).await.get_opt("app").await.expect("get").is_none());
+    // No series of the deleted record is left.
+    let text = op.metrics();
+    assert!(!text.contains("name=\"app\""), "{text}");
+    assert!(
+        text.contains("route53_failover_records_active{role=\"secondary\"} 0"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -896,10 +915,27 @@ async fn metrics_pass_promtool_and_probes_answer() {
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
+    // Object names appear only in the per-record series (namespace and name labels).
+    for line in text.lines().filter(|l| l.contains("name=\"obs\"")) {
+        assert!(
+            line.starts_with("route53_failover_record_"),
+            "an object name outside the per-record series: {line}"
+        );
+    }
     assert!(
-        !text.contains("obs.example.test") && !text.contains("default/obs"),
-        "no object names in labels"
+        !text.contains("obs.example.test"),
+        "no record names in labels"
     );
+    for needle in [
+        "route53_failover_record_ready{namespace=\"default\",name=\"obs\",status=\"True\"} 1",
+        "route53_failover_record_active_role{namespace=\"default\",name=\"obs\",role=\"primary\"} 1",
+        "route53_failover_record_last_full_sync_timestamp_seconds{namespace=\"default\",name=\"obs\"}",
+        "route53_failover_route53_request_duration_seconds_count{operation=\"CreateHealthCheck\"}",
+        "route53_failover_build_info{version=",
+        "route53_failover_reconciles_in_flight ",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
     let mut child = std::process::Command::new(support::tool("promtool"))
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -930,6 +966,35 @@ async fn metrics_pass_promtool_and_probes_answer() {
     );
     assert_eq!(code, 200);
     assert!(om.trim_end().ends_with("# EOF"), "{om}");
+
+    // A record that vanishes without a successful cleanup (Route 53 fails every call, and its
+    // finalizer is removed by hand while the cleanup retries) loses its series too.
+    w.r53
+        .configure(serde_json::json!({"faults": {"error_rate": 1.0, "code": "InternalError"}}));
+    ok(&w.kube.kubectl(&["delete", "frec", "obs", "--wait=false"]));
+    wait_for(&w, "obs", "deletion pending", |o| {
+        o.metadata.deletion_timestamp.is_some()
+    })
+    .await;
+    assert!(
+        op.metrics().contains("name=\"obs\""),
+        "still tracked while its cleanup fails"
+    );
+    ok(&w.kube.kubectl(&[
+        "patch",
+        "frec",
+        "obs",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]));
+    eventually(
+        "the vanished record's series are removed",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || async { (!op.metrics().contains("name=\"obs\"")).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1629,4 +1694,117 @@ fn a_bad_namespace_policy_stops_the_start_up() {
             "{stderr}"
         );
     }
+}
+
+/// The bearer token of a kubeconfig written by [`KubeWorld::sa_kubeconfig`].
+fn token_of(kubeconfig: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(kubeconfig).expect("kubeconfig");
+    let v: Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+    v["users"][0]["user"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+/// `curl` an HTTPS URL of the operator: (exit code, HTTP status, body).
+fn curl_https(port: u16, path: &str, token: Option<&str>, insecure: bool) -> (i32, u16, String) {
+    let body = tempfile::NamedTempFile::new().expect("tmp");
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "20", "-o"])
+        .arg(body.path())
+        .args(["-w", "%{http_code}"]);
+    if insecure {
+        cmd.arg("-k");
+    }
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl");
+    let code = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (
+        out.status.code().unwrap_or(-1),
+        code,
+        std::fs::read_to_string(body.path()).unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_metrics_need_a_token_the_api_server_authorizes() {
+    let w = world().await;
+    // The chart's RBAC with metrics.secure on: the operator may create TokenReviews and
+    // SubjectAccessReviews, and the metrics-reader ClusterRole exists.
+    let kubeconfig = w.kube.operator_kubeconfig();
+    let out = w.kube.helm(&[
+        "template",
+        "rfo",
+        &support::repo_root()
+            .join("charts/route53-failover-operator")
+            .to_string_lossy(),
+        "--namespace",
+        support::kube::OPERATOR_NAMESPACE,
+        "--set",
+        "metrics.secure=true",
+    ]);
+    let rendered = ok(&out);
+    let rbac: Vec<String> = rendered
+        .split("\n---")
+        .filter(|d| {
+            d.lines()
+                .any(|l| l == "kind: ClusterRole" || l == "kind: ClusterRoleBinding")
+        })
+        .map(|d| d.trim_start_matches('-').to_string())
+        .collect();
+    assert!(
+        rendered.contains("name: rfo-route53-failover-operator-metrics-reader"),
+        "{rendered}"
+    );
+    ok(&w.kube.kubectl_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        &rbac.join("\n---\n"),
+    ));
+    // A reader bound to the chart's metrics-reader role, and a service account without it.
+    ok(&w.kube.kubectl(&["create", "serviceaccount", "reader"]));
+    ok(&w.kube.kubectl(&["create", "serviceaccount", "stranger"]));
+    ok(&w.kube.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "test-metrics-reader",
+        "--clusterrole=rfo-route53-failover-operator-metrics-reader",
+        "--serviceaccount=default:reader",
+    ]));
+    let reader = token_of(&w.kube.sa_kubeconfig("default", "reader"));
+    let stranger = token_of(&w.kube.sa_kubeconfig("default", "stranger"));
+
+    let port = support::operator::free_port();
+    let address = format!("127.0.0.1:{port}");
+    let op = Operator::start_with(
+        &w.kube,
+        &w.r53,
+        &kubeconfig,
+        &["--metrics-secure", "--metrics-address", &address],
+        &[],
+    );
+    let (_, code, body) = curl_https(port, "/metrics", Some(&reader), true);
+    assert_eq!(code, 200, "{body}\n{}", op.log());
+    assert!(body.contains("route53_failover_build_info"), "{body}");
+    assert_eq!(curl_https(port, "/metrics", Some(&stranger), true).1, 403);
+    assert_eq!(curl_https(port, "/metrics", None, true).1, 401);
+    assert_eq!(
+        curl_https(port, "/metrics", Some("not-a-token"), true).1,
+        401
+    );
+    // A second scrape by the reader (a cached verdict) is still allowed.
+    assert_eq!(curl_https(port, "/metrics", Some(&reader), true).1, 200);
+    // Only HTTPS, with the self-signed certificate: not trusted without -k.
+    let (exit, _, _) = curl_https(port, "/metrics", Some(&reader), false);
+    assert_eq!(exit, 60, "curl: the certificate is self-signed");
+    // The plain admin server keeps the probes and no longer serves /metrics.
+    assert_eq!(support::http("GET", op.admin_port, "/readyz", None).0, 200);
+    assert_eq!(support::http("GET", op.admin_port, "/metrics", None).0, 404);
 }

@@ -417,7 +417,7 @@ fn chart_testing_values_render_and_validate() {
             assert_eq!(dep["spec"]["replicas"], 3);
         }
         if name.ends_with("monitoring-values.yaml") {
-            for kind in ["ServiceMonitor", "NetworkPolicy"] {
+            for kind in ["ServiceMonitor", "PrometheusRule", "NetworkPolicy"] {
                 assert!(objs.iter().any(|o| o["kind"] == kind), "{name}: no {kind}");
             }
         }

@@ -43,7 +43,8 @@ pub const FAST: &[&str] = &[
     super::kube::OPERATOR_LEASE,
 ];
 
-fn free_port() -> u16 {
+/// A free loopback port.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
