@@ -56,6 +56,10 @@ pub struct Settings {
     pub concurrency: u16,
     /// Which zones and names each namespace may claim (`None`: any, see [`crate::policy`]).
     pub namespace_policy: Option<Arc<NamespacePolicy>>,
+    /// Observe-only mode: read Route 53 and write status and Events, never write Route 53 (see
+    /// [`reconcile::sync_observe`]); a deleted object's records and checks are left in place. The
+    /// Route 53 implementation should refuse writes too ([`crate::route53::readonly::ReadOnly`]).
+    pub observe_only: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +75,7 @@ impl Default for Settings {
             backoff_cap: Duration::from_secs(300),
             concurrency: 16,
             namespace_policy: None,
+            observe_only: false,
         }
     }
 }
@@ -228,7 +233,13 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
     let (api, name) = dynamic_api(meta, ctx)?;
     let oref = undecodable_ref(meta, &name);
     let span = info_span!("cleanup", object = %format!("{}/{name}", meta.namespace.as_deref().unwrap_or_default()));
-    let notes = if watched.cleanup.deletes() {
+    let notes = if ctx.settings.observe_only {
+        vec![Note {
+            warning: false,
+            reason: "ObserveOnly",
+            message: "observe-only mode: records and health checks left in Route 53".into(),
+        }]
+    } else if watched.cleanup.deletes() {
         let pending = ctx.memory(&uid, |m| m.pending_delete.clone());
         let res = reconcile::cleanup_undecodable(
             ctx.route53.as_ref(),
@@ -474,21 +485,22 @@ async fn apply<R: Route53>(
     let out = match policy_gate(ctx, &obj, &uid, generation).await {
         Some(denied) => denied,
         None => {
-            reconcile::sync(
-                ctx.route53.as_ref(),
-                SyncInput {
-                    owner: &s.owner_id,
-                    uid: &uid,
-                    generation,
-                    object_ref: &object_ref,
-                    spec: &obj.spec,
-                    status: prev,
-                    full,
-                    check_tags,
-                    health: ctx.health.as_ref(),
-                },
-            )
-            .await
+            let input = SyncInput {
+                owner: &s.owner_id,
+                uid: &uid,
+                generation,
+                object_ref: &object_ref,
+                spec: &obj.spec,
+                status: prev,
+                full,
+                check_tags,
+                health: ctx.health.as_ref(),
+            };
+            if s.observe_only {
+                reconcile::sync_observe(ctx.route53.as_ref(), input).await
+            } else {
+                reconcile::sync(ctx.route53.as_ref(), input).await
+            }
         }
     };
     let oref = obj.object_ref(&());
@@ -565,6 +577,18 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
                 warning: false,
                 reason: "Retained",
                 message: "deletionPolicy Retain: records and health checks left in Route 53".into(),
+            },
+        )
+        .await;
+    } else if ctx.settings.observe_only {
+        info!("observe-only mode: leaving Route 53 untouched");
+        publish(
+            ctx,
+            &oref,
+            &Note {
+                warning: false,
+                reason: "ObserveOnly",
+                message: "observe-only mode: records and health checks left in Route 53".into(),
             },
         )
         .await;
