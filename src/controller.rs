@@ -236,7 +236,7 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
     let notes = if ctx.settings.observe_only {
         vec![Note {
             warning: false,
-            reason: "ObserveOnly",
+            reason: "Retained",
             message: "observe-only mode: records and health checks left in Route 53".into(),
         }]
     } else if watched.cleanup.deletes() {
@@ -587,7 +587,7 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
             &oref,
             &Note {
                 warning: false,
-                reason: "ObserveOnly",
+                reason: "Retained",
                 message: "observe-only mode: records and health checks left in Route 53".into(),
             },
         )

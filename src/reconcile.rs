@@ -137,7 +137,7 @@ pub async fn preview<R: Route53>(r53: &R, input: &SyncInput<'_>) -> Result<Previ
     let desired = Desired::from_spec(input.spec, input.owner, input.uid)
         .map_err(|errs| Error::InvalidSpec(errs.join("; ")))?;
     let zone_id = resolve_zone(r53, &desired).await?;
-    let survey = survey(r53, input, &desired, &zone_id).await?;
+    let survey = survey(r53, input, &desired, &zone_id, true).await?;
     preview_of(&desired, zone_id, survey)
 }
 
@@ -390,7 +390,7 @@ async fn observe<R: Route53>(
     desired: &Desired,
     zone_id: &str,
 ) -> Result<(Applied, Preview), Error> {
-    let survey = survey(r53, input, desired, zone_id).await?;
+    let survey = survey(r53, input, desired, zone_id, true).await?;
     let ids = survey.attached.clone();
     let preview = preview_of(desired, zone_id.to_string(), survey)?;
     let change = match input.status.and_then(|s| s.change.clone()) {
@@ -636,12 +636,34 @@ pub struct TagRepair {
 }
 
 /// Read what the plan needs and plan: foreign records first (nothing is planned over them), then
-/// `existingHealthCheckId`s, owned checks, tags.
+/// `existingHealthCheckId`s, owned checks, tags. `observing` (nothing will be written): a plan that
+/// creates a check is made again from a listing made now, since a check another process created
+/// is not in a cached inventory yet (a writing reconcile finds it by its CallerReference instead).
 async fn survey<R: Route53>(
     r53: &R,
     input: &SyncInput<'_>,
     desired: &Desired,
     zone_id: &str,
+    observing: bool,
+) -> Result<Survey, Error> {
+    let survey = survey_once(r53, input, desired, zone_id, false).await?;
+    let creates = survey
+        .hplan
+        .actions
+        .iter()
+        .any(|a| matches!(a, HealthCheckAction::Create { .. }));
+    if observing && creates {
+        return survey_once(r53, input, desired, zone_id, true).await;
+    }
+    Ok(survey)
+}
+
+async fn survey_once<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+    fresh: bool,
 ) -> Result<Survey, Error> {
     let observed = r53.list_record_sets(zone_id, &desired.name).await?;
     // Check for foreign records before creating anything.
@@ -655,12 +677,13 @@ async fn survey<R: Route53>(
         }
     }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let (mut owned, unproved) = plan::owned_health_checks(
-        input.owner,
-        input.uid,
-        input.generation,
-        &r53.list_health_checks(&prefix).await?,
-    );
+    let listed = if fresh {
+        r53.list_health_checks_fresh(&prefix).await?
+    } else {
+        r53.list_health_checks(&prefix).await?
+    };
+    let (mut owned, unproved) =
+        plan::owned_health_checks(input.owner, input.uid, input.generation, &listed);
     report_unproved(&unproved);
     if input.full {
         // A full reconcile (a resync, a spec change, a failure) reads each owned check as it is now
@@ -713,7 +736,7 @@ async fn apply<R: Route53>(
         attached,
         hplan,
         tag_repairs,
-    } = survey(r53, input, desired, zone_id).await?;
+    } = survey(r53, input, desired, zone_id, false).await?;
     let prefix = naming::caller_reference_object_prefix(input.uid);
     let mut ids = hplan.ids.clone();
     for action in &hplan.actions {

@@ -76,15 +76,20 @@ fn writes(w: &R53World) -> Vec<(String, u64)> {
     out
 }
 
-/// `plan -f <file or ->` with exactly the world's AWS environment: (stdout, exit code).
+/// `plan -f <file or -> --owner-id plan-test` with exactly the world's AWS environment: (stdout,
+/// exit code).
 fn plan(w: &R53World, yaml: &str, stdin: bool) -> (String, i32) {
+    plan_as(w, yaml, stdin, OWNER)
+}
+
+fn plan_as(w: &R53World, yaml: &str, stdin: bool, owner: &str) -> (String, i32) {
     let file = w.dir().join("plan-input.yaml");
     std::fs::write(&file, yaml).expect("write manifest");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"));
     cmd.arg("plan")
         .arg("-f")
         .arg(if stdin { "-".into() } else { file.clone() })
-        .args(["--owner-id", OWNER]);
+        .args(["--owner-id", owner]);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
         cmd.env_remove(k);
     }
@@ -314,10 +319,10 @@ async fn plan_of_a_changed_spec_lists_updates_and_is_what_the_reconcile_does() {
     assert_eq!(
         changes(&out),
         [
+            format!("  ~ UPDATE health check {p} (primary): port 8080 -> 8090"),
             format!(
                 "  + CREATE health check (secondary): HTTP {SECONDARY_IP}:8081/health every 30s, threshold 1"
             ),
-            format!("  ~ UPDATE health check {p} (primary): port 8080 -> 8090"),
             format!(
                 "  ~ UPSERT A {NAME} PRIMARY 192.0.2.11 ttl 60, health check {p} (was: 192.0.2.10 ttl 60, health check {p})"
             ),
@@ -499,7 +504,9 @@ async fn observe_only_reconcile_reports_what_would_change_and_writes_nothing() {
     assert_eq!(writes(&w), Vec::new(), "observe-only wrote to Route 53");
     assert!(w.counter("requests", "ListResourceRecordSets") >= 1);
 
-    // Applied by a writing reconcile: observe-only then says Ready, with Route 53's check ids.
+    // Applied by another process (a writing reconcile with its own adapter): observe-only then says
+    // Ready, with Route 53's check ids, although its own inventory cache listed no check a moment
+    // ago.
     let ids = applied(&w, &yaml).await;
     w.reset_counters();
     let mut status = None;
@@ -545,4 +552,153 @@ async fn observe_only_reconcile_reports_what_would_change_and_writes_nothing() {
         records.iter().any(|r| r.values == ["192.0.2.10"]) && records.len() == 2,
         "{records:?}"
     );
+}
+
+// ------------------------------------------------------------ the operator binary, end to end
+
+mod operator_world {
+    use super::*;
+    use k8s_openapi::api::events::v1::Event;
+    use kube::Api;
+    use kube::api::ListParams;
+    use route53_failover_operator::status::find_condition;
+    use std::time::Duration;
+    use support::eventually;
+    use support::kube::{KubeWorld, ok};
+    use support::operator::Operator;
+
+    const WAIT: Duration = Duration::from_secs(60);
+    const POLL: Duration = Duration::from_millis(200);
+
+    async fn ready_is(kube: &KubeWorld, status: &str, reason: &str, contains: &str) -> String {
+        let api: Api<FailoverRecord> = Api::namespaced(kube.client().await, "default");
+        let what = format!("Ready={status} {reason} with {contains:?}");
+        eventually(&what, WAIT, POLL, || {
+            let api = api.clone();
+            async move {
+                let o = api.get_opt("plan").await.ok().flatten()?;
+                let c = find_condition(o.status.as_ref(), "Ready")?;
+                let current =
+                    o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation;
+                (current
+                    && c.status == status
+                    && c.reason == reason
+                    && c.message.contains(contains))
+                .then(|| c.message.clone())
+            }
+        })
+        .await
+    }
+
+    async fn event_with(kube: &KubeWorld, reason: &str, contains: &str) -> String {
+        let api: Api<Event> = Api::namespaced(kube.client().await, "default");
+        eventually(
+            &format!("an Event {reason} with {contains:?}"),
+            WAIT,
+            POLL,
+            || {
+                let api = api.clone();
+                async move {
+                    api.list(&ListParams::default())
+                        .await
+                        .ok()?
+                        .items
+                        .into_iter()
+                        .filter(|e| e.reason.as_deref() == Some(reason))
+                        .filter_map(|e| e.note)
+                        .find(|n| n.contains(contains))
+                }
+            },
+        )
+        .await
+    }
+
+    /// `run --observe-only`: status and Events say what would change, Route 53 is never written
+    /// (not on create, on a spec change, or on delete); `plan` of `kubectl get -o yaml` output (the
+    /// uid included) matches what the writing operator did.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn observe_only_operator_reports_and_never_writes_and_plan_reads_kubectl_output() {
+        let r53 = R53World::start();
+        let zone = r53.create_zone("example.test").await;
+        let kube = KubeWorld::with_crd();
+        let yaml = manifest(None, "192.0.2.10", 8080, "");
+        r53.reset_counters();
+
+        // 1. Observe-only: nothing in Route 53 yet.
+        let mut observer = Operator::start(&kube, &r53, &["--observe-only"]);
+        ok(&kube.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &yaml));
+        let message = ready_is(
+            &kube,
+            "False",
+            "ObserveOnly",
+            "+ CREATE A plan.example.test.",
+        )
+        .await;
+        assert!(
+            message.contains("+ CREATE health check (primary)"),
+            "{message}"
+        );
+        event_with(&kube, "ObserveOnly", "+ CREATE A plan.example.test.").await;
+        assert_eq!(
+            writes(&r53),
+            Vec::new(),
+            "observe-only wrote: {}",
+            observer.log()
+        );
+        observer.kill();
+
+        // 2. The writing operator applies it; then `plan` of what kubectl prints (uid included)
+        //    has nothing to do.
+        let mut writer = Operator::start(&kube, &r53, &[]);
+        ready_is(&kube, "True", "Synced", "").await;
+        writer.kill();
+        r53.reset_counters();
+        let printed = ok(&kube.kubectl(&["get", "frec", "plan", "-o", "yaml"]));
+        assert!(printed.contains("uid: "), "{printed}");
+        let (out, code) = plan_as(&r53, &printed, true, "e2e");
+        assert_eq!(
+            (code, changes(&out)),
+            (0, vec!["  = no changes".to_string()]),
+            "{out}"
+        );
+        assert_eq!(writes(&r53), Vec::new(), "plan wrote");
+
+        // 3. Observe-only again: in sync, Ready says so; a spec change is reported, not made.
+        let mut observer = Operator::start(&kube, &r53, &["--observe-only"]);
+        ready_is(&kube, "True", "Synced", "observe-only").await;
+        ok(&kube.kubectl_stdin(
+            &["apply", "--server-side", "-f", "-"],
+            &manifest(None, "192.0.2.11", 8080, ""),
+        ));
+        let message = ready_is(
+            &kube,
+            "False",
+            "ObserveOnly",
+            "~ UPSERT A plan.example.test. PRIMARY 192.0.2.11",
+        )
+        .await;
+        assert!(message.contains("(was: 192.0.2.10"), "{message}");
+        // 4. Deleted: the finalizer is released, Route 53 is left as it is.
+        ok(&kube.kubectl(&["delete", "frec", "plan", "--wait=true", "--timeout=60s"]));
+        event_with(
+            &kube,
+            "Retained",
+            "observe-only mode: records and health checks left",
+        )
+        .await;
+        assert_eq!(
+            writes(&r53),
+            Vec::new(),
+            "observe-only wrote: {}",
+            observer.log()
+        );
+        let a = adapter(&r53).await;
+        let records = a.list_record_sets(&zone, NAME).await.expect("records");
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert!(
+            records.iter().any(|r| r.values == ["192.0.2.10"]),
+            "{records:?}"
+        );
+        observer.kill();
+    }
 }
