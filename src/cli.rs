@@ -186,8 +186,8 @@ pub struct RunArgs {
     pub log_level: String,
 
     /// Observe-only mode: read Route 53, write status and Events, never write Route 53 (no record
-    /// change, no health check created, updated, tagged or deleted). Status says what would change
-    /// (`Ready=False`, reason `ObserveOnly`); a deleted object's records are left in Route 53.
+    /// change, no health check created, updated, tagged or deleted) and never add or remove a
+    /// finalizer. Status says what would change (`Ready=False`, reason `ObserveOnly`).
     #[arg(
         long,
         env = "OBSERVE_ONLY",

@@ -57,8 +57,9 @@ pub struct Settings {
     /// Which zones and names each namespace may claim (`None`: any, see [`crate::policy`]).
     pub namespace_policy: Option<Arc<NamespacePolicy>>,
     /// Observe-only mode: read Route 53 and write status and Events, never write Route 53 (see
-    /// [`reconcile::sync_observe`]); a deleted object's records and checks are left in place. The
-    /// Route 53 implementation should refuse writes too ([`crate::route53::readonly::ReadOnly`]).
+    /// [`reconcile::sync_observe`]), and never add or remove a finalizer (deletion is left to the
+    /// installation whose finalizer holds the object). The Route 53 implementation should refuse
+    /// writes too ([`crate::route53::readonly::ReadOnly`]).
     pub observe_only: bool,
 }
 
@@ -179,6 +180,10 @@ pub async fn reconcile_guarded<R: Route53>(
     };
     let _timer = ctx.metrics.reconcile_timer();
     if watched.metadata.deletion_timestamp.is_some() {
+        if ctx.settings.observe_only {
+            // Deletion is left to the installation whose finalizer holds the object.
+            return Ok(Action::await_change());
+        }
         return release_undecodable(&watched, &ctx).await;
     }
     report_undecodable(&watched, &error, &ctx).await?;
@@ -233,13 +238,7 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
     let (api, name) = dynamic_api(meta, ctx)?;
     let oref = undecodable_ref(meta, &name);
     let span = info_span!("cleanup", object = %format!("{}/{name}", meta.namespace.as_deref().unwrap_or_default()));
-    let notes = if ctx.settings.observe_only {
-        vec![Note {
-            warning: false,
-            reason: "Retained",
-            message: "observe-only mode: records and health checks left in Route 53".into(),
-        }]
-    } else if watched.cleanup.deletes() {
+    let notes = if watched.cleanup.deletes() {
         let pending = ctx.memory(&uid, |m| m.pending_delete.clone());
         let res = reconcile::cleanup_undecodable(
             ctx.route53.as_ref(),
@@ -408,6 +407,16 @@ pub async fn reconcile<R: Route53>(
     let _timer = ctx.metrics.reconcile_timer();
     let api: Api<FailoverRecord> = Api::namespaced(ctx.client.clone(), &ns);
     let span = info_span!("reconcile", object = %format!("{ns}/{}", obj.name_any()), generation = obj.metadata.generation, full = field::Empty);
+    if ctx.settings.observe_only {
+        // Observe-only never adds or removes a finalizer: an installation with the same owner id
+        // shares its name, and releasing it here would skip that installation's cleanup. A
+        // deleted object is left to whoever holds it; a live one gets status and Events.
+        if obj.metadata.deletion_timestamp.is_some() {
+            tracing::debug!(object = %format!("{ns}/{}", obj.name_any()), "observe-only: deletion left to the finalizer's holder");
+            return Ok(Action::await_change());
+        }
+        return apply(obj, &api, &ctx).instrument(span).await;
+    }
     let ours = ownership::finalizer_name(&ctx.settings.owner_id);
     let has = |f: &str| obj.finalizers().iter().any(|x| x == f);
     if obj.metadata.deletion_timestamp.is_some() && has(LEGACY_FINALIZER) {
@@ -577,18 +586,6 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
                 warning: false,
                 reason: "Retained",
                 message: "deletionPolicy Retain: records and health checks left in Route 53".into(),
-            },
-        )
-        .await;
-    } else if ctx.settings.observe_only {
-        info!("observe-only mode: leaving Route 53 untouched");
-        publish(
-            ctx,
-            &oref,
-            &Note {
-                warning: false,
-                reason: "Retained",
-                message: "observe-only mode: records and health checks left in Route 53".into(),
             },
         )
         .await;

@@ -614,8 +614,8 @@ mod operator_world {
     }
 
     /// `run --observe-only`: status and Events say what would change, Route 53 is never written
-    /// (not on create, on a spec change, or on delete); `plan` of `kubectl get -o yaml` output (the
-    /// uid included) matches what the writing operator did.
+    /// (not on create, on a spec change, or on delete) and no finalizer is added or released; `plan`
+    /// of `kubectl get -o yaml` output (the uid included) matches what the writing operator did.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn observe_only_operator_reports_and_never_writes_and_plan_reads_kubectl_output() {
         let r53 = R53World::start();
@@ -645,6 +645,14 @@ mod operator_world {
             "observe-only wrote: {}",
             observer.log()
         );
+        let finalizers = ok(&kube.kubectl(&[
+            "get",
+            "frec",
+            "plan",
+            "-o",
+            "jsonpath={.metadata.finalizers}",
+        ]));
+        assert_eq!(finalizers.trim(), "", "observe-only added a finalizer");
         observer.kill();
 
         // 2. The writing operator applies it; then `plan` of what kubectl prints (uid included)
@@ -678,14 +686,18 @@ mod operator_world {
         )
         .await;
         assert!(message.contains("(was: 192.0.2.10"), "{message}");
-        // 4. Deleted: the finalizer is released, Route 53 is left as it is.
-        ok(&kube.kubectl(&["delete", "frec", "plan", "--wait=true", "--timeout=60s"]));
-        event_with(
-            &kube,
-            "Retained",
-            "observe-only mode: records and health checks left",
-        )
-        .await;
+        // 4. Deleted: observe-only neither cleans up nor releases the writing installation's
+        //    finalizer (same owner id, same finalizer name); that installation then cleans up.
+        ok(&kube.kubectl(&["delete", "frec", "plan", "--wait=false"]));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let held = ok(&kube.kubectl(&[
+            "get",
+            "frec",
+            "plan",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp} {.metadata.finalizers}",
+        ]));
+        assert!(held.contains("route53.failover.io/cleanup-e2e"), "{held}");
         assert_eq!(
             writes(&r53),
             Vec::new(),
@@ -700,5 +712,9 @@ mod operator_world {
             "{records:?}"
         );
         observer.kill();
+        let _writer = Operator::start(&kube, &r53, &[]);
+        ok(&kube.kubectl(&["wait", "--for=delete", "frec/plan", "--timeout=60s"]));
+        let records = a.list_record_sets(&zone, NAME).await.expect("records");
+        assert_eq!(records, Vec::new(), "the writing installation cleaned up");
     }
 }
