@@ -53,6 +53,11 @@ pub struct PlanArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub claim_unannotated: bool,
+
+    /// The namespace policy of that installation (as `run --namespace-policy`): an object it does
+    /// not allow is reported as such, and nothing else is planned for it.
+    #[arg(long, env = "NAMESPACE_POLICY", value_name = "FILE")]
+    pub namespace_policy: Option<std::path::PathBuf>,
 }
 
 /// Log output format.

@@ -59,9 +59,20 @@ async fn plan(args: PlanArgs) -> u8 {
         Arc::new(Budget::new(4.0, 10.0)),
         Arc::new(Metrics::default()),
     )));
+    let namespace_policy = match &args.namespace_policy {
+        Some(path) => match NamespacePolicy::load(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return plan_command::EXIT_ERROR;
+            }
+        },
+        None => None,
+    };
     let settings = plan_command::PlanSettings {
         owner_id: args.owner_id,
         claim_unannotated: args.claim_unannotated,
+        namespace_policy,
     };
     let (out, code) = plan_command::plan_text(&route53, &settings, &text).await;
     print!("{out}");

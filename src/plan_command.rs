@@ -3,7 +3,8 @@
 //! Each object goes through [`reconcile::preview`], the reads and the pure plan of a full reconcile
 //! (the controller's own code path, not a re-implementation), against a Route 53 that refuses every
 //! write ([`crate::route53::readonly::ReadOnly`]). Ownership is judged as the controller judges it:
-//! the same owner id and `--claim-unannotated`, and the object's `metadata.uid`, which the
+//! the same owner id, `--claim-unannotated` and `--namespace-policy`, and the object's
+//! `metadata.uid`, which the
 //! SetIdentifiers and CallerReferences carry. A manifest without a uid (one not read back from the
 //! cluster) is planned as a new object: only a create is right for it, and records of an existing
 //! object then show as a conflict.
@@ -29,6 +30,7 @@ use crate::crd::FailoverRecord;
 use crate::error::Error;
 use crate::health::Reading;
 use crate::ownership::{self, Claim, OWNER_ANNOTATION};
+use crate::policy::{self, NamespacePolicy};
 use crate::reconcile::{self, SyncInput};
 use crate::route53::Route53;
 
@@ -111,6 +113,8 @@ pub struct PlanSettings {
     pub owner_id: String,
     /// As `run --claim-unannotated`.
     pub claim_unannotated: bool,
+    /// As `run --namespace-policy`.
+    pub namespace_policy: Option<NamespacePolicy>,
 }
 
 /// Plan one object: its block of output lines and its verdict. `r53` should refuse writes; nothing
@@ -138,11 +142,37 @@ pub async fn plan_object<R: Route53>(
         return (lines, Verdict::NoChanges);
     }
     let uid = obj.uid();
+    let generation = obj.metadata.generation.unwrap_or(1);
+    if let Some(p) = &settings.namespace_policy {
+        // The controller's gate, before anything is planned.
+        let gated = policy::gate(
+            p,
+            r53,
+            &ns,
+            &obj.spec,
+            &settings.owner_id,
+            uid.as_deref().unwrap_or(NO_UID),
+            generation,
+        )
+        .await;
+        if let Some(out) = gated {
+            lines.push(format!(
+                "FailoverRecord {object_ref}: {} (owner id {})",
+                obj.spec.name, settings.owner_id
+            ));
+            lines.push(match out.result {
+                Err(Error::NotAllowed(why)) => format!("  ! not allowed: {why}"),
+                Err(e) => format!("  ! error: {e}"),
+                Ok(_) => "  ! error: refused by the namespace policy".into(),
+            });
+            return (lines, Verdict::Error);
+        }
+    }
     let health: HashMap<String, Reading> = HashMap::new();
     let input = SyncInput {
         owner: &settings.owner_id,
         uid: uid.as_deref().unwrap_or(NO_UID),
-        generation: obj.metadata.generation.unwrap_or(1),
+        generation,
         object_ref: &object_ref,
         spec: &obj.spec,
         status: obj.status.as_ref(),

@@ -83,13 +83,18 @@ fn plan(w: &R53World, yaml: &str, stdin: bool) -> (String, i32) {
 }
 
 fn plan_as(w: &R53World, yaml: &str, stdin: bool, owner: &str) -> (String, i32) {
+    plan_with(w, yaml, stdin, owner, &[])
+}
+
+fn plan_with(w: &R53World, yaml: &str, stdin: bool, owner: &str, extra: &[&str]) -> (String, i32) {
     let file = w.dir().join("plan-input.yaml");
     std::fs::write(&file, yaml).expect("write manifest");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"));
     cmd.arg("plan")
         .arg("-f")
         .arg(if stdin { "-".into() } else { file.clone() })
-        .args(["--owner-id", owner]);
+        .args(["--owner-id", owner])
+        .args(extra);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
         cmd.env_remove(k);
     }
@@ -101,6 +106,7 @@ fn plan_as(w: &R53World, yaml: &str, stdin: bool, owner: &str) -> (String, i32) 
         )
         .env_remove("OWNER_ID")
         .env_remove("CLAIM_UNANNOTATED")
+        .env_remove("NAMESPACE_POLICY")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -441,6 +447,58 @@ async fn plan_reports_conflicts_and_errors_with_exit_1() {
     let (out, code) = plan(&w, "apiVersion: v1\nkind: ConfigMap\n", false);
     assert_eq!(code, 1);
     assert!(out.contains("is not FailoverRecord"), "{out}");
+    assert_eq!(writes(&w), Vec::new(), "plan wrote to Route 53");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_judges_the_namespace_policy_like_the_controller() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let deny = w.dir().join("deny.yaml");
+    std::fs::write(
+        &deny,
+        "namespaces:\n  team-a: {zones: [example.test], names: [\"*.example.test\"]}\ndefault: deny\n",
+    )
+    .expect("policy");
+    // The zone given by id, the policy listing it by name: resolved read-only, then judged.
+    let allow = w.dir().join("allow.yaml");
+    std::fs::write(
+        &allow,
+        "namespaces:\n  default: {zones: [example.test], names: [\"*.example.test\"]}\ndefault: deny\n",
+    )
+    .expect("policy");
+    w.reset_counters();
+    let yaml = manifest(Some(UID), "192.0.2.10", 8080, "");
+    let policy =
+        |p: &std::path::Path| vec!["--namespace-policy".to_string(), p.display().to_string()];
+    let args = policy(&deny);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, code) = plan_with(&w, &yaml, false, OWNER, &args);
+    assert_eq!(code, 1, "not allowed: exit 1");
+    assert_eq!(
+        changes(&out),
+        ["  ! not allowed: namespace default is not listed in the namespace policy, and its default is deny"
+            .to_string()],
+        "{out}"
+    );
+    let by_id = yaml.replace("{name: example.test}", &format!("{{id: {zone}}}"));
+    let args = policy(&allow);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, code) = plan_with(&w, &by_id, false, OWNER, &args);
+    assert_eq!(code, 2, "allowed: the plan");
+    assert!(
+        out.contains(&format!("  + CREATE A {NAME} PRIMARY")),
+        "{out}"
+    );
+    // A policy file the controller would refuse stops the plan too.
+    let (_, code) = plan_with(
+        &w,
+        &yaml,
+        false,
+        OWNER,
+        &["--namespace-policy", "/nonexistent"],
+    );
+    assert_eq!(code, 1);
     assert_eq!(writes(&w), Vec::new(), "plan wrote to Route 53");
 }
 
