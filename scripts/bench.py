@@ -4,6 +4,7 @@ FailoverRecords, and prints what it measured."""
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,14 +50,50 @@ def rss_kib(pid, field):
     return 0
 
 
+CLOUDWATCH = ("GetMetricData", "ListMetrics", "PutMetricData")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def metric(port, name):
+    """The value of an unlabelled metric on the operator's admin endpoint, or None."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("--records", type=int, default=50)
     ap.add_argument("--quota", type=float, default=5.0, help="emulated account quota, requests/s (0: none)")
     ap.add_argument("--operator-rate", type=float, default=4.0)
-    ap.add_argument("--steady", type=float, default=10.0, help="seconds of steady state to observe")
+    ap.add_argument("--resync", type=float, default=60.0, help="operator resync interval, seconds")
+    ap.add_argument("--steady", type=float, default=None,
+                    help="seconds of steady state to observe (default: 1.5 resync intervals)")
+    ap.add_argument("--checks", choices=("owned", "shared"), default="owned",
+                    help="owned: one health check of its own per record (CreateHealthCheck-bound); "
+                         "shared: every primary uses one existing check (existingHealthCheckId), to measure "
+                         "reads, writes, restart and memory at thousands of records without the create floor")
     a = ap.parse_args()
+    if a.steady is None:
+        a.steady = 1.5 * a.resync
 
     work = tempfile.mkdtemp(prefix="bench-")
     procs = []
@@ -100,20 +137,33 @@ def main():
                "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{r53_port}",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                "AWS_EC2_METADATA_DISABLED": "true"}
+        admin_port = free_port()
         op_log = open(os.path.join(work, "operator.log"), "w")
-        op = subprocess.Popen([a.binary, "run", "--admin-address", "127.0.0.1:0", "--no-leader-election",
-                               "--owner-id", "bench", "--health-poll-interval", "30s",
-                               # The double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
-                               "--health-metric-period", "3s", "--resync-interval", "1h",
-                               "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
-                               "--route53-burst", str(max(a.operator_rate, 1))],
-                              env=env, stdout=op_log, stderr=op_log)
+
+        def start_operator():
+            return subprocess.Popen([a.binary, "run", "--admin-address", f"127.0.0.1:{admin_port}",
+                                     "--no-leader-election",
+                                     "--owner-id", "bench", "--health-poll-interval", "30s",
+                                     # The double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
+                                     "--health-metric-period", "3s", "--resync-interval", f"{a.resync:g}s",
+                                     "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
+                                     "--route53-burst", str(max(a.operator_rate, 1))],
+                                    env=env, stdout=op_log, stderr=op_log)
+
+        op = start_operator()
         procs.append(op)
         time.sleep(1)
+        shared = None
+        if a.checks == "shared":
+            shared = client.create_health_check(CallerReference="bench-shared", HealthCheckConfig={
+                "Type": "TCP", "IPAddress": "52.94.76.10", "Port": backend_port, "RequestInterval": 10,
+                "FailureThreshold": 1})["HealthCheck"]["Id"]
         http(r53_port, "/_world/counters/reset", {})
         http(kube_port, "/_world/stats/reset", {})
         docs = []
         for i in range(a.records):
+            check = (f"existingHealthCheckId: {shared}" if shared else
+                     f"healthCheck: {{type: TCP, ipAddress: 52.94.76.10, port: {backend_port}, requestInterval: 10, failureThreshold: 1}}")
             docs.append(f"""apiVersion: route53.failover.io/v1alpha1
 kind: FailoverRecord
 metadata: {{name: r{i}, namespace: default}}
@@ -123,26 +173,34 @@ spec:
   type: A
   primary:
     values: ["192.0.2.{i % 250 + 1}"]
-    healthCheck: {{type: TCP, ipAddress: 52.94.76.10, port: {backend_port}, requestInterval: 10, failureThreshold: 1}}
+    {check}
   secondary:
     values: ["198.51.100.{i % 250 + 1}"]
 """)
         t0 = time.monotonic()
-        kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin="---\n".join(docs))
-        ready_at = None
-        while time.monotonic() - t0 < 1800:
+        for at in range(0, len(docs), 500):
+            kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin="---\n".join(docs[at:at + 500]))
+
+        def all_ready():
             items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
-            ready = sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
-                        if c["type"] == "Ready" and c["status"] == "True")
-            if ready == a.records:
+            return sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
+                       if c["type"] == "Ready" and c["status"] == "True") == a.records
+
+        ready_at = None
+        while time.monotonic() - t0 < 3600:
+            if all_ready():
                 ready_at = time.monotonic() - t0
                 break
-            time.sleep(1)
+            time.sleep(2)
         counters = http(r53_port, "/_world/counters")
         stats = http(kube_port, "/_world/stats")
+        # Let the last changes settle and the first resync after creation begin, then observe.
+        time.sleep(min(a.resync, 5))
         http(r53_port, "/_world/counters/reset", {})
         http(kube_port, "/_world/stats/reset", {})
+        cpu0 = cpu_seconds(op.pid)
         time.sleep(a.steady)
+        cpu1 = cpu_seconds(op.pid)
         steady = http(r53_port, "/_world/counters")
         steady_k8s = http(kube_port, "/_world/stats")
         n = a.records
@@ -161,14 +219,44 @@ spec:
             print(f"  {k:<30}{reqs[k]:>6}  ({reqs[k] / n:.2f}/record)")
         print(f"throttled by the quota          {sum(counters.get('throttled', {}).values())}")
         print(f"status patches to Ready         {patches} ({patches / n:.2f} per record)")
-        print(f"steady state ({a.steady:.0f} s): Route 53 writes {writes}, reads {sum(steady['requests'].values()) - writes}, status patches {steady_patches}")
+        # CloudWatch (health) requests are counted by the same double: they are not Route 53 reads.
+        steady_reads = sum(v for k, v in steady["requests"].items() if k not in CLOUDWATCH) - writes
+        resyncs = a.steady / a.resync
+        print(f"steady state ({a.steady:.0f} s, resync {a.resync:g} s): Route 53 writes {writes}, Route 53 reads {steady_reads} "
+              f"({steady_reads / n / resyncs:.4f} per record per resync), status patches {steady_patches}")
+        for k in sorted(steady["requests"]):
+            print(f"  {k:<30}{steady['requests'][k]:>6}")
+        print(f"CPU per resync                  {(cpu1 - cpu0) / resyncs:.2f} s ({(cpu1 - cpu0) / resyncs / n * 1000:.2f} ms per record)")
         print(f"operator memory                 RSS {rss_kib(op.pid, 'VmRSS') / 1024:.1f} MiB, peak {rss_kib(op.pid, 'VmHWM') / 1024:.1f} MiB")
+        # Restart with every record in sync: time until each object has been reconciled once.
+        op.terminate()
+        op.wait(timeout=30)
+        procs.remove(op)
+        http(r53_port, "/_world/counters/reset", {})
+        t_restart = time.monotonic()
+        op = start_operator()
+        procs.append(op)
+        first_pass = None
+        while time.monotonic() - t_restart < 1800:
+            done = metric(admin_port, "route53_failover_reconciles_total")
+            if done is not None and done >= n:
+                first_pass = time.monotonic() - t_restart
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+        after_restart = http(r53_port, "/_world/counters")["requests"]
+        r_writes = sum(v for k, v in after_restart.items()
+                       if k in ("ChangeResourceRecordSets", "CreateHealthCheck", "UpdateHealthCheck",
+                                "DeleteHealthCheck", "ChangeTagsForResource"))
+        r_reads = sum(v for k, v in after_restart.items() if k not in CLOUDWATCH) - r_writes
+        print(f"restart, first pass             {first_pass or float('nan'):.1f} s; Route 53 writes {r_writes}, "
+              f"reads {r_reads} ({', '.join(f'{k} {v}' for k, v in sorted(after_restart.items()))})")
         # Quota floor of the creates: CreateHealthCheck's bucket (burst 50, then 0.5/s), one check per record.
-        floor = max(0, n - 50) / 0.5
+        floor = max(0, n - 50) / 0.5 if a.checks == "owned" else 0.0
         print(f"CreateHealthCheck quota floor   {floor:.1f} s (burst 50, then 0.5/s)")
         # A real health flip: every primary checks the same backend. Route 53's own flip (the double's
         # GetHealthCheckStatus) against the time the last object's status shows the secondary.
-        ids = [h["Id"] for h in client.list_health_checks()["HealthChecks"]]
+        ids = [shared] if shared else [h["Id"] for h in client.list_health_checks()["HealthChecks"]]
         backend.kill()
         backend.wait()
         t_kill = time.monotonic()

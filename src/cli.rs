@@ -129,7 +129,8 @@ pub struct RunArgs {
     #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 16)]
     pub max_concurrent_reconciles: u16,
 
-    /// How often records and health check settings are re-read and drift is repaired.
+    /// How often records and health check settings are checked and drift is repaired. An object in
+    /// sync is confirmed from a zone snapshot and the health check inventory at most half this old.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
 

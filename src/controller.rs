@@ -13,7 +13,7 @@ use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, field, info, info_span, warn};
@@ -87,6 +87,9 @@ struct ObjectMemory {
     last_full: Option<(i64, Instant)>,
     /// The record DELETE of a cleanup that was not INSYNC yet: health checks wait for it.
     pending_delete: Option<String>,
+    /// A hash of the status we last wrote: a watch event whose only news is that status is our own
+    /// echo and triggers no reconcile ([`Context::trigger_hash`]).
+    own_status: Option<u64>,
 }
 
 /// Shared state of all reconciles.
@@ -127,6 +130,34 @@ impl<R> Context<R> {
     fn memory<T>(&self, uid: &str, f: impl FnOnce(&mut ObjectMemory) -> T) -> T {
         let mut m = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         f(m.entry(uid.to_string()).or_default())
+    }
+
+    /// Remember the status we are about to write (before the write: its watch event may arrive
+    /// before the answer).
+    fn writing_status(&self, uid: &str, status: &FailoverRecordStatus) {
+        let h = status_hash(Some(status));
+        self.memory(uid, |m| m.own_status = Some(h));
+    }
+
+    /// What a watch event must change to trigger a reconcile: generation (spec, deletion),
+    /// labels, annotations (owner claim), finalizers, the deletion timestamp, and the status unless
+    /// it is the one we last wrote. Our own status writes are accounted for by the reconcile that
+    /// made them, so their echoes are filtered out (`predicate_filter`), while a status written
+    /// by anyone else still triggers a reconcile that puts ours back.
+    pub fn trigger_hash(&self, obj: &Watched) -> u64 {
+        let meta = &obj.metadata;
+        let status = status_hash(obj.status.as_ref());
+        let ours = meta.uid.as_deref().is_some_and(|uid| {
+            self.memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(uid)
+                .is_some_and(|m| m.own_status == Some(status))
+        });
+        trigger_hash(
+            meta,
+            (!ours).then_some((status, obj.status_error.as_deref())),
+        )
     }
 
     /// A cleanup that left its record DELETE propagating: the next attempt waits for that change.
@@ -532,6 +563,7 @@ async fn apply<R: Route53>(
         ctx.metrics
             .set_record_state(&uid, Some(record_state(&next)));
         if prev != Some(&next) {
+            ctx.writing_status(&uid, &next);
             apply_status(api, &obj.name_any(), &next).await?;
         }
     }
@@ -617,6 +649,7 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
                     status: "PENDING".into(),
                 });
                 let api: Api<FailoverRecord> = Api::namespaced(ctx.client.clone(), &ns);
+                ctx.writing_status(&uid, &next);
                 if let Err(e) = apply_status(&api, &obj.name_any(), &next).await {
                     warn!(error = %text::for_log(&e.to_string()), "could not record the pending DELETE in status");
                 }
@@ -821,7 +854,21 @@ pub async fn run<R: Route53, S: HealthSource>(
             }
         },
     ));
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    // The watch feeds the store with every event, but our own status writes (their exact
+    // resourceVersion) trigger no reconcile: the reconcile that wrote one has accounted for it.
+    let writer = kube::runtime::reflector::store::Writer::<Watched>::default();
+    let reader = writer.as_reader();
+    let echoes = ctx.clone();
+    let trigger = kube::runtime::reflector(
+        writer,
+        watcher(api, watcher::Config::default().any_semantic()),
+    )
+    .applied_objects()
+    .predicate_filter(
+        move |obj: &Watched| Some(echoes.trigger_hash(obj)),
+        kube::runtime::PredicateConfig::default(),
+    );
+    let controller = Controller::for_stream(trigger, reader)
         .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
         .reconcile_on(health_rx)
         .trigger_backoff(WatchBackoff::default())
@@ -985,4 +1032,70 @@ pub mod anyhow_free {
     pub type Error = Box<dyn std::error::Error + Send + Sync>;
     /// Result with a boxed error.
     pub type Result<T> = std::result::Result<T, Error>;
+}
+
+fn status_hash(status: Option<&FailoverRecordStatus>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&status)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
+}
+
+/// The hash [`Context::trigger_hash`] compares: `status` is `None` when it is our own.
+fn trigger_hash(meta: &ObjectMeta, status: Option<(u64, Option<&str>)>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.labels.hash(&mut h);
+    meta.annotations.hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut h);
+    status.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn only_news_other_than_our_own_status_changes_the_trigger_hash() {
+        let meta = ObjectMeta {
+            generation: Some(1),
+            ..ObjectMeta::default()
+        };
+        let ours = trigger_hash(&meta, None);
+        // Our own status write (whatever it holds) is no news; metadata.resourceVersion is ignored.
+        let mut rv = meta.clone();
+        rv.resource_version = Some("42".into());
+        assert_eq!(trigger_hash(&rv, None), ours);
+        // A spec change, a deletion, an annotation (owner claim), a finalizer: news.
+        let mut changed = meta.clone();
+        changed.generation = Some(2);
+        assert_ne!(trigger_hash(&changed, None), ours);
+        let mut annotated = meta.clone();
+        annotated.annotations = Some(BTreeMap::from([("a".to_string(), "b".to_string())]));
+        assert_ne!(trigger_hash(&annotated, None), ours);
+        let mut finalized = meta.clone();
+        finalized.finalizers = Some(vec!["x".into()]);
+        assert_ne!(trigger_hash(&finalized, None), ours);
+        // A status someone else wrote: news, and each different one again.
+        let foreign = trigger_hash(&meta, Some((status_hash(None), None)));
+        assert_ne!(foreign, ours);
+        let other = FailoverRecordStatus {
+            observed_generation: Some(7),
+            ..FailoverRecordStatus::default()
+        };
+        assert_ne!(
+            trigger_hash(&meta, Some((status_hash(Some(&other)), None))),
+            foreign
+        );
+        assert_eq!(status_hash(Some(&other)), status_hash(Some(&other.clone())));
+    }
 }

@@ -190,7 +190,16 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         admin_state.ready.store(false, Ordering::Release);
         // Fresh caches each term: another leader may have changed Route 53 in between.
         let route53 = Arc::new(
-            AwsRoute53::new(sdk.clone(), budget.clone(), metrics.clone()).with_fence(fence.clone()),
+            // What a resync confirms (zone snapshots, the health check inventory) is at most half a
+            // resync interval old, so drift is repaired within one and a half resync intervals.
+            AwsRoute53::with_ttls(
+                sdk.clone(),
+                budget.clone(),
+                metrics.clone(),
+                Duration::from_secs(60),
+                args.resync_interval / 2,
+            )
+            .with_fence(fence.clone()),
         );
         // Reconciles write through the batcher (one ChangeResourceRecordSets per zone per window);
         // the health source reads through the adapter itself.

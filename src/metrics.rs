@@ -31,6 +31,14 @@ pub struct CallLabels {
     pub outcome: &'static str,
 }
 
+/// Label set of zone snapshot lookups.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SnapshotLabels {
+    /// `hit` (served from a zone snapshot), `list` (the zone was listed) or `read` (the name was
+    /// read on its own).
+    pub result: &'static str,
+}
+
 /// Label set of failovers.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoleLabels {
@@ -78,6 +86,8 @@ pub struct Metrics {
     pub route53_calls: Family<CallLabels, Counter>,
     /// CloudWatch calls (health reads) by operation and outcome.
     pub cloudwatch_calls: Family<CallLabels, Counter>,
+    /// Steady-state record lookups by how they were served (see `route53::snapshot`).
+    pub snapshot_lookups: Family<SnapshotLabels, Counter>,
     /// Route 53 call latency (seconds), all operations.
     pub route53_call_duration: Histogram,
     /// Callers' change lists per ChangeResourceRecordSets call sent by the batcher.
@@ -113,6 +123,7 @@ impl Default for Metrics {
             reconcile_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             route53_calls: Family::default(),
             cloudwatch_calls: Family::default(),
+            snapshot_lookups: Family::default(),
             route53_call_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             route53_change_batch_members: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             route53_change_batch_changes: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
@@ -161,6 +172,11 @@ impl Metrics {
             "cloudwatch_requests",
             "CloudWatch API requests (health reads) by operation and outcome",
             self.cloudwatch_calls.clone(),
+        );
+        r.register(
+            "route53_zone_snapshot_lookups",
+            "Steady-state record lookups: served from a zone snapshot (hit), by listing the zone (list) or by reading the name (read)",
+            self.snapshot_lookups.clone(),
         );
         r.register(
             "route53_request_duration_seconds",
@@ -247,6 +263,13 @@ impl Metrics {
     pub fn cloudwatch_call(&self, operation: &'static str, outcome: &'static str) {
         self.cloudwatch_calls
             .get_or_create(&CallLabels { operation, outcome })
+            .inc();
+    }
+
+    /// Count a steady-state record lookup by how it was served.
+    pub fn snapshot_lookup(&self, result: &'static str) {
+        self.snapshot_lookups
+            .get_or_create(&SnapshotLabels { result })
             .inc();
     }
 

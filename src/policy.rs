@@ -335,6 +335,7 @@ fn refused(generation: i64, reason: &'static str, error: Error) -> SyncOutcome {
             hosted_zone_id: None,
             endpoints: [None, None],
             change: None,
+            unobservable: [false, false],
         }),
         result: Err(error),
         notes: Vec::new(),

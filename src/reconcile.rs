@@ -7,7 +7,7 @@
 use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
 use std::time::Duration;
 
-use crate::desired::{Desired, DesiredHealth, ZoneRef, in_zone};
+use crate::desired::{Desired, DesiredHealth, Target, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::health::{EndpointHealth, HealthView, Reading};
 use crate::naming;
@@ -37,7 +37,8 @@ pub struct SyncInput<'a> {
     /// With `full`: also read the tags of the owned checks in use and add what is missing (a crash
     /// between CreateHealthCheck and its tagging leaves a check untagged). One ListTagsForResources
     /// call; the controller asks for it on the first full reconcile of an object after start and
-    /// after each spec change, not on every resync.
+    /// after each spec change, not on every resync. A full reconcile that only confirms an object in
+    /// sync (see `confirm`) reads no tags.
     pub check_tags: bool,
     /// The latest health readings ([`crate::health::monitor::Monitor`]): a reconcile never reads
     /// health itself, so it never waits for the health budget. A check not read yet keeps the last
@@ -111,6 +112,7 @@ fn failed(
             hosted_zone_id: zone,
             endpoints: [None, None],
             change: None,
+            unobservable: [false, false],
         }),
         result: Err(error),
         notes: Vec::new(),
@@ -563,6 +565,11 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
             hosted_zone_id: Some(zone_id),
             endpoints,
             change,
+            unobservable: Role::ALL.map(|role| {
+                let e = desired.endpoint(role);
+                matches!(&e.target, Target::Alias(a) if a.evaluate_target_health)
+                    && e.health == DesiredHealth::None
+            }),
         }),
         result: Ok(pending),
         notes,
@@ -575,6 +582,64 @@ fn transient(e: Error) -> SyncOutcome {
         result: Err(e),
         notes: Vec::new(),
     }
+}
+
+/// Whether a full reconcile may start as a confirmation ([`confirm`]): the status says this
+/// generation was written, its last change is INSYNC, and the object is Ready. This is what a periodic
+/// resync (and the first pass after a restart) sees for an object in sync.
+fn confirmable(input: &SyncInput<'_>) -> bool {
+    let Some(status) = input.status else {
+        return false;
+    };
+    status.observed_generation == Some(input.generation)
+        && status.change.as_ref().is_some_and(|c| c.status == "INSYNC")
+        && crate::status::find_condition(Some(status), crate::status::READY)
+            .is_some_and(|c| c.status == "True")
+}
+
+/// Confirm that Route 53 still matches, from the zone snapshot
+/// ([`Route53::list_record_sets_cached`]) and the health check inventory, with no read of this object's
+/// own: `Some` when nothing needs to change. Anything else (a difference, a check to update or retire)
+/// returns `None`, and the full path reads the name and the checks again before deciding a write, so
+/// a stale snapshot can delay a repair by up to its TTL but never cause a wrong write. Tags are not
+/// read here: a confirmed object's checks were tagged by the reconcile that created them.
+async fn confirm<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+) -> Result<Option<Applied>, Error> {
+    let observed = r53.list_record_sets_cached(zone_id, &desired.name).await?;
+    let prefix = naming::caller_reference_object_prefix(input.uid);
+    let (owned, unproved) = plan::owned_health_checks(
+        input.owner,
+        input.uid,
+        input.generation,
+        &r53.list_health_checks(&prefix).await?,
+    );
+    report_unproved(&unproved);
+    let attached = Role::ALL.map(|role| {
+        plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
+    });
+    let hplan = plan::plan_health_checks(
+        desired,
+        &owned,
+        &attached,
+        input.owner,
+        input.uid,
+        input.generation,
+    );
+    if !hplan.actions.is_empty() || !hplan.retired.is_empty() {
+        return Ok(None);
+    }
+    if plan::plan_records(desired, &hplan.ids, &observed) != RecordPlan::InSync {
+        return Ok(None);
+    }
+    let change = input
+        .status
+        .and_then(|s| s.change.as_ref())
+        .map(|c| (c.id.clone(), true));
+    Ok(Some((hplan.ids, change)))
 }
 
 /// Resolve the hosted zone id, checking the record name is inside the zone.
@@ -730,6 +795,11 @@ async fn apply<R: Route53>(
     zone_id: &str,
     notes: &mut Vec<Note>,
 ) -> Result<Applied, Error> {
+    if confirmable(input) {
+        if let Some(applied) = confirm(r53, input, desired, zone_id).await? {
+            return Ok(applied);
+        }
+    }
     let Survey {
         observed,
         owned,

@@ -239,6 +239,66 @@ async fn steady_state_makes_no_writes_and_no_status_change() {
 }
 
 #[tokio::test]
+async fn a_resync_of_an_object_in_sync_only_confirms_from_the_zone_snapshot() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    assert_eq!(h.ready().0, "True");
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&false), "{:?}", out.result);
+    let calls = h.r53.calls();
+    assert_eq!(calls.get("Snapshot"), Some(&1), "{calls:?}");
+    for op in [
+        "ListResourceRecordSets",
+        "GetHealthCheck",
+        "ListTagsForResources",
+        "GetChange",
+    ] {
+        assert_eq!(h.r53.call_count(op), 0, "{op}: {calls:?}");
+    }
+    assert_eq!(h.r53.write_calls(), 0, "{calls:?}");
+    // An out-of-band edit of a check's settings: the confirmation sees it in the inventory, and the
+    // full path reads the check again (GetHealthCheck) before updating it.
+    let p = h.hc_id(Role::Primary);
+    let mut edited = h
+        .r53
+        .health_checks()
+        .into_iter()
+        .find(|c| c.id == p)
+        .and_then(|c| c.config)
+        .expect("primary config");
+    edited.failure_threshold = 7;
+    h.r53
+        .update_health_check(&p, 1, &edited)
+        .await
+        .expect("edit");
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(
+        h.r53.call_count("GetHealthCheck") >= 1,
+        "{:?}",
+        h.r53.calls()
+    );
+    assert_eq!(
+        h.r53.call_count("UpdateHealthCheck"),
+        1,
+        "{:?}",
+        h.r53.calls()
+    );
+    let repaired = h
+        .r53
+        .health_checks()
+        .into_iter()
+        .find(|c| c.id == p)
+        .and_then(|c| c.config)
+        .expect("primary config");
+    assert_eq!(repaired.failure_threshold, 2);
+}
+
+#[tokio::test]
 async fn failover_and_failback_follow_route53_health() {
     let mut h = Harness::new(BASIC);
     h.r53.auto_insync();
@@ -609,10 +669,62 @@ secondary:
     let p_id = h.hc_id(Role::Primary);
     h.r53.set_health(&p_id, false);
     h.run(false).await;
+    // The primary is unhealthy; Route 53 answers with the secondary only if its alias target is
+    // healthy (evaluateTargetHealth), which cannot be read: no guess.
+    let st = h.status.clone().expect("status");
+    assert_eq!(st.active_role, None, "unobservable secondary");
+    let c = crate::status::find_condition(Some(&st), crate::status::SECONDARY_HEALTHY)
+        .expect("SecondaryHealthy");
+    assert_eq!(c.reason, "TargetHealthNotObservable");
+}
+
+#[tokio::test]
+async fn an_alias_primary_judged_by_target_health_has_no_guessed_active_role() {
+    let mut h = Harness::new(
+        r#"
+hostedZone: {name: example.com}
+name: www.example.com
+type: A
+primary:
+  alias: {dnsName: lb-1.eu-west-1.elb.amazonaws.com, hostedZoneId: Z32O12XQLNTSW2, evaluateTargetHealth: true}
+secondary:
+  values: ["52.94.76.20"]
+  healthCheck: {type: TCP, port: 443}
+"#,
+    );
+    h.r53.auto_insync();
+    h.run(true).await;
+    h.run(true).await;
+    let st = h.status.clone().expect("status");
+    assert_eq!(h.ready().0, "True");
+    assert_eq!(
+        st.active_role, None,
+        "Route 53 answers by the target's health: unknown"
+    );
+    let c = crate::status::find_condition(Some(&st), crate::status::PRIMARY_HEALTHY)
+        .expect("PrimaryHealthy");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("Unknown", "TargetHealthNotObservable")
+    );
+    // Without evaluateTargetHealth (a CloudFront alias) Route 53 treats the alias as healthy: the
+    // primary answers.
+    h.set_spec(
+        r#"
+hostedZone: {name: example.com}
+name: www.example.com
+type: A
+primary:
+  alias: {dnsName: d111111abcdef8.cloudfront.net, hostedZoneId: Z2FDTNDATAQYW2, evaluateTargetHealth: false}
+secondary:
+  values: ["52.94.76.20"]
+  healthCheck: {type: TCP, port: 443}
+"#,
+    );
+    h.run(true).await;
     assert_eq!(
         h.status.as_ref().and_then(|s| s.active_role),
-        Some(Role::Secondary),
-        "unchecked secondary serves"
+        Some(Role::Primary)
     );
 }
 
@@ -657,8 +769,10 @@ async fn tags_lost_to_a_crash_after_create_are_added_and_foreign_tags_kept() {
             .iter()
             .any(|(k, _)| k == "route53-failover-operator/uid")
     );
-    // As after a crash between CreateHealthCheck and ChangeTagsForResource, plus a tag of a person.
+    // As after a crash between CreateHealthCheck and ChangeTagsForResource (so no status was
+    // written for it), plus a tag of a person.
     h.r53.set_tags(&p, &[("team".into(), "payments".into())]);
+    h.status = None;
     h.r53.reset_calls();
     let out = h.run(true).await;
     assert!(out.result.is_ok(), "{:?}", out.result);

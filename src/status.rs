@@ -72,6 +72,9 @@ pub struct Observation {
     pub endpoints: [Option<(String, Option<String>, EndpointHealth)>; 2],
     /// The last change and whether it is INSYNC.
     pub change: Option<(String, bool)>,
+    /// Per endpoint (primary, secondary): Route 53 judges its health by evaluating its alias
+    /// target (`evaluateTargetHealth` without a health check), which the operator cannot read.
+    pub unobservable: [bool; 2],
 }
 
 /// Build the next status from the previous one and an observation. Transition times and
@@ -98,6 +101,9 @@ pub fn next_status(
     let primary = endpoint_status(0);
     let secondary = endpoint_status(1);
     let active = match (&obs.endpoints[0], &obs.endpoints[1]) {
+        // Route 53 answers by the target's health, which cannot be read: no guess.
+        (Some(_), Some(_)) if obs.unobservable[0] => None,
+        (Some((_, _, p)), Some(_)) if obs.unobservable[1] && p.health == Health::Unhealthy => None,
         (Some((_, _, p)), Some((_, shc, s))) => {
             Some(active_role(p.health, s.health, shc.is_some()))
         }
@@ -142,6 +148,14 @@ pub fn next_status(
                     "the {} endpoint has not been observed",
                     role.to_string().to_lowercase()
                 ),
+            ),
+            Some((_, None, _)) if obs.unobservable[i] => (
+                "Unknown",
+                "TargetHealthNotObservable",
+                "alias with evaluateTargetHealth and no health check: Route 53 judges the alias \
+                 target's health itself, which cannot be read (activeRole stays unset); add a \
+                 health check to observe it"
+                    .to_string(),
             ),
             Some((_, None, _)) => (
                 "Unknown",
@@ -316,6 +330,7 @@ mod tests {
                 Some(("o:u:secondary".into(), Some("hc-s".into()), h(s))),
             ],
             change: Some(("C1".into(), true)),
+            unobservable: [false, false],
         }
     }
 
@@ -371,6 +386,7 @@ mod tests {
             hosted_zone_id: None,
             endpoints: [None, None],
             change: None,
+            unobservable: [false, false],
         };
         let s1 = next_status(Some(&s0), &bad, t0);
         assert_eq!(s1.primary, s0.primary);

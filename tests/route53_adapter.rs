@@ -870,7 +870,15 @@ async fn health_check_deleted_out_of_band_is_recreated_against_route53() {
 async fn health_check_edited_out_of_band_is_repaired_on_the_next_resync() {
     let w = R53World::start();
     w.create_zone("example.test").await;
-    let (a, _) = adapter(&w, 0.0).await;
+    // A resync confirms from the inventory while it is younger than the snapshot TTL (the controller
+    // sets half its resync interval): 1 s here.
+    let a = AwsRoute53::with_ttls(
+        w.client().await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+    );
     let mut o = Obj::new(4, "default/app", "app.example.test");
     o.create_and_settle(&a).await;
     let ids: Vec<String> = live_operator_checks(&w)
@@ -905,6 +913,7 @@ async fn health_check_edited_out_of_band_is_repaired_on_the_next_resync() {
         .await
         .expect("edit");
     assert_eq!(threshold(&ids[0]).await, Some(7));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let out = o.sync(&a, true).await;
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(threshold(&ids[0]).await, before, "repaired");
@@ -1154,4 +1163,137 @@ async fn a_conflicting_member_fails_alone_against_route53() {
     let calls = w.counter("requests", "ChangeResourceRecordSets");
     eprintln!("40 change lists, 2 refused: {calls} ChangeResourceRecordSets calls");
     assert!(calls < 40, "fewer calls than callers: {calls}");
+}
+
+/// A steady-state resync of many records in one zone: a few names are read on their own, then the
+/// zone is listed once (300 record sets per page) and every other name is served from that snapshot;
+/// our own writes are applied to it, a failed one makes its name read again.
+#[tokio::test]
+async fn records_in_sync_are_confirmed_from_one_zone_listing_not_a_read_per_name() {
+    use route53_failover_operator::route53::snapshot::FIRST_LISTING_DEMAND;
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let (a, metrics) = adapter(&w, 0.0).await;
+    const N: usize = 200;
+    // A non-alias primary needs a health check (the double refuses it otherwise, as Route 53 does).
+    let hc = a
+        .create_health_check("frec1-snapshot", &tcp(1), &[])
+        .await
+        .expect("check")
+        .id;
+    let pair_of = |i: usize, value: &str| {
+        let name = format!("app{i}.example.test.");
+        vec![
+            Change::Create(a_record(
+                &name,
+                &format!("o:{i}:primary"),
+                Role::Primary,
+                value,
+                Some(hc.clone()),
+            )),
+            Change::Create(a_record(
+                &name,
+                &format!("o:{i}:secondary"),
+                Role::Secondary,
+                "52.94.76.2",
+                None,
+            )),
+        ]
+    };
+    for chunk in (0..N).collect::<Vec<_>>().chunks(50) {
+        let changes: Vec<Change> = chunk
+            .iter()
+            .flat_map(|i| pair_of(*i, "52.94.76.1"))
+            .collect();
+        a.change_record_sets(&zone, "seed", &changes)
+            .await
+            .expect("seed");
+    }
+    w.reset_counters();
+    for i in 0..N {
+        let sets = a
+            .list_record_sets_cached(&zone, &format!("app{i}.example.test"))
+            .await
+            .expect("lookup");
+        assert_eq!(sets.len(), 2, "app{i}");
+    }
+    // 2 × 200 pairs + SOA + NS = 402 sets: two pages.
+    let reads = w.counter("requests", "ListResourceRecordSets");
+    assert_eq!(
+        reads as usize,
+        (FIRST_LISTING_DEMAND - 1) + 2,
+        "per-name reads, then one listing"
+    );
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    assert!(
+        text.contains(&format!(
+            "route53_failover_route53_zone_snapshot_lookups_total{{result=\"hit\"}} {}",
+            N - FIRST_LISTING_DEMAND + 1
+        )),
+        "{text}"
+    );
+    // Our own committed write is applied to the snapshot: no read to see it.
+    let mut p = a_record(
+        "app0.example.test.",
+        "o:0:primary",
+        Role::Primary,
+        "52.94.76.9",
+        Some(hc.clone()),
+    );
+    a.change_record_sets(&zone, "edit", &[Change::Upsert(p.clone())])
+        .await
+        .expect("upsert");
+    w.reset_counters();
+    let sets = a
+        .list_record_sets_cached(&zone, "app0.example.test")
+        .await
+        .expect("lookup");
+    assert!(sets.contains(&p), "{sets:?}");
+    assert_eq!(w.counter("requests", "ListResourceRecordSets"), 0);
+    // A refused batch changes nothing; a batch whose outcome is unknown makes the name read again.
+    p.values = vec!["52.94.76.10".into()];
+    a.change_record_sets(&zone, "dup", &[Change::Create(p.clone())])
+        .await
+        .expect_err("exists");
+    a.list_record_sets_cached(&zone, "app0.example.test")
+        .await
+        .expect("lookup");
+    assert_eq!(w.counter("requests", "ListResourceRecordSets"), 0);
+}
+
+/// Every object of a batched change polls the same change: a PENDING answer serves the polls of the
+/// next second, and INSYNC (final) is never asked again.
+#[tokio::test]
+async fn polls_of_one_change_are_shared() {
+    let w = R53World::start();
+    w.configure(serde_json::json!({"change_delay": 2.0}));
+    let zone = w.create_zone("example.test").await;
+    let (a, _) = adapter(&w, 0.0).await;
+    let info = a
+        .change_record_sets(
+            &zone,
+            "one",
+            &[Change::Create(simple("one.example.test.", "52.94.76.1"))],
+        )
+        .await
+        .expect("create");
+    assert!(!info.insync);
+    w.reset_counters();
+    for _ in 0..10 {
+        assert!(!a.get_change(&info.id).await.expect("poll").insync);
+    }
+    assert_eq!(
+        w.counter("requests", "GetChange"),
+        1,
+        "ten polls within a second, one call"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(a.get_change(&info.id).await.expect("poll").insync);
+    for _ in 0..10 {
+        assert!(a.get_change(&info.id).await.expect("poll").insync);
+    }
+    assert_eq!(w.counter("requests", "GetChange"), 2, "INSYNC is final");
 }

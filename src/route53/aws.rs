@@ -12,6 +12,7 @@ use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types as t;
 
 use super::budget::Budget;
+use super::snapshot::{Lookup, ZoneSnapshots};
 use super::{
     Alias, Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
     Route53Error, Route53ErrorKind, Zone, fqdn, strip_id, unescape_name,
@@ -31,6 +32,11 @@ pub struct AwsRoute53 {
     fence: Option<Arc<Fence>>,
 }
 
+/// How long a PENDING GetChange answer serves other polls of the same change.
+const CHANGE_POLL_SHARE: Duration = Duration::from_secs(1);
+/// Remembered GetChange answers (cleared when full).
+const CHANGE_CACHE_LIMIT: usize = 10_000;
+
 /// Route 53 operations that change something: refused without a valid [`Fence`].
 const WRITES: &[&str] = &[
     "ChangeResourceRecordSets",
@@ -43,9 +49,17 @@ const WRITES: &[&str] = &[
 /// Shared read caches, so reads cost the account budget once per TTL rather than once per object:
 /// hosted zones that exist (immutable for our purposes; a missing zone is never cached) and the account's health check inventory (listing it is
 /// paginated over every check in the account). The inventory is updated in place by our own
-/// creates, updates and deletes, and dropped whenever Route 53 contradicts it.
+/// creates, updates and deletes, and dropped whenever Route 53 contradicts it. Zone snapshots
+/// ([`super::snapshot`]) serve [`Route53::list_record_sets_cached`].
 struct Caches {
     ttl: Duration,
+    /// TTL of the health check inventory (and of zone snapshots, which keep their own).
+    inventory_ttl: Duration,
+    snapshots: Mutex<ZoneSnapshots>,
+    /// GetChange answers: INSYNC for good, PENDING for [`CHANGE_POLL_SHARE`].
+    changes: Mutex<HashMap<String, (Instant, bool)>>,
+    /// Held while a zone is listed, so concurrent reconciles wait for one listing.
+    zone_listing: tokio::sync::Mutex<()>,
     zones_by_name: Mutex<HashMap<String, (Instant, Vec<Zone>)>>,
     zones_by_id: Mutex<HashMap<String, (Instant, Option<Zone>)>>,
     /// Held while a zone is looked up, so concurrent reconciles wait for one lookup.
@@ -78,12 +92,29 @@ impl AwsRoute53 {
         metrics: Arc<Metrics>,
         ttl: Duration,
     ) -> Self {
+        Self::with_ttls(client, budget, metrics, ttl, ttl)
+    }
+
+    /// Like [`AwsRoute53::new`], with the TTL of the zone cache (`ttl`) and, separately, the TTL of
+    /// the health check inventory and of zone snapshots (`snapshot_ttl`): the age of what a
+    /// steady-state resync confirms, so the controller sets it from its resync interval.
+    pub fn with_ttls(
+        client: Client,
+        budget: Arc<Budget>,
+        metrics: Arc<Metrics>,
+        ttl: Duration,
+        snapshot_ttl: Duration,
+    ) -> Self {
         AwsRoute53 {
             client,
             budget,
             metrics,
             cache: Arc::new(Caches {
                 ttl,
+                inventory_ttl: snapshot_ttl,
+                snapshots: Mutex::new(ZoneSnapshots::new(snapshot_ttl)),
+                changes: Mutex::new(HashMap::new()),
+                zone_listing: tokio::sync::Mutex::new(()),
                 zones_by_name: Mutex::new(HashMap::new()),
                 zones_by_id: Mutex::new(HashMap::new()),
                 zone_lookup: tokio::sync::Mutex::new(()),
@@ -381,7 +412,11 @@ impl AwsRoute53 {
     /// paging through the account.
     async fn owned_from_inventory(&self, prefix: &str, fresh: bool) -> R53Result<Vec<HealthCheck>> {
         let mut inv = self.cache.inventory.lock().await;
-        if fresh || !inv.fetched.is_some_and(|at| self.cache.fresh(at)) {
+        if fresh
+            || inv
+                .fetched
+                .is_none_or(|at| at.elapsed() >= self.cache.inventory_ttl)
+        {
             let all = self.raw_list_health_checks("").await?;
             inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
             inv.fetched = Some(Instant::now());
@@ -622,6 +657,78 @@ impl AwsRoute53 {
         }
     }
 
+    /// GetChange, uncached.
+    async fn raw_get_change(&self, id: &str) -> R53Result<ChangeInfo> {
+        let id = id.to_string();
+        let out = self
+            .call("GetChange", |c| async move {
+                c.get_change().id(id).send().await
+            })
+            .await?;
+        let info = out.change_info().ok_or_else(|| {
+            Route53Error::new(
+                "GetChange",
+                Route53ErrorKind::Other,
+                "NoChangeInfo",
+                "no ChangeInfo in response",
+            )
+        })?;
+        Ok(ChangeInfo {
+            id: strip_id(info.id()),
+            insync: info.status() == &t::ChangeStatus::Insync,
+        })
+    }
+
+    /// Every record set of a zone (ListResourceRecordSets, 300 per page) and the number of pages.
+    async fn raw_list_zone(&self, zone_id: &str) -> R53Result<(Vec<RecordSet>, usize)> {
+        let mut sets = Vec::new();
+        let mut pages = 0;
+        let mut start: Option<(String, Option<t::RrType>, Option<String>)> = None;
+        loop {
+            let zone = zone_id.to_string();
+            let from = start.take();
+            let out = self
+                .call("ListResourceRecordSets", |c| async move {
+                    let mut req = c
+                        .list_resource_record_sets()
+                        .hosted_zone_id(zone)
+                        .max_items(300);
+                    if let Some((name, rtype, id)) = from {
+                        req = req
+                            .start_record_name(name)
+                            .set_start_record_type(rtype)
+                            .set_start_record_identifier(id);
+                    }
+                    req.send().await
+                })
+                .await?;
+            pages += 1;
+            sets.extend(out.resource_record_sets().iter().map(record_from));
+            match (out.is_truncated(), out.next_record_name()) {
+                (true, Some(n)) => {
+                    start = Some((
+                        n.to_string(),
+                        out.next_record_type().cloned(),
+                        out.next_record_identifier().map(str::to_string),
+                    ))
+                }
+                _ => return Ok((sets, pages)),
+            }
+        }
+    }
+
+    /// Read one name on its own and put the answer into the zone's snapshot.
+    async fn read_name_into_snapshot(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        let read_at = Instant::now();
+        let sets = self.list_record_sets(zone_id, name).await?;
+        lock(&self.cache.snapshots).store_name(zone_id, name, &sets, read_at);
+        Ok(sets)
+    }
+
     /// Keep the inventory in step with our own writes; forget it when a write failed.
     async fn remember(&self, res: &R53Result<HealthCheck>) {
         let mut inv = self.cache.inventory.lock().await;
@@ -696,6 +803,47 @@ impl Route53 for AwsRoute53 {
         Ok(out_sets)
     }
 
+    async fn list_record_sets_cached(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        let want = fqdn(name);
+        let decision = lock(&self.cache.snapshots).lookup(zone_id, &want, Instant::now());
+        match decision {
+            Lookup::Hit(sets) => {
+                self.metrics.snapshot_lookup("hit");
+                Ok(sets)
+            }
+            Lookup::ReadName => {
+                self.metrics.snapshot_lookup("read");
+                self.read_name_into_snapshot(zone_id, &want).await
+            }
+            Lookup::ListZone => {
+                {
+                    let _one_listing = self.cache.zone_listing.lock().await;
+                    if !lock(&self.cache.snapshots).is_fresh(zone_id, Instant::now()) {
+                        self.metrics.snapshot_lookup("list");
+                        let started = Instant::now();
+                        let (sets, pages) = self.raw_list_zone(zone_id).await?;
+                        lock(&self.cache.snapshots).store_listing(zone_id, sets, pages, started);
+                    }
+                }
+                let again = lock(&self.cache.snapshots).lookup(zone_id, &want, Instant::now());
+                match again {
+                    Lookup::Hit(sets) => {
+                        self.metrics.snapshot_lookup("hit");
+                        Ok(sets)
+                    }
+                    _ => {
+                        self.metrics.snapshot_lookup("read");
+                        self.read_name_into_snapshot(zone_id, &want).await
+                    }
+                }
+            }
+        }
+    }
+
     async fn change_record_sets(
         &self,
         zone_id: &str,
@@ -723,10 +871,10 @@ impl Route53 for AwsRoute53 {
             .set_changes(Some(sdk_changes))
             .build()
             .map_err(|e| build_err(op, e))?;
-        let lock = self.budget.zone_lock(zone_id);
-        let _serialised = lock.lock().await;
+        let zone_lock = self.budget.zone_lock(zone_id);
+        let _serialised = zone_lock.lock().await;
         let zone = zone_id.to_string();
-        let out = self
+        let res = self
             .call(op, |c| async move {
                 c.change_resource_record_sets()
                     .hosted_zone_id(zone)
@@ -734,7 +882,25 @@ impl Route53 for AwsRoute53 {
                     .send()
                     .await
             })
-            .await?;
+            .await;
+        // Refused outright (Route 53 validated the batch and said no): nothing committed. Any other
+        // failure may have committed (a lost answer), so its names are read again.
+        let committed = match &res {
+            Ok(_) => Some(true),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    Route53ErrorKind::Conflict | Route53ErrorKind::Invalid
+                ) =>
+            {
+                None
+            }
+            Err(_) => Some(false),
+        };
+        if let Some(committed) = committed {
+            lock(&self.cache.snapshots).apply(zone_id, changes, committed, Instant::now());
+        }
+        let out = res?;
         let info = out.change_info().ok_or_else(|| {
             Route53Error::new(
                 op,
@@ -750,24 +916,31 @@ impl Route53 for AwsRoute53 {
     }
 
     async fn get_change(&self, id: &str) -> R53Result<ChangeInfo> {
-        let id = id.to_string();
-        let out = self
-            .call("GetChange", |c| async move {
-                c.get_change().id(id).send().await
-            })
-            .await?;
-        let info = out.change_info().ok_or_else(|| {
-            Route53Error::new(
-                "GetChange",
-                Route53ErrorKind::Other,
-                "NoChangeInfo",
-                "no ChangeInfo in response",
-            )
-        })?;
-        Ok(ChangeInfo {
-            id: strip_id(info.id()),
-            insync: info.status() == &t::ChangeStatus::Insync,
-        })
+        // A batched change is polled by every object in it: INSYNC is final and is remembered; a
+        // PENDING answer serves the other objects' polls for a second.
+        let known = lock(&self.cache.changes).get(id).copied();
+        match known {
+            Some((_, true)) => {
+                return Ok(ChangeInfo {
+                    id: id.to_string(),
+                    insync: true,
+                });
+            }
+            Some((at, false)) if at.elapsed() < CHANGE_POLL_SHARE => {
+                return Ok(ChangeInfo {
+                    id: id.to_string(),
+                    insync: false,
+                });
+            }
+            _ => {}
+        }
+        let info = self.raw_get_change(id).await?;
+        let mut changes = lock(&self.cache.changes);
+        if changes.len() >= CHANGE_CACHE_LIMIT {
+            changes.clear();
+        }
+        changes.insert(info.id.clone(), (Instant::now(), info.insync));
+        Ok(info)
     }
 
     async fn get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {

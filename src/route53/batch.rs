@@ -381,6 +381,17 @@ impl<R: Route53> Route53 for Batched<R> {
         self.shared.inner.list_record_sets(zone_id, name).await
     }
 
+    async fn list_record_sets_cached(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        self.shared
+            .inner
+            .list_record_sets_cached(zone_id, name)
+            .await
+    }
+
     async fn change_record_sets(
         &self,
         zone_id: &str,

@@ -219,6 +219,26 @@ impl Route53 for FakeRoute53 {
             .collect())
     }
 
+    /// The fake has no snapshot: it answers from its records like [`Route53::list_record_sets`], but
+    /// counts the lookup as `Snapshot` so tests can tell a confirmation from a fresh read.
+    async fn list_record_sets_cached(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        let mut s = self.lock();
+        self.enter(&mut s, "Snapshot")?;
+        let sets = s
+            .records
+            .get(zone_id)
+            .ok_or_else(|| err("ListResourceRecordSets", "NoSuchHostedZone", zone_id))?;
+        Ok(sets
+            .iter()
+            .filter(|r| fqdn(&r.name) == fqdn(name))
+            .cloned()
+            .collect())
+    }
+
     async fn change_record_sets(
         &self,
         zone_id: &str,

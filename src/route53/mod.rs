@@ -11,6 +11,7 @@ pub mod budget;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod readonly;
+pub mod snapshot;
 
 use std::future::Future;
 
@@ -279,6 +280,18 @@ pub trait Route53: Send + Sync + 'static {
         zone_id: &str,
         name: &str,
     ) -> impl Future<Output = R53Result<Vec<RecordSet>>> + Send;
+
+    /// The record sets with this exact name as a recent snapshot of the zone has them (see
+    /// [`snapshot`]): up to the adapter's snapshot TTL old, with our own writes applied. Only for
+    /// confirming that nothing needs to change; anything that may lead to a write reads the name
+    /// again with [`Route53::list_record_sets`]. Adapters without snapshots read the name.
+    fn list_record_sets_cached(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> impl Future<Output = R53Result<Vec<RecordSet>>> + Send {
+        self.list_record_sets(zone_id, name)
+    }
 
     /// ChangeResourceRecordSets: one transactional batch.
     fn change_record_sets(

@@ -84,6 +84,14 @@ impl<R: Route53> Route53 for ReadOnly<R> {
         self.inner.list_record_sets(zone_id, name).await
     }
 
+    async fn list_record_sets_cached(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        self.inner.list_record_sets_cached(zone_id, name).await
+    }
+
     async fn change_record_sets(
         &self,
         zone_id: &str,
@@ -227,6 +235,11 @@ mod tests {
             Vec::new()
         );
         assert!(fake.call_count("GetHealthCheck") >= 1, "{:?}", fake.calls());
+        // The zone snapshot of the wrapped implementation is used, not a read of the name.
+        ro.list_record_sets_cached(&zone, "www.example.test.")
+            .await
+            .expect("read");
+        assert_eq!(fake.call_count("Snapshot"), 1, "{:?}", fake.calls());
     }
 
     #[tokio::test]
