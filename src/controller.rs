@@ -27,7 +27,7 @@ use crate::ownership::{self, Claim, LEGACY_FINALIZER, OWNER_ANNOTATION};
 use crate::policy::{self, NamespacePolicy};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::Route53;
-use crate::status::{self, READY, next_status};
+use crate::status::{self, READY, RECONCILING, STALLED, next_status};
 use crate::text;
 
 /// Field manager of every write the operator makes.
@@ -329,7 +329,7 @@ fn undecodable_ref(meta: &ObjectMeta, name: &str) -> k8s_openapi::api::core::v1:
     }
 }
 
-/// An object whose spec cannot be decoded: `Ready=False reason=InvalidSpec` with the decoder's message
+/// An object whose spec cannot be decoded: `Ready=False` and `Stalled=True`, reason `InvalidSpec`, with the decoder's message
 /// (written through the dynamic API, since the typed one cannot read the object back), and a Warning
 /// Event when that message is new. Nothing is written to Route 53; a finalizer already on the object
 /// stays, so deleting it still cleans up what it owns (see [`release_undecodable`]); the status keeps
@@ -349,35 +349,49 @@ async fn report_undecodable<R>(watched: &Watched, error: &str, ctx: &Context<R>)
         text::CONDITION_MESSAGE_MAX,
     )
     .into_owned();
-    let prev = conditions.iter().find(|c| c.type_ == READY);
-    let unchanged = prev.is_some_and(|c| {
-        c.status == "False"
-            && c.reason == "InvalidSpec"
-            && c.message == message
-            && c.observed_generation == meta.generation
-    });
-    if unchanged {
-        return Ok(());
-    }
+    // Ready=False and Stalled=True, reason InvalidSpec (it waits for a spec change); the other
+    // conditions stay as they were.
+    let readiness = status::Readiness {
+        message: message.clone(),
+        ..status::Readiness::failed("InvalidSpec", &Error::InvalidSpec(String::new()))
+    };
+    let now = Timestamp::now();
     let ready = Condition {
         type_: READY.into(),
-        status: "False".into(),
-        reason: "InvalidSpec".into(),
+        status: readiness.status.into(),
+        reason: readiness.reason.into(),
         message: message.clone(),
         observed_generation: meta.generation,
-        last_transition_time: prev
-            .filter(|c| c.status == "False")
+        last_transition_time: conditions
+            .iter()
+            .find(|c| c.type_ == READY && c.status == readiness.status)
             .map(|c| c.last_transition_time.clone())
-            .unwrap_or(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                Timestamp::now(),
-            )),
+            .unwrap_or(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
     };
-    let mut others: Vec<Condition> = conditions
-        .into_iter()
-        .filter(|c| c.type_ != READY)
+    let progress = status::progress_condition(
+        &conditions,
+        &readiness,
+        meta.generation,
+        now,
+        ctx.settings.slow_retry,
+    );
+    let next: Vec<Condition> = std::iter::once(ready)
+        .chain(progress)
+        .chain(
+            conditions
+                .iter()
+                .filter(|c| ![READY, RECONCILING, STALLED].contains(&c.type_.as_str()))
+                .cloned(),
+        )
         .collect();
-    others.insert(0, ready);
-    let mut status = json!({"observedGeneration": meta.generation, "conditions": others});
+    let observed = current
+        .data
+        .pointer("/status/observedGeneration")
+        .and_then(serde_json::Value::as_i64);
+    if next == conditions && observed == meta.generation {
+        return Ok(());
+    }
+    let mut status = json!({"observedGeneration": meta.generation, "conditions": next});
     if let Some(zone) = current
         .data
         .pointer("/status/hostedZoneId")
@@ -543,12 +557,23 @@ async fn apply<R: Route53>(
             }
         }
     };
+    // A transient failure before this generation was ever reported: Reconciling, so that kstatus
+    // does not take an object without status for Current. It is retried: no Warning Event, and the
+    // health monitor keeps the checks it watches.
+    let retried = match (&out.observation, &out.result) {
+        (None, Err(e)) => status::retrying(prev, generation, e),
+        _ => None,
+    };
+    let announce = match retried {
+        Some(_) => None,
+        None => out.result.as_ref().err(),
+    };
     let oref = obj.object_ref(&());
     for note in &Note::merged(&out.notes) {
         publish(ctx, &oref, note).await;
     }
-    if let Some(observation) = &out.observation {
-        if let Some(key) = monitor_key(&obj.metadata) {
+    if let Some(observation) = out.observation.as_ref().or(retried.as_ref()) {
+        if let (Some(key), None) = (monitor_key(&obj.metadata), &retried) {
             ctx.health.watch(
                 &key,
                 observation
@@ -558,8 +583,8 @@ async fn apply<R: Route53>(
                     .filter_map(|e| e.1.clone()),
             );
         }
-        let next = next_status(prev, observation, Timestamp::now());
-        announce_transitions(ctx, &oref, prev, &next, out.result.as_ref().err()).await;
+        let next = next_status(prev, observation, Timestamp::now(), s.slow_retry);
+        announce_transitions(ctx, &oref, prev, &next, announce).await;
         ctx.metrics
             .set_record_state(&uid, Some(record_state(&next)));
         if prev != Some(&next) {

@@ -162,6 +162,19 @@ pub struct FailoverRecordSpec {
     /// checks this object created; `Retain` leaves Route 53 untouched.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Take over a failover pair made outside the operator (`false` by default: such records are a
+    /// `Conflict` and nothing is written). With `true`, when the record sets of this name and type
+    /// that are not this object's are failover records (at most a PRIMARY and a SECONDARY, made by
+    /// hand, the AWS CLI or another tool, not by a FailoverRecord), they are replaced by this object's
+    /// pair in one ChangeResourceRecordSets call (DELETE theirs and CREATE ours together, so the name
+    /// never goes without an answer), and an `Adopted` Event lists what was taken over. Their health
+    /// checks are left in Route 53 and never deleted by the operator; the new records carry what
+    /// `healthCheck` or `existingHealthCheckId` says (set `existingHealthCheckId` to their check's id
+    /// to keep it). A plain record, weighted or other routing sets, a failover pair of another type
+    /// that clashes (a CNAME), or another FailoverRecord's records are never taken over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// Which hosted zone holds the record: exactly one of `id` and `name`.
@@ -533,8 +546,14 @@ pub struct FailoverRecordStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready` (Route 53 matches the spec and the last change is INSYNC), `PrimaryHealthy` and
-    /// `SecondaryHealthy` (Route 53's health view of each endpoint).
+    /// Standard conditions, each with the `metadata.generation` it describes. `Ready`: Route 53
+    /// matches the spec and the last change is INSYNC. `Reconciling` (kstatus; present only while
+    /// `True`): the operator is still working towards the spec, e.g. a change is propagating or a
+    /// hosted zone is still missing within its grace period. `Stalled` (kstatus; present only while
+    /// `True`): it cannot get there without a change of the spec or of something outside it (invalid
+    /// spec, conflict, namespace policy, a missing health check or hosted zone, access denied);
+    /// nothing is written to Route 53 for it. `PrimaryHealthy` and `SecondaryHealthy`: Route 53's
+    /// health view of each endpoint.
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -609,19 +628,47 @@ pub struct ChangeStatus {
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     serde_json::from_value(serde_json::json!({
         "type": "array",
-        "description": "Standard Kubernetes conditions.",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
         "items": {
             "type": "object",
+            "description": "One aspect of the object's state (metav1.Condition).",
             "required": ["lastTransitionTime", "message", "reason", "status", "type"],
             "properties": {
-                "lastTransitionTime": {"type": "string", "format": "date-time"},
-                "message": {"type": "string", "maxLength": 32768},
-                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-                "reason": {"type": "string", "maxLength": 1024, "minLength": 1},
-                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-                "type": {"type": "string", "maxLength": 316}
+                "lastTransitionTime": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the condition last changed from one status to another."
+                },
+                "message": {
+                    "type": "string",
+                    "maxLength": 32768,
+                    "description": "Human-readable details (cut to 1 kB, with the original length)."
+                },
+                "observedGeneration": {
+                    "type": "integer",
+                    "format": "int64",
+                    "minimum": 0,
+                    "description": "The metadata.generation the condition was set for: a condition with an older one is stale."
+                },
+                "reason": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "minLength": 1,
+                    "description": "Why, in CamelCase: Synced, Propagating, InvalidSpec, Conflict, ZoneNotFound, \
+                        HealthCheckNotFound, Route53Error, NotAllowed (Ready, Reconciling, Stalled); Healthy, \
+                        Unhealthy, NoData, NoHealthCheck, NotObserved (PrimaryHealthy, SecondaryHealthy)."
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["True", "False", "Unknown"],
+                    "description": "True, False or Unknown."
+                },
+                "type": {
+                    "type": "string",
+                    "maxLength": 316,
+                    "description": "Ready, Reconciling, Stalled, PrimaryHealthy or SecondaryHealthy."
+                }
             }
         }
     }))
@@ -653,6 +700,7 @@ impl Default for FailoverRecordSpec {
             primary: Endpoint::default(),
             secondary: Endpoint::default(),
             deletion_policy: DeletionPolicy::Delete,
+            adopt: false,
         }
     }
 }

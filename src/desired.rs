@@ -72,6 +72,8 @@ pub struct Desired {
     pub endpoints: [DesiredEndpoint; 2],
     /// What to do on delete.
     pub deletion_policy: DeletionPolicy,
+    /// Take over a failover pair made outside the operator ([`crate::plan::plan_records`]).
+    pub adopt: bool,
 }
 
 impl Desired {
@@ -165,6 +167,7 @@ impl Desired {
                 ttl,
                 endpoints,
                 deletion_policy: spec.deletion_policy,
+                adopt: spec.adopt,
             })
         } else {
             errs.dedup();

@@ -32,6 +32,22 @@ pub fn set_identifier(owner: &str, uid: &str, role: Role) -> String {
     format!("{owner}:{uid}:{}", role.short())
 }
 
+/// Whether a SetIdentifier has the shape [`set_identifier`] gives (`<owner-id>:<uid>:<role>`, the uid
+/// a Kubernetes UUID): a record of some FailoverRecord, of this installation or another. Such records
+/// are never taken over by `spec.adopt`.
+pub fn is_set_identifier(id: &str) -> bool {
+    let mut parts = id.rsplitn(3, ':');
+    let (Some(role), Some(uid), Some(owner)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let uuid = uid.len() == 36
+        && uid.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    !owner.is_empty() && uuid && (role == "primary" || role == "secondary")
+}
+
 /// 8 hex digits of the SHA-256 of the owner id: the owner's part of a CallerReference.
 pub fn owner_hash(owner: &str) -> String {
     hex(&Sha256::digest(owner.as_bytes()), 4)
@@ -288,6 +304,25 @@ mod tests {
         assert!(a.starts_with(&"n".repeat(63)));
         let exact = "x".repeat(256);
         assert_eq!(bounded(&exact, 256), exact);
+    }
+
+    #[test]
+    fn operator_set_identifiers_are_recognised_and_others_are_not() {
+        for role in Role::ALL {
+            assert!(is_set_identifier(&set_identifier("prod-eu-1", UID, role)));
+            assert!(is_set_identifier(&set_identifier("a:b", UID, role)));
+        }
+        for other in [
+            "primary",
+            "app-primary",
+            "Primary",
+            &format!(":{UID}:primary"),
+            &format!("x:{UID}:tertiary"),
+            "x:not-a-uid:primary",
+            "x:6f1c2b1e-0000-4000-8000-00000000000g:primary",
+        ] {
+            assert!(!is_set_identifier(other), "{other}");
+        }
     }
 
     #[test]

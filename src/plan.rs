@@ -159,8 +159,51 @@ pub enum RecordPlan {
     InSync,
     /// Write this batch (CREATE for missing records, UPSERT for our drifted ones).
     Changes(Vec<Change>),
+    /// Take over a failover pair made outside the operator (`spec.adopt`): one batch that DELETEs
+    /// theirs (with the exact values Route 53 holds) and CREATEs ours, so no moment exists where the
+    /// name has no answer. It must go to Route 53 as one ChangeResourceRecordSets call.
+    Adopt(Adoption),
     /// Record sets that are not ours occupy the name: nothing is written.
     Conflict(String),
+}
+
+/// A takeover of a failover pair made outside the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adoption {
+    /// DELETE of each of their record sets, then CREATE (or UPSERT) of ours: one transaction.
+    pub changes: Vec<Change>,
+    /// Their record sets as Route 53 held them, PRIMARY first.
+    pub taken: Vec<RecordSet>,
+}
+
+impl Adoption {
+    /// One line per taken record set: role, SetIdentifier, values or alias, health check, and what
+    /// becomes of that check (`ids`: the health check ids our records carry from now on).
+    pub fn describe(&self, ids: &[Option<String>; 2]) -> String {
+        let parts: Vec<String> = self
+            .taken
+            .iter()
+            .map(|rs| {
+                let role = rs.failover.map(Role::failover).unwrap_or("?");
+                let target = match &rs.alias {
+                    Some(a) => format!("alias {}", a.dns_name),
+                    None => rs.values.join(" "),
+                };
+                let check = match &rs.health_check_id {
+                    Some(id) if ids.iter().flatten().any(|k| k == id) => {
+                        format!("health check {id} kept on our record")
+                    }
+                    Some(id) => format!("health check {id} left in Route 53, no longer attached"),
+                    None => "no health check".to_string(),
+                };
+                format!(
+                    "{role} {:?} ({target}; {check})",
+                    rs.set_identifier.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        parts.join(", ")
+    }
 }
 
 /// Whether two record sets would clash at the same name: same type, or either is a CNAME.
@@ -184,7 +227,44 @@ pub fn our_record<'a>(
     observed.iter().find(|rs| is_ours(desired, role, rs))
 }
 
+/// Why a foreign record set cannot be taken over with `spec.adopt`; `None` when it can: a failover
+/// record of the desired type that no FailoverRecord made.
+pub fn not_adoptable(desired: &Desired, rs: &RecordSet) -> Option<String> {
+    let rtype = desired.rtype.as_str();
+    if rs.rtype != rtype {
+        return Some(format!(
+            "a {} record set, not {rtype}: only a failover pair of the same type is taken over",
+            rs.rtype
+        ));
+    }
+    match (&rs.set_identifier, rs.failover) {
+        (None, _) => Some("a plain record (no routing policy): never taken over".to_string()),
+        (Some(_), None) => Some(
+            "a record set of another routing policy (weighted, latency, geolocation, ...): never taken over"
+                .to_string(),
+        ),
+        (Some(id), Some(_)) if naming::is_set_identifier(id) => Some(
+            "a record of another FailoverRecord (its SetIdentifier carries an owner id and uid): never taken over"
+                .to_string(),
+        ),
+        (Some(_), Some(_)) => None,
+    }
+}
+
+fn describe_set(rs: &RecordSet) -> String {
+    match &rs.set_identifier {
+        Some(id) => format!("{} {} (SetIdentifier {id:?})", rs.name, rs.rtype),
+        None => format!("{} {}", rs.name, rs.rtype),
+    }
+}
+
 /// Plan the record batch. `observed` are all record sets at the record's name.
+///
+/// Record sets at the name that are not this object's and clash with its type are "theirs". Without
+/// `spec.adopt` they are a [`RecordPlan::Conflict`]. With it, when every one of them is a failover
+/// record of the same type that no FailoverRecord made ([`not_adoptable`]), the plan is an
+/// [`RecordPlan::Adopt`]: DELETE theirs and CREATE ours in one batch; otherwise still a conflict,
+/// naming why.
 pub fn plan_records(
     desired: &Desired,
     ids: &[Option<String>; 2],
@@ -192,25 +272,35 @@ pub fn plan_records(
 ) -> RecordPlan {
     let rtype = desired.rtype.as_str();
     let ours = |rs: &RecordSet, role: Role| is_ours(desired, role, rs);
-    let foreign: Vec<&RecordSet> = observed
+    let mut foreign: Vec<&RecordSet> = observed
         .iter()
         .filter(|rs| fqdn(&rs.name) == desired.name && clashes(&rs.rtype, rtype))
         .filter(|rs| !Role::ALL.iter().any(|r| ours(rs, *r)))
         .collect();
-    if !foreign.is_empty() {
-        let list: Vec<String> = foreign
-            .iter()
-            .map(|rs| match &rs.set_identifier {
-                Some(id) => format!("{} {} (SetIdentifier {id:?})", rs.name, rs.rtype),
-                None => format!("{} {}", rs.name, rs.rtype),
-            })
-            .collect();
-        return RecordPlan::Conflict(format!(
+    foreign.sort_by_key(|rs| (rs.failover.map(Role::index), rs.set_identifier.clone()));
+    let refused: Vec<String> = foreign
+        .iter()
+        .filter_map(|rs| {
+            not_adoptable(desired, rs).map(|why| format!("{}: {why}", describe_set(rs)))
+        })
+        .collect();
+    if !foreign.is_empty() && (!desired.adopt || !refused.is_empty()) {
+        let list: Vec<String> = foreign.iter().map(|rs| describe_set(rs)).collect();
+        let mut msg = format!(
             "record sets not owned by this FailoverRecord exist at the name: {}; nothing was overwritten",
             list.join(", ")
-        ));
+        );
+        if !desired.adopt && refused.is_empty() {
+            msg.push_str(" (they are a failover pair: set spec.adopt to true to take it over)");
+        } else if desired.adopt {
+            msg.push_str(&format!("; adopt cannot take over {}", refused.join("; ")));
+        }
+        return RecordPlan::Conflict(msg);
     }
-    let mut changes = Vec::new();
+    let mut changes: Vec<Change> = foreign
+        .iter()
+        .map(|rs| Change::Delete((*rs).clone()))
+        .collect();
     for (i, role) in Role::ALL.into_iter().enumerate() {
         let want = desired.record_set(role, ids[i].clone());
         match our_record(desired, role, observed) {
@@ -219,7 +309,12 @@ pub fn plan_records(
             Some(_) => {}
         }
     }
-    if changes.is_empty() {
+    if !foreign.is_empty() {
+        RecordPlan::Adopt(Adoption {
+            changes,
+            taken: foreign.into_iter().cloned().collect(),
+        })
+    } else if changes.is_empty() {
         RecordPlan::InSync
     } else {
         RecordPlan::Changes(changes)
@@ -616,6 +711,202 @@ secondary: {values: ["52.94.76.20"]}
             plan_records(&d, &[None, None], &[txt]),
             RecordPlan::Changes(_)
         ));
+    }
+
+    /// The pair the README's AWS CLI example makes: SetIdentifiers of its own, a health check on the
+    /// primary.
+    fn cli_pair() -> Vec<RecordSet> {
+        let rec = |id: &str, role: Role, value: &str, hc: Option<&str>| RecordSet {
+            name: "app.example.com.".into(),
+            rtype: "A".into(),
+            set_identifier: Some(id.into()),
+            failover: Some(role),
+            ttl: Some(60),
+            values: vec![value.into()],
+            alias: None,
+            health_check_id: hc.map(Into::into),
+        };
+        vec![
+            rec("app-secondary", Role::Secondary, "52.94.76.21", None),
+            rec(
+                "app-primary",
+                Role::Primary,
+                "52.94.76.11",
+                Some("their-hc"),
+            ),
+        ]
+    }
+
+    fn adopting() -> Desired {
+        let mut d = basic();
+        d.adopt = true;
+        d
+    }
+
+    #[test]
+    fn a_cli_pair_without_adopt_is_a_conflict_that_names_the_opt_in() {
+        let RecordPlan::Conflict(msg) = plan_records(&basic(), &[None, None], &cli_pair()) else {
+            panic!("expected conflict")
+        };
+        assert!(
+            msg.contains("\"app-primary\"") && msg.contains("\"app-secondary\""),
+            "{msg}"
+        );
+        assert!(msg.contains("set spec.adopt to true"), "{msg}");
+    }
+
+    #[test]
+    fn adopt_replaces_their_pair_in_one_batch_delete_first_with_their_exact_values() {
+        let d = adopting();
+        let theirs = cli_pair();
+        let ids = [Some("hc-ours".to_string()), None];
+        let RecordPlan::Adopt(a) = plan_records(&d, &ids, &theirs) else {
+            panic!("expected adoption")
+        };
+        // PRIMARY first, whatever order Route 53 listed them in.
+        assert_eq!(a.taken, vec![theirs[1].clone(), theirs[0].clone()]);
+        assert_eq!(
+            a.changes,
+            vec![
+                Change::Delete(theirs[1].clone()),
+                Change::Delete(theirs[0].clone()),
+                Change::Create(d.record_set(Role::Primary, ids[0].clone())),
+                Change::Create(d.record_set(Role::Secondary, None)),
+            ]
+        );
+        let text = a.describe(&ids);
+        assert!(text.contains("PRIMARY \"app-primary\" (52.94.76.11; health check their-hc left in Route 53, no longer attached)"), "{text}");
+        assert!(
+            text.contains("SECONDARY \"app-secondary\" (52.94.76.21; no health check)"),
+            "{text}"
+        );
+        // Once the batch is applied, the name holds our pair only: in sync, nothing more to take.
+        let after = vec![
+            d.record_set(Role::Primary, ids[0].clone()),
+            d.record_set(Role::Secondary, None),
+        ];
+        assert_eq!(plan_records(&d, &ids, &after), RecordPlan::InSync);
+    }
+
+    #[test]
+    fn adopt_keeps_their_health_check_when_the_spec_names_it() {
+        let mut s = spec(
+            r#"
+hostedZone: {name: example.com}
+name: app.example.com
+type: A
+adopt: true
+primary: {values: ["52.94.76.10"], existingHealthCheckId: their-hc}
+secondary: {values: ["52.94.76.20"]}
+"#,
+        );
+        let d = Desired::from_spec(&s, OWNER, UID).expect("valid");
+        assert!(d.adopt);
+        let hplan = plan_health_checks(&d, &[], &[None, None], OWNER, UID, 1);
+        assert!(hplan.actions.is_empty() && hplan.retired.is_empty());
+        let RecordPlan::Adopt(a) = plan_records(&d, &hplan.ids, &cli_pair()) else {
+            panic!("expected adoption")
+        };
+        assert!(
+            matches!(&a.changes[2], Change::Create(r) if r.health_check_id.as_deref() == Some("their-hc"))
+        );
+        assert!(
+            a.describe(&hplan.ids)
+                .contains("health check their-hc kept on our record")
+        );
+        // Their check is never ours to delete: not in a cleanup plan either.
+        let ours = [
+            d.record_set(Role::Primary, hplan.ids[0].clone()),
+            d.record_set(Role::Secondary, None),
+        ];
+        let del = plan_deletion("app.example.com", OWNER, UID, 1, &ours, &[]);
+        assert_eq!(del.record_deletes.len(), 2);
+        assert!(del.health_check_deletes.is_empty());
+        s.adopt = false;
+        let d = Desired::from_spec(&s, OWNER, UID).expect("valid");
+        assert!(matches!(
+            plan_records(&d, &hplan.ids, &cli_pair()),
+            RecordPlan::Conflict(_)
+        ));
+    }
+
+    #[test]
+    fn adopt_takes_a_lone_failover_record_too() {
+        let d = adopting();
+        let lone = vec![cli_pair()[0].clone()];
+        let RecordPlan::Adopt(a) = plan_records(&d, &[Some("hc".into()), None], &lone) else {
+            panic!("expected adoption")
+        };
+        assert_eq!(a.changes.len(), 3);
+        assert!(matches!(&a.changes[0], Change::Delete(r) if r == &lone[0]));
+    }
+
+    #[test]
+    fn adopt_never_takes_a_plain_record_weighted_sets_or_a_clashing_type() {
+        let d = adopting();
+        let ids = [Some("hc".to_string()), None];
+        let mut plain = cli_pair()[0].clone();
+        plain.set_identifier = None;
+        plain.failover = None;
+        let mut weighted = cli_pair();
+        for w in &mut weighted {
+            w.failover = None;
+        }
+        let mut cname_pair = cli_pair();
+        for c in &mut cname_pair {
+            c.rtype = "CNAME".into();
+            c.values = vec!["other.example.net.".into()];
+        }
+        for (what, observed, why) in [
+            ("plain", vec![plain], "a plain record"),
+            ("weighted", weighted, "another routing policy"),
+            ("CNAME pair", cname_pair, "a CNAME record set, not A"),
+        ] {
+            let RecordPlan::Conflict(msg) = plan_records(&d, &ids, &observed) else {
+                panic!("{what}: expected conflict")
+            };
+            assert!(
+                msg.contains("adopt cannot take over") && msg.contains(why),
+                "{what}: {msg}"
+            );
+            assert!(!msg.contains("set spec.adopt"), "{what}: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_failover_pair_of_a_type_that_does_not_clash_is_left_alone() {
+        let d = adopting();
+        let mut aaaa = cli_pair();
+        for r in &mut aaaa {
+            r.rtype = "AAAA".into();
+            r.values = vec!["2600:1f18::1".into()];
+        }
+        let RecordPlan::Changes(changes) = plan_records(&d, &[Some("hc".into()), None], &aaaa)
+        else {
+            panic!("expected our pair beside theirs")
+        };
+        assert!(
+            changes
+                .iter()
+                .all(|c| matches!(c, Change::Create(r) if r.rtype == "A"))
+        );
+    }
+
+    #[test]
+    fn adopt_never_takes_another_failover_records_pair() {
+        let d = adopting();
+        let other_uid = "6f1c2b1e-0000-4000-8000-000000000002";
+        let other: Vec<RecordSet> = Role::ALL
+            .into_iter()
+            .map(|role| RecordSet {
+                set_identifier: Some(naming::set_identifier("another-owner", other_uid, role)),
+                ..d.record_set(role, None)
+            })
+            .collect();
+        let RecordPlan::Conflict(msg) = plan_records(&d, &[Some("hc".into()), None], &other) else {
+            panic!("expected conflict")
+        };
+        assert!(msg.contains("another FailoverRecord"), "{msg}");
     }
 
     #[test]

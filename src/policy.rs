@@ -331,7 +331,7 @@ fn refused(generation: i64, reason: &'static str, error: Error) -> SyncOutcome {
     SyncOutcome {
         observation: Some(Observation {
             generation: Some(generation),
-            readiness: Readiness::not_ready(reason, error.to_string()),
+            readiness: Readiness::failed(reason, &error),
             hosted_zone_id: None,
             endpoints: [None, None],
             change: None,

@@ -108,7 +108,7 @@ fn failed(
     SyncOutcome {
         observation: Some(Observation {
             generation: Some(generation),
-            readiness: Readiness::not_ready(reason, error.to_string()),
+            readiness: Readiness::failed(reason, &error),
             hosted_zone_id: zone,
             endpoints: [None, None],
             change: None,
@@ -366,6 +366,8 @@ fn preview_of(desired: &Desired, zone_id: String, survey: Survey) -> Result<Prev
     let records = match plan::plan_records(desired, &ids, &survey.observed) {
         RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
         RecordPlan::Changes(changes) => changes,
+        // `spec.adopt`: DELETE theirs and CREATE ours in one batch.
+        RecordPlan::Adopt(adoption) => adoption.changes,
         RecordPlan::InSync => Vec::new(),
     };
     let deletes = plan::retire_health_checks(&survey.hplan.retired, &r53_now(desired, &ids), false);
@@ -529,7 +531,9 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
         ));
     }
     let readiness = match &change {
-        _ if !missing.is_empty() => Readiness::not_ready(
+        // The next full reconcile recreates an owned check (or finds a missing
+        // existingHealthCheckId, which stalls then).
+        _ if !missing.is_empty() => Readiness::in_progress(
             "HealthCheckNotFound",
             format!(
                 "health check {} attached to the records no longer exists in Route 53",
@@ -547,9 +551,15 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
                     .join("; ")
             );
             notes.push(Note::normal("ObserveOnly", message.clone()));
-            Readiness::not_ready("ObserveOnly", message)
+            // Nothing changes until the mode does: Stalled, not Reconciling.
+            Readiness {
+                status: "False",
+                reason: "ObserveOnly",
+                message,
+                progress: crate::status::Progress::Stalled,
+            }
         }
-        Some((id, false)) => Readiness::not_ready(
+        Some((id, false)) => Readiness::in_progress(
             "Propagating",
             format!("waiting for Route 53 change {id} to reach all name servers (INSYNC)"),
         ),
@@ -585,16 +595,21 @@ fn transient(e: Error) -> SyncOutcome {
 }
 
 /// Whether a full reconcile may start as a confirmation ([`confirm`]): the status says this
-/// generation was written, its last change is INSYNC, and the object is Ready. This is what a periodic
-/// resync (and the first pass after a restart) sees for an object in sync.
+/// generation was written, and either its last change is INSYNC and the object is Ready (a periodic
+/// resync, the first pass after a restart) or that change is still propagating (its poll).
 fn confirmable(input: &SyncInput<'_>) -> bool {
     let Some(status) = input.status else {
         return false;
     };
+    let ready = crate::status::find_condition(Some(status), crate::status::READY);
     status.observed_generation == Some(input.generation)
-        && status.change.as_ref().is_some_and(|c| c.status == "INSYNC")
-        && crate::status::find_condition(Some(status), crate::status::READY)
-            .is_some_and(|c| c.status == "True")
+        && match status.change.as_ref() {
+            Some(c) if c.status == "INSYNC" => ready.is_some_and(|r| r.status == "True"),
+            // Our own change of this generation is propagating: the snapshot holds what it wrote,
+            // and only GetChange is needed.
+            Some(_) => ready.is_some_and(|r| r.reason == "Propagating"),
+            None => false,
+        }
 }
 
 /// Confirm that Route 53 still matches, from the zone snapshot
@@ -635,10 +650,15 @@ async fn confirm<R: Route53>(
     if plan::plan_records(desired, &hplan.ids, &observed) != RecordPlan::InSync {
         return Ok(None);
     }
-    let change = input
-        .status
-        .and_then(|s| s.change.as_ref())
-        .map(|c| (c.id.clone(), true));
+    let change = match input.status.and_then(|s| s.change.as_ref()) {
+        Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
+            Ok(info) => Some((info.id, info.insync)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id.clone(), true)),
+            Err(e) => return Err(e.into()),
+        },
+        Some(c) => Some((c.id.clone(), true)),
+        None => None,
+    };
     Ok(Some((hplan.ids, change)))
 }
 
@@ -881,42 +901,22 @@ async fn apply<R: Route53>(
     let change = match plan::plan_records(desired, &ids, &observed) {
         RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
         RecordPlan::Changes(changes) => {
-            let summary: Vec<String> = changes
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {}",
-                        c.action(),
-                        c.record().failover.map(Role::failover).unwrap_or("?")
-                    )
-                })
-                .collect();
-            let comment = record_comment(input);
-            let info = match r53.change_record_sets(zone_id, &comment, &changes).await {
-                Ok(info) => info,
-                Err(e) if e.kind == Route53ErrorKind::Conflict => {
-                    // Route 53 refused the batch for the state at the name: read it again before
-                    // calling anything a conflict. Our own earlier attempt may have committed (an
-                    // answer lost, the SDK retried): then the records are ours and in sync.
-                    let now = r53.list_record_sets(zone_id, &desired.name).await?;
-                    match plan::plan_records(desired, &ids, &now) {
-                        RecordPlan::InSync => {
-                            reassert(r53, zone_id, &comment, desired, &ids).await?
-                        }
-                        RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
-                        RecordPlan::Changes(_) => return Err(e.into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let info = write_records(r53, input, desired, zone_id, &ids, &changes, notes).await?;
+            Some((info.id, info.insync))
+        }
+        RecordPlan::Adopt(adoption) => {
+            // DELETE theirs and CREATE ours in one call: never split (Batched keeps a caller's
+            // list in one call), so the name answers throughout.
+            let info =
+                write_records(r53, input, desired, zone_id, &ids, &adoption.changes, notes).await?;
             notes.push(Note::normal(
-                "RecordsChanged",
+                "Adopted",
                 format!(
-                    "submitted change {} ({}) for {} {}",
-                    info.id,
-                    summary.join(", "),
+                    "took over the failover pair {} {} made outside the operator, in change {}: {}",
                     desired.name,
-                    desired.rtype.as_str()
+                    desired.rtype.as_str(),
+                    info.id,
+                    adoption.describe(&ids)
                 ),
             ));
             Some((info.id, info.insync))
@@ -956,6 +956,55 @@ async fn apply<R: Route53>(
         ));
     }
     Ok((ids, change))
+}
+
+/// Submit one record batch (as one ChangeResourceRecordSets call) and note it. A batch Route 53
+/// refuses for the state at the name is re-read before anything is called a conflict: our own
+/// earlier attempt may have committed (an answer lost, the SDK retried), and then the records are
+/// ours and in sync.
+async fn write_records<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+    ids: &[Option<String>; 2],
+    changes: &[Change],
+    notes: &mut Vec<Note>,
+) -> Result<ChangeInfo, Error> {
+    let summary: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.action(),
+                c.record().failover.map(Role::failover).unwrap_or("?")
+            )
+        })
+        .collect();
+    let comment = record_comment(input);
+    let info = match r53.change_record_sets(zone_id, &comment, changes).await {
+        Ok(info) => info,
+        Err(e) if e.kind == Route53ErrorKind::Conflict => {
+            let now = r53.list_record_sets(zone_id, &desired.name).await?;
+            match plan::plan_records(desired, ids, &now) {
+                RecordPlan::InSync => reassert(r53, zone_id, &comment, desired, ids).await?,
+                RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
+                RecordPlan::Changes(_) | RecordPlan::Adopt(_) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    notes.push(Note::normal(
+        "RecordsChanged",
+        format!(
+            "submitted change {} ({}) for {} {}",
+            info.id,
+            summary.join(", "),
+            desired.name,
+            desired.rtype.as_str()
+        ),
+    ));
+    Ok(info)
 }
 
 /// The change batch comment, within Route 53's 256 characters.

@@ -67,7 +67,12 @@ impl Harness {
 
     fn absorb(&mut self, out: &SyncOutcome) {
         if let Some(obs) = &out.observation {
-            self.status = Some(next_status(self.status.as_ref(), obs, Timestamp::now()));
+            self.status = Some(next_status(
+                self.status.as_ref(),
+                obs,
+                Timestamp::now(),
+                std::time::Duration::from_secs(300),
+            ));
         }
     }
 
@@ -296,6 +301,23 @@ async fn a_resync_of_an_object_in_sync_only_confirms_from_the_zone_snapshot() {
         .and_then(|c| c.config)
         .expect("primary config");
     assert_eq!(repaired.failure_threshold, 2);
+}
+
+#[tokio::test]
+async fn polling_our_propagating_change_reads_no_record_again() {
+    let mut h = Harness::new(BASIC);
+    h.run(true).await;
+    assert_eq!(h.ready(), ("False".into(), "Propagating".into()));
+    h.r53.reset_calls();
+    let out = h.run(true).await;
+    assert_eq!(out.result.as_ref().ok(), Some(&true), "{:?}", out.result);
+    let calls = h.r53.calls();
+    assert_eq!(h.r53.call_count("GetChange"), 1, "{calls:?}");
+    assert_eq!(h.r53.call_count("ListResourceRecordSets"), 0, "{calls:?}");
+    assert_eq!(h.r53.write_calls(), 0, "{calls:?}");
+    h.r53.settle();
+    h.run(true).await;
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
 }
 
 #[tokio::test]
@@ -1016,7 +1038,12 @@ async fn sync_as(
     )
     .await;
     if let Some(obs) = &out.observation {
-        *status = Some(next_status(status.as_ref(), obs, Timestamp::now()));
+        *status = Some(next_status(
+            status.as_ref(),
+            obs,
+            Timestamp::now(),
+            std::time::Duration::from_secs(300),
+        ));
     }
     out
 }
@@ -1126,6 +1153,239 @@ async fn legacy_checks_of_our_owner_are_kept_and_reused() {
     assert_eq!(h.r53.call_count("CreateHealthCheck"), 1, "secondary only");
     h.cleanup(None).await.expect("cleanup");
     assert!(h.r53.health_checks().is_empty(), "ours, so deleted");
+}
+
+// ----- adoption (spec.adopt) ----------------------------------------------------------------------
+
+const ADOPT: &str = r#"
+hostedZone: {name: example.com}
+name: app.example.com
+type: A
+adopt: true
+primary:
+  values: ["52.94.76.10"]
+  healthCheck: {type: HTTP, resourcePath: /healthz}
+secondary:
+  values: ["52.94.76.20"]
+"#;
+
+/// A failover pair made outside the operator (as the README's AWS CLI example does), with a health
+/// check of theirs on the primary; returns their records and their check's id.
+async fn their_pair(h: &Harness) -> (Vec<RecordSet>, String) {
+    let cfg = crate::route53::HealthCheckConfig {
+        check_type: crate::crd::HealthCheckType::HTTP,
+        ip_address: Some("52.94.76.11".into()),
+        fqdn: None,
+        port: 80,
+        resource_path: Some("/".into()),
+        search_string: None,
+        request_interval: 30,
+        failure_threshold: 3,
+        regions: Vec::new(),
+        inverted: false,
+        enable_sni: false,
+        measure_latency: false,
+    };
+    let hc = h
+        .r53
+        .create_health_check("cli-app-primary-1", &cfg, &[])
+        .await
+        .expect("their check");
+    let rec = |id: &str, role: Role, value: &str, hc: Option<String>| RecordSet {
+        name: "app.example.com.".into(),
+        rtype: "A".into(),
+        set_identifier: Some(id.into()),
+        failover: Some(role),
+        ttl: Some(60),
+        values: vec![value.into()],
+        alias: None,
+        health_check_id: hc,
+    };
+    let theirs = vec![
+        rec(
+            "app-primary",
+            Role::Primary,
+            "52.94.76.11",
+            Some(hc.id.clone()),
+        ),
+        rec("app-secondary", Role::Secondary, "52.94.76.21", None),
+    ];
+    for rs in &theirs {
+        h.r53.put_record(&h.zone, rs.clone());
+    }
+    h.r53.reset_calls();
+    (theirs, hc.id)
+}
+
+#[tokio::test]
+async fn adopt_takes_over_a_cli_pair_in_one_change_and_reports_what_it_took() {
+    let mut h = Harness::new(ADOPT);
+    let (theirs, their_hc) = their_pair(&h).await;
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    // One ChangeResourceRecordSets carried the DELETEs of theirs and the CREATEs of ours.
+    assert_eq!(h.r53.call_count("ChangeResourceRecordSets"), 1);
+    let batches = h.r53.committed_batches();
+    assert_eq!(batches.len(), 1);
+    let actions: Vec<&str> = batches[0].iter().map(Change::action).collect();
+    assert_eq!(actions, ["DELETE", "DELETE", "CREATE", "CREATE"]);
+    assert_eq!(batches[0][0], Change::Delete(theirs[0].clone()));
+    assert_eq!(batches[0][1], Change::Delete(theirs[1].clone()));
+    // Only our pair is left; ours carries our new check, theirs stays in Route 53.
+    let now = h.ours();
+    assert_eq!(now.len(), 2);
+    assert!(now.iter().all(|r| {
+        r.set_identifier
+            .as_deref()
+            .is_some_and(|s| s.starts_with(&format!("{OWNER}:{UID}:")))
+    }));
+    assert_ne!(
+        h.record(Role::Primary).health_check_id,
+        Some(their_hc.clone())
+    );
+    assert!(h.r53.health_checks().iter().any(|c| c.id == their_hc));
+    let adopted = out
+        .notes
+        .iter()
+        .find(|n| n.reason == "Adopted")
+        .expect("Adopted event");
+    assert!(!adopted.warning);
+    for part in [
+        "PRIMARY \"app-primary\" (52.94.76.11",
+        "SECONDARY \"app-secondary\" (52.94.76.21; no health check)",
+        &format!("health check {their_hc} left in Route 53, no longer attached"),
+    ] {
+        assert!(
+            adopted.message.contains(part),
+            "{part}: {}",
+            adopted.message
+        );
+    }
+    // Settled: Ready, and the next reconcile has nothing to take over or write.
+    h.r53.settle();
+    h.run(true).await.result.expect("settle");
+    assert_eq!(h.ready(), ("True".into(), "Synced".into()));
+    h.r53.reset_calls();
+    let again = h.run(true).await;
+    assert!(again.notes.iter().all(|n| n.reason != "Adopted"));
+    assert_eq!(h.r53.write_calls(), 0);
+    // Cleanup deletes our records and our check; their check is not ours to delete.
+    h.r53.auto_insync();
+    h.cleanup(None).await.expect("cleanup");
+    assert!(h.ours().is_empty());
+    let left: Vec<String> = h.r53.health_checks().into_iter().map(|c| c.id).collect();
+    assert_eq!(left, vec![their_hc]);
+}
+
+#[tokio::test]
+async fn adopt_keeps_their_health_check_when_the_spec_names_it() {
+    let mut h = Harness::new(ADOPT);
+    let (_, their_hc) = their_pair(&h).await;
+    h.spec = spec(&ADOPT.replace(
+        "healthCheck: {type: HTTP, resourcePath: /healthz}",
+        &format!("existingHealthCheckId: {their_hc}"),
+    ));
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(h.r53.call_count("CreateHealthCheck"), 0);
+    assert_eq!(
+        h.record(Role::Primary).health_check_id,
+        Some(their_hc.clone())
+    );
+    let adopted = out
+        .notes
+        .iter()
+        .find(|n| n.reason == "Adopted")
+        .expect("event");
+    assert!(
+        adopted
+            .message
+            .contains(&format!("health check {their_hc} kept on our record")),
+        "{}",
+        adopted.message
+    );
+    h.r53.auto_insync();
+    h.cleanup(None).await.expect("cleanup");
+    assert!(h.ours().is_empty());
+    assert_eq!(
+        h.r53.health_checks().len(),
+        1,
+        "their check survives cleanup"
+    );
+}
+
+#[tokio::test]
+async fn without_adopt_a_cli_pair_stays_a_conflict_with_no_write() {
+    let mut h = Harness::new(&ADOPT.replace("adopt: true\n", ""));
+    let (theirs, _) = their_pair(&h).await;
+    let out = h.run(true).await;
+    let Err(Error::Conflict(msg)) = &out.result else {
+        panic!("{:?}", out.result)
+    };
+    assert!(msg.contains("set spec.adopt to true"), "{msg}");
+    assert_eq!(h.ready(), ("False".into(), "Conflict".into()));
+    assert_eq!(h.r53.write_calls(), 0);
+    assert_eq!(h.ours(), theirs);
+}
+
+#[tokio::test]
+async fn adopt_never_takes_a_plain_record_or_weighted_sets() {
+    let set = |id: Option<&str>, value: &str| RecordSet {
+        name: "app.example.com.".into(),
+        rtype: "A".into(),
+        set_identifier: id.map(Into::into),
+        failover: None,
+        ttl: Some(60),
+        values: vec![value.into()],
+        alias: None,
+        health_check_id: None,
+    };
+    let plain = vec![set(None, "52.94.76.11")];
+    let weighted = vec![
+        set(Some("blue"), "52.94.76.11"),
+        set(Some("green"), "52.94.76.21"),
+    ];
+    for (what, present) in [("plain", plain), ("weighted", weighted)] {
+        let mut h = Harness::new(ADOPT);
+        for r in &present {
+            h.r53.put_record(&h.zone, r.clone());
+        }
+        let out = h.run(true).await;
+        let Err(Error::Conflict(msg)) = &out.result else {
+            panic!("{what}: {:?}", out.result)
+        };
+        assert!(msg.contains("adopt cannot take over"), "{what}: {msg}");
+        assert_eq!(h.r53.write_calls(), 0, "{what}");
+        assert_eq!(h.ours(), present, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_adoption_batch_leaves_their_pair_and_is_retried() {
+    let mut h = Harness::new(ADOPT);
+    let (theirs, _) = their_pair(&h).await;
+    // Route 53 refuses the batch (say, they changed a value between our read and our write).
+    h.r53.fail_next(
+        "ChangeResourceRecordSets",
+        Route53Error::new(
+            "ChangeResourceRecordSets",
+            Route53ErrorKind::Conflict,
+            "InvalidChangeBatch",
+            "Tried to delete resource record set but the values provided do not match the current values",
+        ),
+    );
+    let out = h.run(true).await;
+    assert!(
+        matches!(&out.result, Err(Error::Route53(e)) if e.kind == Route53ErrorKind::Conflict),
+        "{:?}",
+        out.result
+    );
+    assert!(out.notes.iter().all(|n| n.reason != "Adopted"));
+    assert_eq!(h.ours(), theirs, "nothing of theirs was removed");
+    // The next attempt takes the pair over.
+    let out = h.run(true).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(out.notes.iter().any(|n| n.reason == "Adopted"));
 }
 
 /// Observe-only and `plan` share the reads and the plan of a full reconcile: against the plain fake

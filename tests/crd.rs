@@ -41,6 +41,44 @@ fn operator(spec: &Value) -> Result<(), String> {
         .map_err(|e| e.join("; "))
 }
 
+/// `kubectl explain` shows a description for every status field, the conditions' own fields
+/// included.
+#[test]
+fn every_status_field_has_a_description() {
+    let status = &schema()["properties"]["status"];
+    assert!(status["properties"].is_object(), "{status}");
+    let mut missing = Vec::new();
+    support::undescribed(status, "status", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "status fields without a description: {missing:?}"
+    );
+    let conditions = &status["properties"]["conditions"];
+    for (path, node) in [
+        ("status.conditions", conditions),
+        ("status.conditions[]", &conditions["items"]),
+    ] {
+        assert!(
+            node["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{path}: {node}"
+        );
+    }
+    let fields: Vec<&String> = conditions["items"]["properties"]
+        .as_object()
+        .expect("condition fields")
+        .keys()
+        .collect();
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    for t in ["Ready", "Reconciling", "Stalled"] {
+        assert!(
+            conditions["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(t)),
+            "{t} not described"
+        );
+    }
+}
+
 #[test]
 fn valid_examples_pass_admission_and_operator_validation() {
     let examples = valid_examples();

@@ -505,6 +505,127 @@ async fn foreign_record_is_a_conflict_and_untouched() {
     assert_eq!(writes(&w), 0, "nothing written: {}", w.r53.counters());
 }
 
+/// `adopt: true` through the real operator: a failover pair made with the AWS SDK (as the README's
+/// CLI example does) is taken over in one ChangeResourceRecordSets; the double, told to refuse any
+/// batch that would leave the name without its PRIMARY, never saw the name without an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_made_pair_is_adopted_in_one_change() {
+    let w = world().await;
+    let client = w.r53.client().await;
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord,
+        RrType,
+    };
+    let theirs_hc = client
+        .create_health_check()
+        .caller_reference("cli-adopted-primary")
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::Http)
+                .ip_address(PRIMARY_IP)
+                .port(i32::from(w.primary.port))
+                .resource_path("/health")
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("their check")
+        .health_check()
+        .expect("check")
+        .id()
+        .to_string();
+    let set = |id: &str, role: ResourceRecordSetFailover, value: &str, hc: Option<&str>| {
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name("adopted.example.test")
+                    .r#type(RrType::A)
+                    .set_identifier(id)
+                    .failover(role)
+                    .ttl(60)
+                    .set_health_check_id(hc.map(str::to_string))
+                    .resource_records(ResourceRecord::builder().value(value).build().expect("rr"))
+                    .build()
+                    .expect("rrset"),
+            )
+            .build()
+            .expect("change")
+    };
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(&w.zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(set(
+                    "adopted-primary",
+                    ResourceRecordSetFailover::Primary,
+                    "192.0.2.11",
+                    Some(&theirs_hc),
+                ))
+                .changes(set(
+                    "adopted-secondary",
+                    ResourceRecordSetFailover::Secondary,
+                    "192.0.2.21",
+                    None,
+                ))
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("their pair");
+    w.r53
+        .configure(serde_json::json!({"refuse_answer_gaps": true}));
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    w.r53.reset_counters();
+    w.r53.reset_answers();
+    apply(&w, &manifest(&w, "adopted", "", "  adopt: true\n"));
+    wait_for(&w, "adopted", "Ready=True", |o| {
+        ready_is(o, "True", "Synced")
+    })
+    .await;
+    let ev = wait_event(&w, "Adopted").await;
+    let note = ev.note.unwrap_or_default();
+    for part in [
+        "PRIMARY \"adopted-primary\" (192.0.2.11",
+        "SECONDARY \"adopted-secondary\" (192.0.2.21; no health check)",
+        &format!("health check {theirs_hc} left in Route 53"),
+    ] {
+        assert!(note.contains(part), "{part}: {note}");
+    }
+    assert_eq!(
+        w.r53.counter("requests", "ChangeResourceRecordSets"),
+        1,
+        "{}",
+        w.r53.counters()
+    );
+    let states: Vec<Value> = w
+        .r53
+        .answers()
+        .into_iter()
+        .filter(|a| a["name"] == "adopted.example.test." && a["type"] == "A")
+        .collect();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0]["answer"], serde_json::json!(["192.0.2.10"]));
+    let sets = record_sets(&w, "adopted").await;
+    assert_eq!(sets.len(), 2);
+    assert!(
+        sets.iter().all(|r| !r
+            .set_identifier()
+            .unwrap_or_default()
+            .starts_with("adopted-")),
+        "{sets:?}"
+    );
+    assert!(
+        live_checks(&w)
+            .iter()
+            .any(|c| c["id"] == theirs_hc.as_str()),
+        "their check is left in Route 53"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_spec_is_reported_and_nothing_is_written() {
     let w = world().await;
@@ -1159,6 +1280,24 @@ async fn an_undecodable_record_is_isolated_and_reported() {
         ready["message"].as_str().unwrap_or_default().contains("MX"),
         "{v}"
     );
+    // kstatus: Stalled (it waits for a spec change), as `kubectl wait` sees it.
+    let stalled = v["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Stalled"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stalled["status"], "True", "{v}");
+    assert_eq!(stalled["reason"], "InvalidSpec", "{v}");
+    assert_eq!(
+        stalled["observedGeneration"], v["metadata"]["generation"],
+        "{v}"
+    );
+    ok(&w.kube.kubectl(&[
+        "wait",
+        "--for=condition=Stalled",
+        "frec/bad",
+        "--timeout=10s",
+    ]));
     let ev = wait_event(&w, "InvalidSpec").await;
     assert!(ev.note.unwrap_or_default().contains("cannot be decoded"));
     assert!(

@@ -23,27 +23,6 @@ const POLL: Duration = Duration::from_millis(200);
 const PRIMARY_IP: &str = "52.94.76.20";
 const SECONDARY_IP: &str = "52.94.76.21";
 
-/// Every property under `schema` (recursively) has a description; returns the paths that lack one.
-fn undescribed(schema: &Value, path: &str, out: &mut Vec<String>) {
-    if let Some(props) = schema["properties"].as_object() {
-        for (name, sub) in props {
-            let p = format!("{path}.{name}");
-            if sub["description"]
-                .as_str()
-                .unwrap_or_default()
-                .trim()
-                .is_empty()
-            {
-                out.push(p.clone());
-            }
-            undescribed(sub, &p, out);
-        }
-    }
-    if schema["items"].is_object() {
-        undescribed(&schema["items"], &format!("{path}[]"), out);
-    }
-}
-
 #[test]
 fn the_generated_crd_is_accepted_served_and_explained() {
     let kube = KubeWorld::with_crd();
@@ -83,10 +62,11 @@ fn the_generated_crd_is_accepted_served_and_explained() {
     let schema = &openapi["components"]["schemas"]["io.failover.route53.v1alpha1.FailoverRecord"];
     assert!(schema.is_object(), "FailoverRecord not published");
     let mut missing = Vec::new();
-    undescribed(&schema["properties"]["spec"], "spec", &mut missing);
+    support::undescribed(&schema["properties"]["spec"], "spec", &mut missing);
+    support::undescribed(&schema["properties"]["status"], "status", &mut missing);
     assert!(
         missing.is_empty(),
-        "spec fields without a description: {missing:?}"
+        "spec and status fields without a description: {missing:?}"
     );
     let explain = ok(&kube.kubectl(&["explain", "failoverrecord.spec"]));
     for field in ["hostedZone", "name", "type", "primary", "secondary", "ttl"] {

@@ -162,6 +162,7 @@ async fn reconcile<R: Route53>(
             status.as_ref(),
             obs,
             k8s_openapi::jiff::Timestamp::now(),
+            std::time::Duration::from_secs(300),
         ));
     }
     out

@@ -611,6 +611,7 @@ secondary:
                 self.status.as_ref(),
                 obs,
                 k8s_openapi::jiff::Timestamp::now(),
+                std::time::Duration::from_secs(300),
             ));
         }
         out
@@ -1296,4 +1297,45 @@ async fn polls_of_one_change_are_shared() {
         assert!(a.get_change(&info.id).await.expect("poll").insync);
     }
     assert_eq!(w.counter("requests", "GetChange"), 2, "INSYNC is final");
+}
+
+/// The SDK makes one attempt per request; `AwsRoute53::call` retries throttled attempts itself, each
+/// through the budget (and the fence for writes), so every request Route 53 sees was counted.
+#[tokio::test]
+async fn retries_of_throttled_calls_go_through_the_budget() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    w.configure(serde_json::json!({"quota": {"rate": 1.0, "burst": 1}}));
+    let metrics = Arc::new(Metrics::default());
+    let a = AwsRoute53::new(
+        w.client_max_attempts(6).await,
+        Arc::new(Budget::new(0.0, 1.0)),
+        metrics.clone(),
+    );
+    w.reset_counters();
+    // The first call takes the only token; the second is throttled, retried and answered.
+    let first = a.list_record_sets(&zone, "a.example.test").await;
+    let second = a.list_record_sets(&zone, "b.example.test").await;
+    assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    let counted = |outcome: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("route53_failover_route53_requests_total{")
+                    && l.contains("operation=\"ListResourceRecordSets\"")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(counted("throttled") >= 1, "{text}");
+    assert_eq!(
+        counted("success") + counted("throttled"),
+        w.counter("requests", "ListResourceRecordSets"),
+        "every request Route 53 saw was an attempt of ours: {text}"
+    );
 }

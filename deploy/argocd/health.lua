@@ -1,10 +1,13 @@
--- Argo CD health check for route53.failover.io/FailoverRecord, driven by the Ready condition.
---   stale status (observedGeneration < generation) -> Progressing
---   Ready=True                                     -> Healthy
---   Ready=False, reason InvalidSpec, Conflict, ZoneNotFound, Route53Error or NotAllowed -> Degraded (needs a person)
---   Ready=False for any other reason (Propagating: waiting for INSYNC), Ready=Unknown, no status -> Progressing
+-- Argo CD health check for route53.failover.io/FailoverRecord, by kstatus' rules (what Flux reads):
+--   no status, or observedGeneration is not generation          -> Progressing
+--   Stalled=True (invalid spec, conflict, namespace policy, missing health check or hosted zone
+--     past its grace period, access denied: needs a change)    -> Degraded
+--   Reconciling=True (a change propagating, a write pending, a hosted zone missing within its
+--     grace period, a transient error being retried)            -> Progressing
+--   Ready=True                                                 -> Healthy
+--   anything else (Ready=False or Unknown, no Ready)            -> Progressing
+-- The first of Stalled=True and Reconciling=True decides, as in kstatus (the operator never sets both).
 local hs = {}
-local terminal = { InvalidSpec = true, Conflict = true, ZoneNotFound = true, Route53Error = true, NotAllowed = true }
 
 if obj.status == nil then
   hs.status = "Progressing"
@@ -14,7 +17,7 @@ end
 
 local generation = obj.metadata.generation
 local observed = obj.status.observedGeneration
-if generation ~= nil and observed ~= nil and observed < generation then
+if generation ~= nil and observed ~= nil and observed ~= generation then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to observe generation " .. generation
   return hs
@@ -23,6 +26,16 @@ end
 local ready = nil
 if obj.status.conditions ~= nil then
   for _, condition in ipairs(obj.status.conditions) do
+    if condition.status == "True" and condition.type == "Stalled" then
+      hs.status = "Degraded"
+      hs.message = condition.message or ""
+      return hs
+    end
+    if condition.status == "True" and condition.type == "Reconciling" then
+      hs.status = "Progressing"
+      hs.message = condition.message or ""
+      return hs
+    end
     if condition.type == "Ready" then
       ready = condition
     end
@@ -38,8 +51,6 @@ end
 hs.message = ready.message or ""
 if ready.status == "True" then
   hs.status = "Healthy"
-elseif ready.status == "False" and terminal[ready.reason] then
-  hs.status = "Degraded"
 else
   hs.status = "Progressing"
 end

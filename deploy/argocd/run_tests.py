@@ -6,7 +6,11 @@ the os/io libraries. This runner uses lupa's Lua 5.1 runtime, removes os, io and
 compares each returned {status, message} with the expected healthStatus. Exit code 1 on any mismatch.
 
 Usage: run_tests.py [DIR]   (DIR defaults to this script's directory)
+       run_tests.py --object FILE   (evaluates health.lua on one object, YAML or JSON, and prints
+                                     {"status": ..., "message": ...} as JSON: for tests that check the
+                                     script against live objects)
 """
+import json
 import os
 import sys
 
@@ -22,6 +26,16 @@ def to_lua(lua, value):
     return value
 
 
+def evaluate(script, obj):
+    """health.lua's {status, message} for one object, in a sandbox like Argo CD's."""
+    lua = lupa_lua51.LuaRuntime(unpack_returned_tuples=True)
+    for lib in ("os", "io", "require", "dofile", "loadfile", "package", "debug"):
+        lua.execute("%s = nil" % lib)
+    lua.globals().obj = to_lua(lua, obj)
+    result = lua.execute(script)
+    return {"status": result["status"], "message": result["message"]}
+
+
 def run(directory):
     with open(os.path.join(directory, "health.lua"), encoding="utf-8") as f:
         script = f.read()
@@ -29,14 +43,9 @@ def run(directory):
         tests = yaml.safe_load(f)["tests"]
     failures = 0
     for case in tests:
-        lua = lupa_lua51.LuaRuntime(unpack_returned_tuples=True)
-        for lib in ("os", "io", "require", "dofile", "loadfile", "package", "debug"):
-            lua.execute("%s = nil" % lib)
         with open(os.path.join(directory, case["inputPath"]), encoding="utf-8") as f:
             obj = yaml.safe_load(f)
-        lua.globals().obj = to_lua(lua, obj)
-        result = lua.execute(script)
-        got = {"status": result["status"], "message": result["message"]}
+        got = evaluate(script, obj)
         want = case["healthStatus"]
         ok = got["status"] == want["status"] and got.get("message") == want.get("message")
         print("%s %s: %s %r" % ("ok  " if ok else "FAIL", case["inputPath"], got["status"], got["message"]))
@@ -47,5 +56,17 @@ def run(directory):
     return 1 if failures else 0
 
 
+def evaluate_file(path):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "health.lua"), encoding="utf-8") as f:
+        script = f.read()
+    with open(path, encoding="utf-8") as f:
+        obj = yaml.safe_load(f)
+    print(json.dumps(evaluate(script, obj)))
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--object":
+        sys.exit(evaluate_file(sys.argv[2]))
     sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))))

@@ -30,8 +30,8 @@ impl AwsRoute53 {
     pub async fn health_status(&self, health_check_id: &str) -> R53Result<Vec<CheckerObservation>> {
         let id = health_check_id.to_string();
         let out = match self
-            .call("GetHealthCheckStatus", |c| async move {
-                c.get_health_check_status().health_check_id(id).send().await
+            .call("GetHealthCheckStatus", |c| {
+                c.get_health_check_status().health_check_id(&id).send()
             })
             .await
         {

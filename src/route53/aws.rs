@@ -30,6 +30,8 @@ pub struct AwsRoute53 {
     cache: Arc<Caches>,
     /// Checked immediately before every write is sent (after the budget's wait); `None` writes freely.
     fence: Option<Arc<Fence>>,
+    /// Attempts per call (the SDK's configured `max_attempts`), made by [`AwsRoute53::call`].
+    max_attempts: u32,
 }
 
 /// How long a PENDING GetChange answer serves other polls of the same change.
@@ -105,7 +107,23 @@ impl AwsRoute53 {
         ttl: Duration,
         snapshot_ttl: Duration,
     ) -> Self {
+        // Retries are made by `call`, through the budget and the fence; the SDK makes one attempt.
+        let max_attempts = client
+            .config()
+            .retry_config()
+            .map_or(3, |r| r.max_attempts())
+            .max(1);
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(
+                    aws_sdk_route53::config::retry::RetryConfig::standard().with_max_attempts(1),
+                )
+                .build(),
+        );
         AwsRoute53 {
+            max_attempts,
             client,
             budget,
             metrics,
@@ -142,17 +160,43 @@ impl AwsRoute53 {
         Client::new(&sdk_config_from_env().await)
     }
 
+    /// One Route 53 call: every attempt (the first and each retry of a throttled or transient
+    /// failure, up to the SDK's configured `max_attempts`, `AWS_MAX_ATTEMPTS`) waits for the
+    /// budget and, for a write, checks the fence, so retries never bypass either. The SDK itself
+    /// makes one attempt per request (see [`AwsRoute53::with_ttls`]).
     pub(crate) async fn call<T, E, F, Fut>(&self, operation: &'static str, f: F) -> R53Result<T>
     where
-        F: FnOnce(Client) -> Fut,
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<
+                Output = Result<T, SdkError<E, aws_sdk_route53::config::http::HttpResponse>>,
+            >,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(operation, &f).await {
+                Err(e)
+                    if e.is_retryable() && e.code != "NotLeader" && attempt < self.max_attempts =>
+                {
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                    attempt += 1;
+                }
+                res => return res,
+            }
+        }
+    }
+
+    async fn attempt<T, E, F, Fut>(&self, operation: &'static str, f: &F) -> R53Result<T>
+    where
+        F: Fn(Client) -> Fut,
         Fut: std::future::Future<
                 Output = Result<T, SdkError<E, aws_sdk_route53::config::http::HttpResponse>>,
             >,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.budget.acquire(operation).await;
-        // A write may not outlive the fence: checked now, and the call (with the SDK's own retry
-        // attempts) is abandoned at the fence's deadline, so no attempt is sent after it.
+        // A write may not outlive the fence: checked now, and the attempt is abandoned at the
+        // fence's deadline, so nothing is sent after it.
         let mut limit = None;
         if let Some(fence) = &self.fence {
             if WRITES.contains(&operation) {
@@ -190,6 +234,23 @@ impl AwsRoute53 {
         }
         res
     }
+}
+
+/// The pause before retry `attempt + 1` of a throttled or transient failure: 200 ms doubling, at
+/// most 5 s, with ±50 % jitter so that callers throttled together do not retry together.
+fn retry_delay(attempt: u32) -> Duration {
+    let base = 200.0 * 2f64.powi(attempt.saturating_sub(1).min(5) as i32);
+    let jitter = 0.5 + rand_unit();
+    Duration::from_millis((base.min(5000.0) * jitter) as u64)
+}
+
+/// A number in [0, 1) from the clock's sub-second noise (enough for jitter; no RNG dependency).
+fn rand_unit() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos.wrapping_mul(2_654_435_761) % 1_000_000) / 1_000_000.0
 }
 
 /// Deadlines of every AWS call: connecting, each attempt, and the whole call with the SDK's retries.
@@ -434,9 +495,7 @@ impl AwsRoute53 {
     async fn raw_get_hosted_zone(&self, id: &str) -> R53Result<Option<Zone>> {
         let id = id.to_string();
         match self
-            .call("GetHostedZone", |c| async move {
-                c.get_hosted_zone().id(id).send().await
-            })
+            .call("GetHostedZone", |c| c.get_hosted_zone().id(&id).send())
             .await
         {
             Ok(out) => Ok(out.hosted_zone().map(zone_from)),
@@ -451,13 +510,12 @@ impl AwsRoute53 {
         let mut next: Option<(String, Option<String>)> = Some((want.clone(), None));
         while let Some((dns, zone_id)) = next.take() {
             let out = self
-                .call("ListHostedZonesByName", |c| async move {
+                .call("ListHostedZonesByName", |c| {
                     c.list_hosted_zones_by_name()
-                        .dns_name(dns)
-                        .set_hosted_zone_id(zone_id)
+                        .dns_name(&dns)
+                        .set_hosted_zone_id(zone_id.clone())
                         .max_items(100)
                         .send()
-                        .await
                 })
                 .await?;
             let past = take_named(
@@ -481,12 +539,11 @@ impl AwsRoute53 {
         loop {
             let m = marker.take();
             let out = self
-                .call("ListHealthChecks", |c| async move {
+                .call("ListHealthChecks", |c| {
                     c.list_health_checks()
-                        .set_marker(m)
+                        .set_marker(m.clone())
                         .max_items(1000)
                         .send()
-                        .await
                 })
                 .await?;
             found.extend(
@@ -541,12 +598,11 @@ impl AwsRoute53 {
             .map_err(|e| build_err(op, e))?;
         let reference = caller_reference.to_string();
         let out = self
-            .call(op, |c| async move {
+            .call(op, |c| {
                 c.create_health_check()
-                    .caller_reference(reference)
-                    .health_check_config(cfg)
+                    .caller_reference(&reference)
+                    .health_check_config(cfg.clone())
                     .send()
-                    .await
             })
             .await?;
         let hc = out.health_check().map(health_check_from).ok_or_else(|| {
@@ -570,13 +626,12 @@ impl AwsRoute53 {
             .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
             .collect();
         let id = id.to_string();
-        self.call("ChangeTagsForResource", |c| async move {
+        self.call("ChangeTagsForResource", |c| {
             c.change_tags_for_resource()
                 .resource_type(t::TagResourceType::Healthcheck)
-                .resource_id(id)
-                .set_add_tags(Some(sdk_tags))
+                .resource_id(&id)
+                .set_add_tags(Some(sdk_tags.clone()))
                 .send()
-                .await
         })
         .await?;
         Ok(())
@@ -602,9 +657,9 @@ impl AwsRoute53 {
         let c2 = config.clone();
         let id = id.to_string();
         let out = self
-            .call(op, |c| async move {
+            .call(op, |c| {
                 c.update_health_check()
-                    .health_check_id(id)
+                    .health_check_id(&id)
                     .health_check_version(version)
                     .set_ip_address(c2.ip_address.clone())
                     .set_fully_qualified_domain_name(c2.fqdn.clone())
@@ -628,9 +683,12 @@ impl AwsRoute53 {
                                 .collect(),
                         )
                     })
-                    .set_reset_elements(if reset.is_empty() { None } else { Some(reset) })
+                    .set_reset_elements(if reset.is_empty() {
+                        None
+                    } else {
+                        Some(reset.clone())
+                    })
                     .send()
-                    .await
             })
             .await?;
         out.health_check().map(health_check_from).ok_or_else(|| {
@@ -646,8 +704,8 @@ impl AwsRoute53 {
     async fn raw_delete_health_check(&self, id: &str) -> R53Result<()> {
         let id = id.to_string();
         match self
-            .call("DeleteHealthCheck", |c| async move {
-                c.delete_health_check().health_check_id(id).send().await
+            .call("DeleteHealthCheck", |c| {
+                c.delete_health_check().health_check_id(&id).send()
             })
             .await
         {
@@ -661,9 +719,7 @@ impl AwsRoute53 {
     async fn raw_get_change(&self, id: &str) -> R53Result<ChangeInfo> {
         let id = id.to_string();
         let out = self
-            .call("GetChange", |c| async move {
-                c.get_change().id(id).send().await
-            })
+            .call("GetChange", |c| c.get_change().id(&id).send())
             .await?;
         let info = out.change_info().ok_or_else(|| {
             Route53Error::new(
@@ -688,18 +744,18 @@ impl AwsRoute53 {
             let zone = zone_id.to_string();
             let from = start.take();
             let out = self
-                .call("ListResourceRecordSets", |c| async move {
+                .call("ListResourceRecordSets", |c| {
                     let mut req = c
                         .list_resource_record_sets()
-                        .hosted_zone_id(zone)
+                        .hosted_zone_id(&zone)
                         .max_items(300);
-                    if let Some((name, rtype, id)) = from {
+                    if let Some((name, rtype, id)) = from.clone() {
                         req = req
                             .start_record_name(name)
                             .set_start_record_type(rtype)
                             .set_start_record_identifier(id);
                     }
-                    req.send().await
+                    req.send()
                 })
                 .await?;
             pages += 1;
@@ -773,15 +829,14 @@ impl Route53 for AwsRoute53 {
         while let Some((sname, stype, sid)) = start.take() {
             let zone = zone_id.to_string();
             let out = self
-                .call("ListResourceRecordSets", |c| async move {
+                .call("ListResourceRecordSets", |c| {
                     c.list_resource_record_sets()
-                        .hosted_zone_id(zone)
-                        .start_record_name(sname)
-                        .set_start_record_type(stype)
-                        .set_start_record_identifier(sid)
+                        .hosted_zone_id(&zone)
+                        .start_record_name(&sname)
+                        .set_start_record_type(stype.clone())
+                        .set_start_record_identifier(sid.clone())
                         .max_items(100)
                         .send()
-                        .await
                 })
                 .await?;
             let past = take_named(
@@ -875,12 +930,11 @@ impl Route53 for AwsRoute53 {
         let _serialised = zone_lock.lock().await;
         let zone = zone_id.to_string();
         let res = self
-            .call(op, |c| async move {
+            .call(op, |c| {
                 c.change_resource_record_sets()
-                    .hosted_zone_id(zone)
-                    .change_batch(batch)
+                    .hosted_zone_id(&zone)
+                    .change_batch(batch.clone())
                     .send()
-                    .await
             })
             .await;
         // Refused outright (Route 53 validated the batch and said no): nothing committed. Any other
@@ -999,8 +1053,8 @@ impl Route53 for AwsRoute53 {
     async fn get_health_check(&self, id: &str) -> R53Result<Option<HealthCheck>> {
         let hc_id = id.to_string();
         match self
-            .call("GetHealthCheck", |c| async move {
-                c.get_health_check().health_check_id(hc_id).send().await
+            .call("GetHealthCheck", |c| {
+                c.get_health_check().health_check_id(&hc_id).send()
             })
             .await
         {
@@ -1049,12 +1103,11 @@ impl Route53 for AwsRoute53 {
         for chunk in ids.chunks(10) {
             let chunk = chunk.to_vec();
             let res = self
-                .call("ListTagsForResources", |c| async move {
+                .call("ListTagsForResources", |c| {
                     c.list_tags_for_resources()
                         .resource_type(t::TagResourceType::Healthcheck)
-                        .set_resource_ids(Some(chunk))
+                        .set_resource_ids(Some(chunk.clone()))
                         .send()
-                        .await
                 })
                 .await?;
             for set in res.resource_tag_sets() {

@@ -711,6 +711,95 @@ mod tests {
         assert!(calls < 32, "{calls} calls: fewer than one per caller");
     }
 
+    /// An adoption: DELETE their failover pair and CREATE ours at the same name, one caller's list.
+    fn adoption(i: usize, check: &str) -> (Vec<RecordSet>, Vec<Change>) {
+        let set = |id: &str, role: crate::crd::Role, value: &str| RecordSet {
+            set_identifier: Some(id.into()),
+            failover: Some(role),
+            // Route 53 wants a health check on a non-alias PRIMARY.
+            health_check_id: (role == crate::crd::Role::Primary).then(|| check.to_string()),
+            ..rec(&format!("adopt{i}"), value)
+        };
+        let theirs = vec![
+            set("their-primary", crate::crd::Role::Primary, "192.0.2.10"),
+            set("their-secondary", crate::crd::Role::Secondary, "192.0.2.20"),
+        ];
+        let changes = vec![
+            Change::Delete(theirs[0].clone()),
+            Change::Delete(theirs[1].clone()),
+            Change::Create(set("ours:primary", crate::crd::Role::Primary, "192.0.2.11")),
+            Change::Create(set(
+                "ours:secondary",
+                crate::crd::Role::Secondary,
+                "192.0.2.21",
+            )),
+        ];
+        (theirs, changes)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adoption_stays_one_call_through_packing_and_bisection() {
+        // Tight limits (7 changes per call) and a bad caller in the adoption's call: packing and
+        // bisection separate callers, never the adoption's DELETEs from its CREATEs.
+        let limits = BatchLimits {
+            max_changes: 7,
+            ..BatchLimits::default()
+        };
+        let (fake, zone, b) = setup(200, limits);
+        let check = fake.add_foreign_health_check(
+            "theirs",
+            &HealthCheckConfig {
+                check_type: crate::crd::HealthCheckType::TCP,
+                ip_address: Some("52.94.76.10".into()),
+                fqdn: None,
+                port: 443,
+                resource_path: None,
+                search_string: None,
+                request_interval: 30,
+                failure_threshold: 3,
+                regions: Vec::new(),
+                inverted: false,
+                enable_sni: false,
+                measure_latency: false,
+            },
+        );
+        let (theirs, adopt) = adoption(1, &check);
+        for rs in &theirs {
+            fake.put_record(&zone, rs.clone());
+        }
+        let lists = vec![
+            adopt.clone(),
+            vec![Change::Delete(rec("nothere", "192.0.2.9"))],
+            pair(0),
+            pair(2),
+        ];
+        let res = submit_all(&b, &zone, lists).await;
+        assert!(res[0].is_ok(), "{:?}", res[0]);
+        assert!(res[1].is_err());
+        assert!(res[2].is_ok() && res[3].is_ok());
+        assert!(
+            fake.call_count(OP) >= 4,
+            "the first call was refused and bisected"
+        );
+        let with_adoption: Vec<Vec<Change>> = fake
+            .committed_batches()
+            .into_iter()
+            .filter(|batch| batch.iter().any(|c| adopt.contains(c)))
+            .collect();
+        assert_eq!(with_adoption.len(), 1, "{with_adoption:?}");
+        assert!(
+            adopt.iter().all(|c| with_adoption[0].contains(c)),
+            "every change of the adoption in that one call: {with_adoption:?}"
+        );
+        let names: Vec<String> = fake
+            .records(&zone)
+            .into_iter()
+            .filter(|r| r.name.starts_with("adopt1."))
+            .filter_map(|r| r.set_identifier)
+            .collect();
+        assert_eq!(names, vec!["ours:primary", "ours:secondary"]);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn errors_that_concern_every_caller_are_everyones_without_retries() {
         let (fake, zone, b) = setup(200, BatchLimits::default());

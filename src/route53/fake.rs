@@ -23,6 +23,7 @@ struct State {
     changes: HashMap<String, bool>,
     health: HashMap<String, Vec<CheckerObservation>>,
     calls: BTreeMap<&'static str, usize>,
+    batches: Vec<Vec<Change>>,
     failures: HashMap<&'static str, VecDeque<Route53Error>>,
     next_id: u64,
     auto_insync: bool,
@@ -156,6 +157,12 @@ impl FakeRoute53 {
         .iter()
         .map(|op| c.get(op).copied().unwrap_or(0))
         .sum()
+    }
+
+    /// The change lists of the ChangeResourceRecordSets calls that committed, in order: one entry
+    /// per call, so a test sees which changes shared a transaction.
+    pub fn committed_batches(&self) -> Vec<Vec<Change>> {
+        self.lock().batches.clone()
     }
 
     /// Reset the call counters.
@@ -316,7 +323,35 @@ impl Route53 for FakeRoute53 {
                 }
             }
         }
+        // Route 53 keeps at most one PRIMARY and one SECONDARY per failover name and type: a batch
+        // that would leave two (say, CREATE ours before the DELETE of theirs) is refused.
+        for ch in changes {
+            let rs = ch.record();
+            for role in crate::crd::Role::ALL {
+                let same = sets
+                    .iter()
+                    .filter(|r| {
+                        fqdn(&r.name) == fqdn(&rs.name)
+                            && r.rtype == rs.rtype
+                            && r.failover == Some(role)
+                    })
+                    .count();
+                if same > 1 {
+                    return Err(err(
+                        OP,
+                        "InvalidChangeBatch",
+                        format!(
+                            "RRSet with DNS name {}, type {} cannot be created because a {} failover RRSet with the same name and type already exists",
+                            fqdn(&rs.name),
+                            rs.rtype,
+                            role.failover()
+                        ),
+                    ));
+                }
+            }
+        }
         s.records.insert(zone_id.to_string(), sets);
+        s.batches.push(changes.to_vec());
         s.next_id += 1;
         let id = format!("C{:010}", s.next_id);
         let insync = s.auto_insync;

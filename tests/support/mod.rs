@@ -314,3 +314,24 @@ pub fn http_check(ip: &str, port: u16, extra: &str) -> String {
         "{{type: HTTP, ipAddress: {ip}, port: {port}, resourcePath: /health, requestInterval: 10, failureThreshold: 1{extra}}}"
     )
 }
+
+/// Every property under `schema` (recursively) has a description; returns the paths that lack one.
+pub fn undescribed(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    if let Some(props) = schema["properties"].as_object() {
+        for (name, sub) in props {
+            let p = format!("{path}.{name}");
+            if sub["description"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+            {
+                out.push(p.clone());
+            }
+            undescribed(sub, &p, out);
+        }
+    }
+    if schema["items"].is_object() {
+        undescribed(&schema["items"], &format!("{path}[]"), out);
+    }
+}

@@ -162,6 +162,20 @@ impl R53World {
             .unwrap_or_default()
     }
 
+    /// For every (name, type) a committed ChangeResourceRecordSets touched, in commit order: the
+    /// sets left and what a resolver would get (`answer`, null when nothing answers), from
+    /// `GET /_world/answers`.
+    pub fn answers(&self) -> Vec<serde_json::Value> {
+        self.control("GET", "/_world/answers", None)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn reset_answers(&self) {
+        self.control("POST", "/_world/answers/reset", Some("{}"));
+    }
+
     pub fn reset_counters(&self) {
         self.control("POST", "/_world/counters/reset", Some("{}"));
     }

@@ -23,8 +23,9 @@ STATE_LOCK = threading.RLock()
 _LOCK = threading.Lock()
 
 # metric_period None: 60 x hc_scale (Route 53 publishes its health-check metrics once a minute).
+# refuse_answer_gaps: not Route 53 behaviour, an assertion aid (see fixes.answer_gaps).
 SETTINGS = {"hc_scale": 1.0, "change_delay": 2.0, "quota": None, "faults": None,
-            "metric_period": None, "cloudwatch_quota": None}
+            "metric_period": None, "cloudwatch_quota": None, "refuse_answer_gaps": False}
 COUNTERS = {"requests": {}, "throttled": {}, "faults": {}}
 # (service, key) -> (tokens, last_refill); key None = the service's account bucket, else an operation.
 _BUCKETS = {}
@@ -105,6 +106,8 @@ def configure(cfg):
         for key in ("hc_scale", "change_delay"):
             if cfg.get(key) is not None:
                 SETTINGS[key] = float(cfg[key])
+        if "refuse_answer_gaps" in cfg:
+            SETTINGS["refuse_answer_gaps"] = bool(cfg["refuse_answer_gaps"])
         if "metric_period" in cfg:  # null: back to 60 x hc_scale
             SETTINGS["metric_period"] = float(period) if period is not None else None
         for key in ("quota", "faults", "cloudwatch_quota"):
@@ -114,6 +117,18 @@ def configure(cfg):
             if key in cfg:
                 for bucket in [b for b in _BUCKETS if b[0] == service]:
                     del _BUCKETS[bucket]
+
+
+# What each (name, type) a committed ChangeResourceRecordSets touched would be answered with after it
+# (see fixes.answer_of), in commit order: GET /_world/answers. Bounded.
+ANSWERS = []
+_ANSWERS_MAX = 20000
+
+
+def record_answers(entries):
+    with _LOCK:
+        ANSWERS.extend(entries)
+        del ANSWERS[:-_ANSWERS_MAX]
 
 
 # The last requests, for tests that must tell who wrote what and when: (unix time, operation, access
@@ -300,6 +315,14 @@ class Middleware:
         if path == "/_world/requests/reset" and method == "POST":
             with _LOCK:
                 REQUEST_LOG.clear()
+            return _json(start_response, {"ok": True})
+        if path == "/_world/answers" and method == "GET":
+            # [{"time", "change", "name", "type", "sets": [...], "answer": [...] | null}, ...]
+            with _LOCK:
+                return _json(start_response, list(ANSWERS))
+        if path == "/_world/answers/reset" and method == "POST":
+            with _LOCK:
+                ANSWERS.clear()
             return _json(start_response, {"ok": True})
         if path == "/_world/config":
             if method == "POST":

@@ -521,6 +521,50 @@ def _consistency(sets, touched, zone_name):
     return msgs
 
 
+def _groups(sets, touched):
+    """The sets of each touched (name, type), in list order: one pass over the zone."""
+    groups = {key: [] for key in touched}
+    for r in sets.values():
+        group = groups.get((r["Name"], r["Type"]))
+        if group is not None:
+            group.append(r)
+    for group in groups.values():
+        group.sort(key=_sort_key)
+    return groups
+
+
+def answer_of(group):
+    """What a resolver would get for one (name, type) from its sets, health aside: a simple record's
+    values; for failover sets the PRIMARY's, else the SECONDARY's; for other routing policies any
+    set's. None when nothing answers."""
+    group = sorted(group, key=lambda r: {"PRIMARY": 0, "SECONDARY": 1}.get(r["Failover"], 2))
+    if not group:
+        return None
+    r = group[0]
+    return [f"alias {r['AliasTarget']['DNSName']}"] if r["AliasTarget"] else list(r["ResourceRecords"] or [])
+
+
+def answer_gaps(before, touched, after):
+    """refuse_answer_gaps (a test knob, off by default): a (name, type) that had a failover PRIMARY
+    before the batch must still have a PRIMARY after it. Route 53 itself accepts a lone failover
+    record and the DELETE of a whole pair (nothing in its documentation refuses them, and
+    CloudFormation writes the two records of a pair in separate calls); with the knob on, a test
+    sees any intermediate state of a takeover that would drop the primary answer refused.
+    `before`: the zone's sets before the batch; `after`: the groups of the touched (name, type)s."""
+    if not control.SETTINGS.get("refuse_answer_gaps"):
+        return []
+    before = _groups(before, touched)
+    msgs = []
+    for (name, rtype), group in sorted(after.items()):
+        def primary(g):
+            return any(r["Failover"] == "PRIMARY" for r in g)
+        if primary(before[(name, rtype)]) and not primary(group):
+            left = "no record" if answer_of(group) is None else "only a SECONDARY"
+            msgs.append(f"refuse_answer_gaps: the batch would leave the failover name {name} type "
+                        f"{rtype} with {left} (no PRIMARY)")
+    return msgs
+
+
 def change_resource_record_sets(self):
     backend = self.backend
     zone = backend.get_hosted_zone(self._get_param("HostedZoneId"))
@@ -528,6 +572,7 @@ def change_resource_record_sets(self):
     # ChangeBatch.Comment (API reference): at most 256 characters.
     _check_length("changeBatch.comment", self._get_param("ChangeBatch.Comment"), 256)
     sets = {_key(r): r for r in map(_from_recordset, zone.rrsets)}
+    before = dict(sets)
     msgs, touched = [], set()
     for change in changes:
         action, rr = change.get("Action"), _norm(change.get("ResourceRecordSet") or {})
@@ -547,11 +592,21 @@ def change_resource_record_sets(self):
         else:
             sets[key] = rr  # CREATE, or UPSERT which replaces
     msgs += _consistency(sets, touched, _fqdn(zone.name))
+    after = _groups(sets, touched)
+    msgs += answer_gaps(before, touched, after)
     if msgs:
         # A batch is all-or-nothing: any error rejects the whole ChangeBatch.
         raise InvalidChangeBatch(msgs)
     zone.rrsets = [_to_recordset(r) for r in sets.values()]
-    return ActionResult({"ChangeInfo": new_change()})
+    info = new_change()
+    now = time.time()
+    control.record_answers([
+        {"time": now, "change": info["Id"].replace("/change/", ""), "name": name, "type": rtype,
+         "sets": [{"SetIdentifier": r["SetIdentifier"], "Failover": r["Failover"],
+                   "Values": r["ResourceRecords"], "HealthCheckId": r["HealthCheckId"]} for r in group],
+         "answer": answer_of(group)}
+        for (name, rtype), group in sorted(after.items())])
+    return ActionResult({"ChangeInfo": info})
 
 
 def _to_recordset(r):
