@@ -1,5 +1,6 @@
-//! Command line: `crd` prints the CRD, `run` starts the controller. Every `run` flag can also be set by
-//! an environment variable.
+//! Command line: `crd` prints the CRD, `run` starts the controller, `plan` prints what the controller
+//! would change in Route 53 for a manifest. Every `run` flag can also be set by an environment
+//! variable.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +24,40 @@ pub enum Command {
     /// Run the controller (Route 53 is configured by the standard AWS environment, e.g. AWS_REGION,
     /// AWS_ENDPOINT_URL_ROUTE_53, IRSA or Pod Identity credentials).
     Run(Box<RunArgs>),
+    /// Print what the operator would change in Route 53 for FailoverRecord manifests, reading Route
+    /// 53 only (the standard AWS environment, as `run`). Exit status: 0 no changes, 2 changes, 1 an
+    /// error or a conflict (like `terraform plan -detailed-exitcode`).
+    Plan(PlanArgs),
+}
+
+/// Flags of `plan`.
+#[derive(Parser, Debug, Clone)]
+pub struct PlanArgs {
+    /// FailoverRecord manifest(s): a YAML file of one or more documents (or a `kind: List`, as
+    /// `kubectl get -o yaml` prints), `-` for stdin. Ownership identifiers need the object's
+    /// `metadata.uid`: without one, the object is planned as a new one (only a create is right).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: String,
+
+    /// Owner id of the installation whose view is planned (as `run --owner-id`).
+    #[arg(long, env = "OWNER_ID", default_value = "route53-failover-operator", value_parser = parse_owner)]
+    pub owner_id: String,
+
+    /// Whether that installation handles FailoverRecords without the owner annotation (as `run
+    /// --claim-unannotated`).
+    #[arg(
+        long,
+        env = "CLAIM_UNANNOTATED",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub claim_unannotated: bool,
+
+    /// The namespace policy of that installation (as `run --namespace-policy`): an object it does
+    /// not allow is reported as such, and nothing else is planned for it.
+    #[arg(long, env = "NAMESPACE_POLICY", value_name = "FILE")]
+    pub namespace_policy: Option<std::path::PathBuf>,
 }
 
 /// Log output format.
@@ -170,6 +205,21 @@ pub struct RunArgs {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Observe-only mode: read Route 53, write status and Events, never write Route 53 (no record
+    /// change, no health check created, updated, tagged or deleted) and never add or remove a
+    /// finalizer. Status says what would change (`Ready=False`, reason `ObserveOnly`).
+    #[arg(
+        long,
+        env = "OBSERVE_ONLY",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        default_missing_value = "true",
+        num_args = 0..=1,
+        require_equals = false,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub observe_only: bool,
 }
 
 /// Parse `250ms`, `30s`, `5m`, `1h` (or plain seconds).
@@ -272,6 +322,45 @@ mod tests {
         assert_eq!(run(&["--claim-unannotated", "false"]), Some(false));
         assert_eq!(run(&["--claim-unannotated", "true"]), Some(true));
         assert_eq!(run(&["--claim-unannotated", "maybe"]), None);
+    }
+
+    #[test]
+    fn observe_only_is_off_by_default_and_takes_an_optional_value() {
+        let run = |extra: &[&str]| {
+            let mut argv = vec!["route53-failover-operator", "run"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Run(args)) => Some(args.observe_only),
+                _ => None,
+            }
+        };
+        assert_eq!(run(&[]), Some(false));
+        assert_eq!(run(&["--observe-only"]), Some(true));
+        assert_eq!(run(&["--observe-only", "false"]), Some(false));
+        assert_eq!(run(&["--observe-only", "true"]), Some(true));
+    }
+
+    #[test]
+    fn plan_takes_a_file_and_the_owner_flags_of_run() {
+        let argv = [
+            "route53-failover-operator",
+            "plan",
+            "-f",
+            "-",
+            "--owner-id",
+            "cluster-a",
+            "--claim-unannotated",
+            "false",
+        ];
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Plan(a)) => {
+                assert_eq!(a.filename, "-");
+                assert_eq!(a.owner_id, "cluster-a");
+                assert!(!a.claim_unannotated);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["route53-failover-operator", "plan"]).is_err());
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct Settings {
     pub concurrency: u16,
     /// Which zones and names each namespace may claim (`None`: any, see [`crate::policy`]).
     pub namespace_policy: Option<Arc<NamespacePolicy>>,
+    /// Observe-only mode: read Route 53 and write status and Events, never write Route 53 (see
+    /// [`reconcile::sync_observe`]), and never add or remove a finalizer (deletion is left to the
+    /// installation whose finalizer holds the object). The Route 53 implementation should refuse
+    /// writes too ([`crate::route53::readonly::ReadOnly`]).
+    pub observe_only: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +76,7 @@ impl Default for Settings {
             backoff_cap: Duration::from_secs(300),
             concurrency: 16,
             namespace_policy: None,
+            observe_only: false,
         }
     }
 }
@@ -205,6 +211,10 @@ pub async fn reconcile_guarded<R: Route53>(
     };
     let _timer = ctx.metrics.reconcile_timer();
     if watched.metadata.deletion_timestamp.is_some() {
+        if ctx.settings.observe_only {
+            // Deletion is left to the installation whose finalizer holds the object.
+            return Ok(Action::await_change());
+        }
         return release_undecodable(&watched, &ctx).await;
     }
     report_undecodable(&watched, &error, &ctx).await?;
@@ -442,6 +452,16 @@ pub async fn reconcile<R: Route53>(
     let _timer = ctx.metrics.reconcile_timer();
     let api: Api<FailoverRecord> = Api::namespaced(ctx.client.clone(), &ns);
     let span = info_span!("reconcile", object = %format!("{ns}/{}", obj.name_any()), generation = obj.metadata.generation, full = field::Empty);
+    if ctx.settings.observe_only {
+        // Observe-only never adds or removes a finalizer: an installation with the same owner id
+        // shares its name, and releasing it here would skip that installation's cleanup. A
+        // deleted object is left to whoever holds it; a live one gets status and Events.
+        if obj.metadata.deletion_timestamp.is_some() {
+            tracing::debug!(object = %format!("{ns}/{}", obj.name_any()), "observe-only: deletion left to the finalizer's holder");
+            return Ok(Action::await_change());
+        }
+        return apply(obj, &api, &ctx).instrument(span).await;
+    }
     let ours = ownership::finalizer_name(&ctx.settings.owner_id);
     let has = |f: &str| obj.finalizers().iter().any(|x| x == f);
     if obj.metadata.deletion_timestamp.is_some() && has(LEGACY_FINALIZER) {
@@ -519,21 +539,22 @@ async fn apply<R: Route53>(
     let out = match policy_gate(ctx, &obj, &uid, generation).await {
         Some(denied) => denied,
         None => {
-            reconcile::sync(
-                ctx.route53.as_ref(),
-                SyncInput {
-                    owner: &s.owner_id,
-                    uid: &uid,
-                    generation,
-                    object_ref: &object_ref,
-                    spec: &obj.spec,
-                    status: prev,
-                    full,
-                    check_tags,
-                    health: ctx.health.as_ref(),
-                },
-            )
-            .await
+            let input = SyncInput {
+                owner: &s.owner_id,
+                uid: &uid,
+                generation,
+                object_ref: &object_ref,
+                spec: &obj.spec,
+                status: prev,
+                full,
+                check_tags,
+                health: ctx.health.as_ref(),
+            };
+            if s.observe_only {
+                reconcile::sync_observe(ctx.route53.as_ref(), input).await
+            } else {
+                reconcile::sync(ctx.route53.as_ref(), input).await
+            }
         }
     };
     // A transient failure before this generation was ever reported: Reconciling, so that kstatus

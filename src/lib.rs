@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod naming;
 pub mod ownership;
 pub mod plan;
+pub mod plan_command;
 pub mod policy;
 pub mod reconcile;
 pub mod route53;

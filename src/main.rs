@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use route53_failover_operator::admin::{self, AdminState};
-use route53_failover_operator::cli::{Cli, Command, HealthSourceKind, RunArgs};
+use route53_failover_operator::cli::{Cli, Command, HealthSourceKind, PlanArgs, RunArgs};
 use route53_failover_operator::controller::{self, Context, Settings};
 use route53_failover_operator::health::Source;
 use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
@@ -15,7 +15,8 @@ use route53_failover_operator::policy::NamespacePolicy;
 use route53_failover_operator::route53::aws::AwsRoute53;
 use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
-use route53_failover_operator::{crd, secure_metrics, telemetry};
+use route53_failover_operator::route53::readonly::ReadOnly;
+use route53_failover_operator::{crd, plan_command, secure_metrics, telemetry};
 use tokio::sync::{oneshot, watch};
 
 #[tokio::main]
@@ -26,6 +27,7 @@ async fn main() -> std::process::ExitCode {
             .map(|y| print!("{y}"))
             .map_err(|e| e.to_string().into()),
         Command::Run(args) => run(*args).await,
+        Command::Plan(args) => return std::process::ExitCode::from(plan(args).await),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -34,6 +36,47 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `plan`: read the manifests, plan each object against Route 53 through a wrapper that refuses
+/// every write, print the plan; the exit status says whether anything would change.
+async fn plan(args: PlanArgs) -> u8 {
+    let text = if args.filename == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.filename)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.filename);
+            return plan_command::EXIT_ERROR;
+        }
+    };
+    let route53 = ReadOnly::new(Arc::new(AwsRoute53::new(
+        AwsRoute53::client_from_env().await,
+        Arc::new(Budget::new(4.0, 10.0)),
+        Arc::new(Metrics::default()),
+    )));
+    let namespace_policy = match &args.namespace_policy {
+        Some(path) => match NamespacePolicy::load(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return plan_command::EXIT_ERROR;
+            }
+        },
+        None => None,
+    };
+    let settings = plan_command::PlanSettings {
+        owner_id: args.owner_id,
+        claim_unannotated: args.claim_unannotated,
+        namespace_policy,
+    };
+    let (out, code) = plan_command::plan_text(&route53, &settings, &text).await;
+    print!("{out}");
+    code
 }
 
 async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
@@ -150,8 +193,12 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         slow_retry: args.slow_retry_interval,
         concurrency: args.max_concurrent_reconciles,
         namespace_policy,
+        observe_only: args.observe_only,
         ..Settings::default()
     };
+    if args.observe_only {
+        tracing::info!("observe-only mode: Route 53 is read, never written");
+    }
     let sdk = AwsRoute53::client_from_env().await;
     let cloudwatch = CloudWatchHealth::client_from_env().await;
     let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
@@ -180,10 +227,14 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         );
         // Reconciles write through the batcher (one ChangeResourceRecordSets per zone per window);
         // the health source reads through the adapter itself.
-        let writes = Arc::new(Batched::new(
-            route53.clone(),
-            args.route53_batch_window,
-            metrics.clone(),
+        // In observe-only mode every write is refused here, whatever a reconcile does.
+        let writes = Arc::new(ReadOnly::when(
+            args.observe_only,
+            Arc::new(Batched::new(
+                route53.clone(),
+                args.route53_batch_window,
+                metrics.clone(),
+            )),
         ));
         let ctx = Arc::new(Context::new(
             client.clone(),

@@ -13,7 +13,7 @@ use crate::health::{EndpointHealth, HealthView, Reading};
 use crate::naming;
 use crate::plan::{self, HealthCheckAction, RecordPlan};
 use crate::route53::{
-    Change, ChangeInfo, HealthCheck, HealthCheckConfig, Route53, Route53ErrorKind, fqdn,
+    Change, ChangeInfo, HealthCheck, HealthCheckConfig, RecordSet, Route53, Route53ErrorKind, fqdn,
 };
 use crate::status::{Observation, Readiness};
 
@@ -121,6 +121,295 @@ fn failed(
 
 /// Read Route 53, make it match the spec, and observe health.
 pub async fn sync<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
+    sync_mode(r53, input, false).await
+}
+
+/// Observe-only mode (`run --observe-only`): read Route 53 and plan exactly as [`sync`] does, but
+/// write nothing. Status holds what Route 53 holds (the health checks its records carry) and, when
+/// Route 53 differs from the spec, `Ready=False` with reason `ObserveOnly` and the planned changes in
+/// the message (and an `ObserveOnly` Event); `Ready=True` only when there is nothing to change.
+pub async fn sync_observe<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
+    sync_mode(r53, input, true).await
+}
+
+/// What a full reconcile of `input` would change in Route 53, from the same reads and the same plan
+/// as [`sync`], without writing anything (the `plan` subcommand). Conflicts, a missing zone or
+/// `existingHealthCheckId`, and an invalid spec are errors, as they stop a reconcile.
+pub async fn preview<R: Route53>(r53: &R, input: &SyncInput<'_>) -> Result<Preview, Error> {
+    let desired = Desired::from_spec(input.spec, input.owner, input.uid)
+        .map_err(|errs| Error::InvalidSpec(errs.join("; ")))?;
+    let zone_id = resolve_zone(r53, &desired).await?;
+    let survey = survey(r53, input, &desired, &zone_id, true).await?;
+    preview_of(&desired, zone_id, survey)
+}
+
+/// Stands for the id of a health check a reconcile would create, in a [`Preview`].
+pub const NEW_HEALTH_CHECK: &str = "(new)";
+
+/// What a full reconcile would change in Route 53 (see [`preview`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// The hosted zone.
+    pub zone_id: String,
+    /// The record name (normalised).
+    pub name: String,
+    /// The record type.
+    pub rtype: &'static str,
+    /// Health checks to create or update, before the records are written.
+    pub health_checks: Vec<HealthCheckAction>,
+    /// The current settings of the owned health checks (for the diff of an update).
+    pub current_checks: Vec<HealthCheck>,
+    /// Tags to add to owned checks in use.
+    pub tag_repairs: Vec<TagRepair>,
+    /// The record batch (empty: both records match); a health check to be created is carried as
+    /// [`NEW_HEALTH_CHECK`].
+    pub records: Vec<Change>,
+    /// This object's records as Route 53 holds them now (primary, secondary).
+    pub current_records: [Option<RecordSet>; 2],
+    /// Owned health checks no longer used, deleted once no record carries them and the record
+    /// change is INSYNC.
+    pub deletes: Vec<String>,
+}
+
+impl Preview {
+    /// Nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.health_checks.is_empty()
+            && self.tag_repairs.is_empty()
+            && self.records.is_empty()
+            && self.deletes.is_empty()
+    }
+
+    /// One line per change, in the order a reconcile makes them: `+ CREATE`, `~ UPDATE`, `~ TAG`,
+    /// `+ CREATE`/`~ UPSERT` of records, `- DELETE`.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for action in &self.health_checks {
+            match action {
+                HealthCheckAction::Create { role, config, .. } => out.push(format!(
+                    "+ CREATE health check ({}): {}",
+                    role.short(),
+                    describe_check(config)
+                )),
+                HealthCheckAction::Update {
+                    role, id, config, ..
+                } => {
+                    let before = self
+                        .current_checks
+                        .iter()
+                        .find(|h| &h.id == id)
+                        .and_then(|h| h.config.as_ref());
+                    let diff = before
+                        .map(|b| check_diff(b, config))
+                        .unwrap_or_else(|| describe_check(config));
+                    out.push(format!(
+                        "~ UPDATE health check {id} ({}): {diff}",
+                        role.short()
+                    ));
+                }
+            }
+        }
+        for t in &self.tag_repairs {
+            let keys: Vec<&str> = t.missing.iter().map(|(k, _)| k.as_str()).collect();
+            out.push(format!(
+                "~ TAG health check {} ({}): add {}",
+                t.id,
+                t.role.short(),
+                keys.join(", ")
+            ));
+        }
+        for c in &self.records {
+            let rs = c.record();
+            let sign = match c {
+                Change::Create(_) => "+",
+                Change::Upsert(_) => "~",
+                Change::Delete(_) => "-",
+            };
+            let mut line = format!("{sign} {} {}", c.action(), describe_record(rs));
+            let before = rs
+                .failover
+                .and_then(|role| self.current_records[role.index()].as_ref());
+            if let (Change::Upsert(_), Some(b)) = (c, before) {
+                line.push_str(&format!(" (was: {})", describe_record_target(b)));
+            }
+            out.push(line);
+        }
+        for id in &self.deletes {
+            out.push(format!(
+                "- DELETE health check {id} (no longer used; once no record carries it and the record change is INSYNC)"
+            ));
+        }
+        out
+    }
+}
+
+/// `HTTPS 52.94.76.10:443/health every 30s, threshold 3`, for plan output.
+fn describe_check(c: &HealthCheckConfig) -> String {
+    let host = c
+        .ip_address
+        .clone()
+        .or_else(|| c.fqdn.clone())
+        .unwrap_or_default();
+    let mut s = format!(
+        "{} {host}:{}{}",
+        c.check_type.as_str(),
+        c.port,
+        c.resource_path.as_deref().unwrap_or("")
+    );
+    if let (Some(ip), Some(f)) = (&c.ip_address, &c.fqdn) {
+        s.push_str(&format!(" (host {f}, address {ip})"));
+    }
+    if let Some(m) = &c.search_string {
+        s.push_str(&format!(" matching {m:?}"));
+    }
+    s.push_str(&format!(
+        " every {}s, threshold {}",
+        c.request_interval, c.failure_threshold
+    ));
+    if c.inverted {
+        s.push_str(", inverted");
+    }
+    s
+}
+
+/// The settings that differ, `field old -> new`.
+fn check_diff(before: &HealthCheckConfig, after: &HealthCheckConfig) -> String {
+    fn opt(v: &Option<String>) -> String {
+        v.clone().unwrap_or_else(|| "-".into())
+    }
+    let mut d = Vec::new();
+    let mut cmp = |field: &str, a: String, b: String| {
+        if a != b {
+            d.push(format!("{field} {a} -> {b}"));
+        }
+    };
+    cmp("ipAddress", opt(&before.ip_address), opt(&after.ip_address));
+    cmp("fqdn", opt(&before.fqdn), opt(&after.fqdn));
+    cmp("port", before.port.to_string(), after.port.to_string());
+    cmp(
+        "resourcePath",
+        opt(&before.resource_path),
+        opt(&after.resource_path),
+    );
+    cmp(
+        "searchString",
+        opt(&before.search_string),
+        opt(&after.search_string),
+    );
+    cmp(
+        "failureThreshold",
+        before.failure_threshold.to_string(),
+        after.failure_threshold.to_string(),
+    );
+    if !after.regions.is_empty() && before.regions != after.regions {
+        cmp(
+            "regions",
+            format!("{:?}", before.regions),
+            format!("{:?}", after.regions),
+        );
+    }
+    cmp(
+        "inverted",
+        before.inverted.to_string(),
+        after.inverted.to_string(),
+    );
+    cmp(
+        "enableSNI",
+        before.enable_sni.to_string(),
+        after.enable_sni.to_string(),
+    );
+    if d.is_empty() {
+        describe_check(after)
+    } else {
+        d.join(", ")
+    }
+}
+
+/// `A www.example.com. PRIMARY 192.0.2.10 ttl 60, health check abc`, for plan output.
+fn describe_record(rs: &RecordSet) -> String {
+    format!(
+        "{} {} {} {}",
+        rs.rtype,
+        rs.name,
+        rs.failover.map(Role::failover).unwrap_or("-"),
+        describe_record_target(rs)
+    )
+}
+
+fn describe_record_target(rs: &RecordSet) -> String {
+    let target = match &rs.alias {
+        Some(a) => format!(
+            "alias {} (zone {}, evaluateTargetHealth {})",
+            a.dns_name, a.hosted_zone_id, a.evaluate_target_health
+        ),
+        None => format!(
+            "{} ttl {}",
+            rs.values.join(","),
+            rs.ttl.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
+        ),
+    };
+    format!(
+        "{target}, health check {}",
+        rs.health_check_id.as_deref().unwrap_or("none")
+    )
+}
+
+/// The preview of a survey: the record batch with the health check ids the plan gives (a check to
+/// be created stands as [`NEW_HEALTH_CHECK`]), and the retired checks no record would carry.
+fn preview_of(desired: &Desired, zone_id: String, survey: Survey) -> Result<Preview, Error> {
+    let mut ids = survey.hplan.ids.clone();
+    for action in &survey.hplan.actions {
+        if let HealthCheckAction::Create { role, .. } = action {
+            ids[role.index()] = Some(NEW_HEALTH_CHECK.to_string());
+        }
+    }
+    let records = match plan::plan_records(desired, &ids, &survey.observed) {
+        RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
+        RecordPlan::Changes(changes) => changes,
+        // `spec.adopt`: DELETE theirs and CREATE ours in one batch.
+        RecordPlan::Adopt(adoption) => adoption.changes,
+        RecordPlan::InSync => Vec::new(),
+    };
+    let deletes = plan::retire_health_checks(&survey.hplan.retired, &r53_now(desired, &ids), false);
+    let current_records =
+        Role::ALL.map(|role| plan::our_record(desired, role, &survey.observed).cloned());
+    Ok(Preview {
+        zone_id,
+        name: desired.name.clone(),
+        rtype: desired.rtype.as_str(),
+        health_checks: survey.hplan.actions,
+        current_checks: survey.owned,
+        tag_repairs: survey.tag_repairs,
+        records,
+        current_records,
+        deletes,
+    })
+}
+
+/// Observe: survey and plan, write nothing. The ids are those the records carry in Route 53; the
+/// change is the one status holds (polled while PENDING).
+async fn observe<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+) -> Result<(Applied, Preview), Error> {
+    let survey = survey(r53, input, desired, zone_id, true).await?;
+    let ids = survey.attached.clone();
+    let preview = preview_of(desired, zone_id.to_string(), survey)?;
+    let change = match input.status.and_then(|s| s.change.clone()) {
+        Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
+            Ok(info) => Some((info.id, info.insync)),
+            Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id, true)),
+            Err(e) => return Err(e.into()),
+        },
+        Some(c) => Some((c.id, true)),
+        None => None,
+    };
+    Ok(((ids, change), preview))
+}
+
+async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool) -> SyncOutcome {
     let generation = input.generation;
     let desired = match Desired::from_spec(input.spec, input.owner, input.uid) {
         Ok(d) => d,
@@ -151,8 +440,21 @@ pub async fn sync<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
     };
     let mut notes = Vec::new();
     let prev_change = input.status.and_then(|s| s.change.clone());
+    let mut planned: Option<Vec<String>> = None;
     let (ids, change) = if input.full {
-        match apply(r53, &input, &desired, &zone_id, &mut notes).await {
+        let res = if observe_only {
+            observe(r53, &input, &desired, &zone_id)
+                .await
+                .map(|(applied, preview)| {
+                    if !preview.is_empty() {
+                        planned = Some(preview.lines());
+                    }
+                    applied
+                })
+        } else {
+            apply(r53, &input, &desired, &zone_id, &mut notes).await
+        };
+        match res {
             Ok(v) => v,
             Err(e) => {
                 return match &e {
@@ -238,9 +540,31 @@ pub async fn sync<R: Route53>(r53: &R, input: SyncInput<'_>) -> SyncOutcome {
                 missing.join(", ")
             ),
         ),
+        _ if planned.is_some() => {
+            let message = format!(
+                "observe-only mode: Route 53 differs from the spec; the operator would: {}",
+                planned
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            notes.push(Note::normal("ObserveOnly", message.clone()));
+            // Nothing changes until the mode does: Stalled, not Reconciling.
+            Readiness {
+                status: "False",
+                reason: "ObserveOnly",
+                message,
+                progress: crate::status::Progress::Stalled,
+            }
+        }
         Some((id, false)) => Readiness::in_progress(
             "Propagating",
             format!("waiting for Route 53 change {id} to reach all name servers (INSYNC)"),
+        ),
+        _ if observe_only => Readiness::ready(
+            "Route 53 records and health checks match the spec (observe-only mode: nothing is written)",
         ),
         _ => Readiness::ready("Route 53 records and health checks match the spec"),
     };
@@ -369,19 +693,63 @@ async fn resolve_zone<R: Route53>(r53: &R, desired: &Desired) -> Result<String, 
 
 type Applied = ([Option<String>; 2], Option<(String, bool)>);
 
-/// Make Route 53 match: health checks, then the record batch, then retire old checks.
-async fn apply<R: Route53>(
+/// What a full reconcile reads from Route 53 and decides before it writes anything: the same
+/// reads and the same pure plan for applying ([`sync`]), observing ([`sync_observe`]) and the
+/// `plan` subcommand ([`preview`]).
+struct Survey {
+    /// Every record set at the name.
+    observed: Vec<RecordSet>,
+    /// The owned health checks, as they are now.
+    owned: Vec<HealthCheck>,
+    /// The health check ids this object's records carry in Route 53 (primary, secondary).
+    attached: [Option<String>; 2],
+    /// The health check plan.
+    hplan: plan::HealthCheckPlan,
+    /// Tags the owned checks in use lack (with [`SyncInput::check_tags`]).
+    tag_repairs: Vec<TagRepair>,
+}
+
+/// Tags an owned health check in use lacks (or carries with another value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagRepair {
+    /// Which endpoint.
+    pub role: Role,
+    /// Health check id.
+    pub id: String,
+    /// Tags to add or overwrite.
+    pub missing: Vec<(String, String)>,
+}
+
+/// Read what the plan needs and plan: foreign records first (nothing is planned over them), then
+/// `existingHealthCheckId`s, owned checks, tags. `observing` (nothing will be written): a plan that
+/// creates a check is made again from a listing made now, since a check another process created
+/// is not in a cached inventory yet (a writing reconcile finds it by its CallerReference instead).
+async fn survey<R: Route53>(
     r53: &R,
     input: &SyncInput<'_>,
     desired: &Desired,
     zone_id: &str,
-    notes: &mut Vec<Note>,
-) -> Result<Applied, Error> {
-    if confirmable(input) {
-        if let Some(applied) = confirm(r53, input, desired, zone_id).await? {
-            return Ok(applied);
-        }
+    observing: bool,
+) -> Result<Survey, Error> {
+    let survey = survey_once(r53, input, desired, zone_id, false).await?;
+    let creates = survey
+        .hplan
+        .actions
+        .iter()
+        .any(|a| matches!(a, HealthCheckAction::Create { .. }));
+    if observing && creates {
+        return survey_once(r53, input, desired, zone_id, true).await;
     }
+    Ok(survey)
+}
+
+async fn survey_once<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+    fresh: bool,
+) -> Result<Survey, Error> {
     let observed = r53.list_record_sets(zone_id, &desired.name).await?;
     // Check for foreign records before creating anything.
     if let RecordPlan::Conflict(msg) = plan::plan_records(desired, &[None, None], &observed) {
@@ -394,12 +762,13 @@ async fn apply<R: Route53>(
         }
     }
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let (mut owned, unproved) = plan::owned_health_checks(
-        input.owner,
-        input.uid,
-        input.generation,
-        &r53.list_health_checks(&prefix).await?,
-    );
+    let listed = if fresh {
+        r53.list_health_checks_fresh(&prefix).await?
+    } else {
+        r53.list_health_checks(&prefix).await?
+    };
+    let (mut owned, unproved) =
+        plan::owned_health_checks(input.owner, input.uid, input.generation, &listed);
     report_unproved(&unproved);
     if input.full {
         // A full reconcile (a resync, a spec change, a failure) reads each owned check as it is now
@@ -424,6 +793,41 @@ async fn apply<R: Route53>(
         input.uid,
         input.generation,
     );
+    let tag_repairs = if input.check_tags {
+        missing_tags(r53, input, desired, &hplan).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Survey {
+        observed,
+        owned,
+        attached,
+        hplan,
+        tag_repairs,
+    })
+}
+
+/// Make Route 53 match: health checks, then the record batch, then retire old checks.
+async fn apply<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: &str,
+    notes: &mut Vec<Note>,
+) -> Result<Applied, Error> {
+    if confirmable(input) {
+        if let Some(applied) = confirm(r53, input, desired, zone_id).await? {
+            return Ok(applied);
+        }
+    }
+    let Survey {
+        observed,
+        owned,
+        attached,
+        hplan,
+        tag_repairs,
+    } = survey(r53, input, desired, zone_id, false).await?;
+    let prefix = naming::caller_reference_object_prefix(input.uid);
     let mut ids = hplan.ids.clone();
     for action in &hplan.actions {
         match action {
@@ -480,8 +884,18 @@ async fn apply<R: Route53>(
             }
         }
     }
-    if input.check_tags {
-        repair_tags(r53, input, desired, &hplan, &ids, notes).await?;
+    for repair in tag_repairs {
+        r53.tag_health_check(&repair.id, &repair.missing).await?;
+        let keys: Vec<&str> = repair.missing.iter().map(|(k, _)| k.as_str()).collect();
+        notes.push(Note::normal(
+            "HealthCheckTagsRepaired",
+            format!(
+                "health check {} of the {} endpoint lacked the tags {}: added",
+                repair.id,
+                repair.role.short(),
+                keys.join(", ")
+            ),
+        ));
     }
     let prev_change = input.status.and_then(|s| s.change.clone());
     let change = match plan::plan_records(desired, &ids, &observed) {
@@ -685,49 +1099,38 @@ async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(),
     }
 }
 
-/// Add the tags an owned check in use lacks (or carries with another value); tags of others stay.
-async fn repair_tags<R: Route53>(
+/// The tags the owned checks in use lack (or carry with another value); tags of others stay. Checks
+/// a create would make are tagged with their creation and not listed.
+async fn missing_tags<R: Route53>(
     r53: &R,
     input: &SyncInput<'_>,
     desired: &Desired,
     hplan: &plan::HealthCheckPlan,
-    ids: &[Option<String>; 2],
-    notes: &mut Vec<Note>,
-) -> Result<(), Error> {
-    // Checks created by this reconcile were tagged with their creation.
+) -> Result<Vec<TagRepair>, Error> {
     let check: Vec<(Role, String)> = Role::ALL
         .into_iter()
         .filter_map(|role| {
-            let id = ids[role.index()].clone()?;
+            let id = hplan.ids[role.index()].clone()?;
             let managed = matches!(desired.endpoint(role).health, DesiredHealth::Managed(_));
-            (managed && hplan.ids[role.index()].as_ref() == Some(&id)).then_some((role, id))
+            managed.then_some((role, id))
         })
         .collect();
     if check.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let ids_only: Vec<String> = check.iter().map(|(_, id)| id.clone()).collect();
     let have = r53.health_check_tags(&ids_only).await?;
+    let mut out = Vec::new();
     for (role, id) in check {
         let want = health_check_tags(input, desired, role);
         let current = have.get(&id).cloned().unwrap_or_default();
         let missing: Vec<(String, String)> =
             want.into_iter().filter(|w| !current.contains(w)).collect();
-        if missing.is_empty() {
-            continue;
+        if !missing.is_empty() {
+            out.push(TagRepair { role, id, missing });
         }
-        r53.tag_health_check(&id, &missing).await?;
-        let keys: Vec<&str> = missing.iter().map(|(k, _)| k.as_str()).collect();
-        notes.push(Note::normal(
-            "HealthCheckTagsRepaired",
-            format!(
-                "health check {id} of the {} endpoint lacked the tags {}: added",
-                role.short(),
-                keys.join(", ")
-            ),
-        ));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The tags of a new health check, each value within Route 53's 256 characters (a namespace and name

@@ -1387,3 +1387,103 @@ async fn a_refused_adoption_batch_leaves_their_pair_and_is_retried() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert!(out.notes.iter().any(|n| n.reason == "Adopted"));
 }
+
+/// Observe-only and `plan` share the reads and the plan of a full reconcile: against the plain fake
+/// (no read-only wrapper) they write nothing, and what they list is what the writing reconcile
+/// then does: a tag repair, an in-place update, a replacement with its record repointed and the old
+/// check deleted.
+#[tokio::test]
+async fn observe_and_preview_write_nothing_and_list_what_apply_then_does() {
+    let mut h = Harness::new(BASIC);
+    h.r53.auto_insync();
+    h.run(true).await;
+    let (p, s) = (h.hc_id(Role::Primary), h.hc_id(Role::Secondary));
+    h.r53.set_tags(&p, &[]);
+    h.spec = spec(
+        &BASIC
+            .replace("failureThreshold: 2", "failureThreshold: 3")
+            .replace(
+                "{type: TCP, port: 443}",
+                "{type: TCP, port: 443, requestInterval: 10}",
+            ),
+    );
+    h.generation = 2;
+    h.r53.reset_calls();
+    let health: HashMap<String, Reading> = HashMap::new();
+    let input = SyncInput {
+        owner: OWNER,
+        uid: UID,
+        generation: h.generation,
+        object_ref: "default/app",
+        spec: &h.spec,
+        status: h.status.as_ref(),
+        full: true,
+        check_tags: true,
+        health: &health,
+    };
+    let lines = preview(&h.r53, &input).await.expect("preview").lines();
+    let observed = sync_observe(&h.r53, input).await;
+    assert_eq!(h.r53.write_calls(), 0, "{:?}", h.r53.calls());
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(" (").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            format!("~ UPDATE health check {p}"),
+            "+ CREATE health check".to_string(),
+            format!("~ TAG health check {p}"),
+            // Only the repointed record: the primary keeps its (updated) check.
+            "~ UPSERT A app.example.com. SECONDARY 52.94.76.20 ttl 60, health check".to_string(),
+            format!("- DELETE health check {s}"),
+        ],
+        "{lines:#?}"
+    );
+    let obs = observed.observation.expect("observation");
+    assert_eq!(
+        (obs.readiness.status, obs.readiness.reason),
+        ("False", "ObserveOnly")
+    );
+    assert!(
+        obs.readiness.message.ends_with(&lines.join("; ")),
+        "{}",
+        obs.readiness.message
+    );
+    assert!(lines[3].contains(&format!(
+        "health check {NEW_HEALTH_CHECK} (was: 52.94.76.20 ttl 60, health check {s})"
+    )));
+    assert_eq!(
+        obs.endpoints.clone().map(|e| e.and_then(|e| e.1)),
+        [Some(p.clone()), Some(s.clone())],
+        "status shows the checks the records carry"
+    );
+
+    // The writing reconcile does exactly that (the old check goes on the next one, once INSYNC).
+    let out = h.run(true).await;
+    let reasons: Vec<&str> = out.notes.iter().map(|n| n.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            "HealthCheckUpdated",
+            "HealthCheckCreated",
+            "HealthCheckTagsRepaired",
+            "RecordsChanged",
+            "HealthCheckDeleted"
+        ]
+    );
+    assert_ne!(h.hc_id(Role::Secondary), s);
+    assert!(h.r53.health_checks().iter().all(|hc| hc.id != s));
+    let input = SyncInput {
+        owner: OWNER,
+        uid: UID,
+        generation: h.generation,
+        object_ref: "default/app",
+        spec: &h.spec,
+        status: h.status.as_ref(),
+        full: true,
+        check_tags: true,
+        health: &health,
+    };
+    assert!(preview(&h.r53, &input).await.expect("preview").is_empty());
+}

@@ -401,6 +401,33 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
 const NAMESPACE_POLICY: &str = r#"operator.namespacePolicy={"namespaces": {"team-a": {"zones": ["example.com", "Z0123456789ABCDEFGHIJ"], "names": ["a.example.com", "*.a.example.com"]}, "team-b": [{"zones": ["*"], "names": ["*.b.example.org"]}]}, "default": "deny"}"#;
 
 #[test]
+fn observe_only_value_passes_the_flag_the_binary_parses() {
+    use clap::Parser;
+    use route53_failover_operator::cli::{Cli, Command as Sub};
+    let parsed = |args: Vec<String>| match Cli::try_parse_from(
+        std::iter::once("route53-failover-operator".to_string()).chain(args),
+    )
+    .map(|c| c.command)
+    {
+        Ok(Sub::Run(a)) => a.observe_only,
+        other => panic!("the rendered args do not parse: {other:?}"),
+    };
+    let on = docs(&helm_template(&["--set", "operator.observeOnly=true"]).expect("helm template"));
+    let args = args_of(find(&on, "Deployment", FULLNAME));
+    let at = args
+        .iter()
+        .position(|a| a == "--observe-only")
+        .expect("--observe-only");
+    assert_eq!(args[at + 1], "true");
+    assert!(parsed(args));
+    let off = docs(&helm_template(&[]).expect("helm template"));
+    let args = args_of(find(&off, "Deployment", FULLNAME));
+    assert!(!args.iter().any(|a| a == "--observe-only"));
+    assert!(!parsed(args));
+    assert!(helm_template(&["--set", "operator.observeOnly=maybe"]).is_err());
+}
+
+#[test]
 fn namespace_policy_is_a_configmap_mounted_read_only_and_passed_with_the_flag() {
     let objs = docs(&helm_template(&["--set-json", NAMESPACE_POLICY]).expect("helm template"));
     let cm = find(&objs, "ConfigMap", &format!("{FULLNAME}-namespace-policy"));

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod budget;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
+pub mod readonly;
 pub mod snapshot;
 
 use std::future::Future;
