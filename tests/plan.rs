@@ -777,3 +777,105 @@ mod operator_world {
         assert_eq!(records, Vec::new(), "the writing installation cleaned up");
     }
 }
+
+/// A failover pair made outside the operator: `plan` of a FailoverRecord with `adopt: true` lists the
+/// one batch that takes it over (DELETE theirs, CREATE ours) and writes nothing; without `adopt` it is
+/// a conflict.
+#[tokio::test]
+async fn plan_of_an_adoption_lists_the_takeover_batch_and_writes_nothing() {
+    let w = R53World::start();
+    let zone = w.create_zone("example.test").await;
+    let client = w.client().await;
+    let hc = client
+        .create_health_check()
+        .caller_reference("cli-made")
+        .health_check_config(
+            aws_sdk_route53::types::HealthCheckConfig::builder()
+                .r#type(aws_sdk_route53::types::HealthCheckType::Tcp)
+                .ip_address(PRIMARY_IP)
+                .port(8080)
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("their health check")
+        .health_check()
+        .map(|h| h.id().to_string())
+        .expect("id");
+    let theirs = |set_id: &str,
+                  role: aws_sdk_route53::types::ResourceRecordSetFailover,
+                  value: &str,
+                  hc: Option<&str>| {
+        SdkChange::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name(NAME)
+                    .r#type(RrType::A)
+                    .ttl(60)
+                    .set_identifier(set_id)
+                    .failover(role)
+                    .set_health_check_id(hc.map(str::to_string))
+                    .resource_records(ResourceRecord::builder().value(value).build().expect("rr"))
+                    .build()
+                    .expect("rrset"),
+            )
+            .build()
+            .expect("change")
+    };
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(theirs(
+                    "cli-primary",
+                    aws_sdk_route53::types::ResourceRecordSetFailover::Primary,
+                    "198.51.100.1",
+                    Some(&hc),
+                ))
+                .changes(theirs(
+                    "cli-secondary",
+                    aws_sdk_route53::types::ResourceRecordSetFailover::Secondary,
+                    "198.51.100.2",
+                    None,
+                ))
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("their pair");
+    w.reset_counters();
+    let yaml = manifest(Some(UID), "192.0.2.10", 8080, "");
+    let (out, code) = plan(&w, &yaml, false);
+    assert_eq!(code, 1, "without adopt: a conflict\n{out}");
+    let adopting = yaml.replacen("spec:\n", "spec:\n  adopt: true\n", 1);
+    assert_ne!(adopting, yaml, "spec: line found");
+    let (out, code) = plan(&w, &adopting, false);
+    assert_eq!(code, 2, "changes: exit 2\n{out}");
+    let lines = changes(&out);
+    let has = |prefix: &str, value: &str| {
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with(prefix) && l.contains(value))
+    };
+    assert!(
+        has(&format!("- DELETE A {NAME} PRIMARY"), "198.51.100.1"),
+        "{lines:?}"
+    );
+    assert!(
+        has(&format!("- DELETE A {NAME} SECONDARY"), "198.51.100.2"),
+        "{lines:?}"
+    );
+    assert!(
+        has(&format!("+ CREATE A {NAME} PRIMARY"), "192.0.2.10"),
+        "{lines:?}"
+    );
+    assert!(
+        has(&format!("+ CREATE A {NAME} SECONDARY"), "192.0.2.20"),
+        "{lines:?}"
+    );
+    assert_eq!(writes(&w), Vec::new(), "plan wrote to Route 53");
+}
