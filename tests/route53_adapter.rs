@@ -459,7 +459,11 @@ impl Captured {
 }
 
 /// Debug logs of a few SDK calls with credentials whose access key id is `key`, through `filter`.
-async fn sdk_debug_logs(w: &R53World, key: &str, filter: tracing_subscriber::EnvFilter) -> String {
+async fn sdk_debug_logs(
+    endpoint: &str,
+    key: &str,
+    filter: tracing_subscriber::EnvFilter,
+) -> String {
     use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
     let out = Captured::default();
     let subscriber = tracing_subscriber::fmt()
@@ -469,7 +473,7 @@ async fn sdk_debug_logs(w: &R53World, key: &str, filter: tracing_subscriber::Env
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(w.endpoint())
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
         .http_client(support::r53::http_client())
@@ -486,17 +490,40 @@ async fn sdk_debug_logs(w: &R53World, key: &str, filter: tracing_subscriber::Env
     out.text()
 }
 
-#[tokio::test(flavor = "current_thread")]
+/// Run in a child process of its own: `tracing` caches each log site's interest per process, so a
+/// test running at the same time in another thread without a subscriber can silence the SDK's
+/// debug logs here (it made this test flaky).
+#[tokio::test]
 async fn debug_logging_never_shows_the_access_key_id() {
     let w = R53World::start();
+    let mut cmd = w.child_test("debug_logging_child", w.aws_env());
+    cmd.env("R53_DEBUG_LOG_CHILD", w.endpoint());
+    let out = cmd.output().expect("run child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child of [`debug_logging_never_shows_the_access_key_id`] (does nothing unless run as that
+/// child).
+#[tokio::test(flavor = "current_thread")]
+async fn debug_logging_child() {
+    let Some(endpoint) = std::env::var_os("R53_DEBUG_LOG_CHILD") else {
+        return;
+    };
+    let endpoint = endpoint.to_string_lossy().to_string();
+    let w = &endpoint;
     let key = "AKIATESTKEYID0000042";
-    let raw = sdk_debug_logs(&w, key, tracing_subscriber::EnvFilter::new("trace")).await;
+    let raw = sdk_debug_logs(w, key, tracing_subscriber::EnvFilter::new("trace")).await;
     assert!(
         raw.contains(key),
         "the unfiltered SDK logs the key id (else this test proves nothing)"
     );
     for level in ["debug", "trace"] {
-        let logs = sdk_debug_logs(&w, key, telemetry::filter(level)).await;
+        let logs = sdk_debug_logs(w, key, telemetry::filter(level)).await;
         assert!(!logs.contains(key), "{level}: {logs}");
         assert!(logs.contains("Route 53 call failed"), "{level}: {logs}");
     }
