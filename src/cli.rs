@@ -159,6 +159,17 @@ pub struct RunArgs {
     #[arg(long, env = "ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
 
+    /// IAM role to assume for every AWS call (Route 53, CloudWatch), from the credentials of the
+    /// standard environment (IRSA, Pod Identity, ...): e.g. a role in the account that owns the
+    /// hosted zones. Unset: the environment's credentials are used as they are.
+    #[arg(long, env = "ASSUME_ROLE_ARN")]
+    pub assume_role_arn: Option<String>,
+
+    /// External id to pass when assuming --assume-role-arn (when the role's trust policy requires
+    /// `sts:ExternalId`).
+    #[arg(long, env = "ASSUME_ROLE_EXTERNAL_ID", requires = "assume_role_arn")]
+    pub assume_role_external_id: Option<String>,
+
     /// Serve /metrics over HTTPS on --metrics-address instead of on the admin server, to callers
     /// whose bearer token the API server authenticates (TokenReview) and authorizes for `get` on
     /// the non-resource URL /metrics (SubjectAccessReview).

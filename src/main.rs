@@ -199,8 +199,23 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     if args.observe_only {
         tracing::info!("observe-only mode: Route 53 is read, never written");
     }
-    let sdk = AwsRoute53::client_from_env().await;
-    let cloudwatch = CloudWatchHealth::client_from_env().await;
+    let role = args.assume_role_arn.as_ref().map(|arn| {
+        route53_failover_operator::route53::aws::AssumeRole {
+            arn: arn.clone(),
+            external_id: args.assume_role_external_id.clone(),
+            session_name: format!("route53-failover-operator-{}", args.owner_id)
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
+                .take(64)
+                .collect(),
+        }
+    });
+    if let Some(r) = &role {
+        tracing::info!(role = %r.arn, external_id = r.external_id.is_some(), "assuming an IAM role for every AWS call");
+    }
+    let shared = route53_failover_operator::route53::aws::sdk_config(role.as_ref()).await;
+    let sdk = AwsRoute53::client(&shared);
+    let cloudwatch = CloudWatchHealth::client(&shared);
     let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
     // Terms of leadership: lead while the Lease is held, then go back to campaigning in the same
     // process (the fence has already stopped every write). Only a shutdown signal ends the loop.

@@ -401,6 +401,43 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
 const NAMESPACE_POLICY: &str = r#"operator.namespacePolicy={"namespaces": {"team-a": {"zones": ["example.com", "Z0123456789ABCDEFGHIJ"], "names": ["a.example.com", "*.a.example.com"]}, "team-b": [{"zones": ["*"], "names": ["*.b.example.org"]}]}, "default": "deny"}"#;
 
 #[test]
+fn assume_role_values_pass_flags_the_binary_parses() {
+    use clap::Parser;
+    use route53_failover_operator::cli::{Cli, Command as Sub};
+    let parsed = |args: Vec<String>| match Cli::try_parse_from(
+        std::iter::once("route53-failover-operator".to_string()).chain(args),
+    )
+    .map(|c| c.command)
+    {
+        Ok(Sub::Run(a)) => (a.assume_role_arn, a.assume_role_external_id),
+        other => panic!("the rendered args do not parse: {other:?}"),
+    };
+    let on = docs(
+        &helm_template(&[
+            "--set",
+            "operator.assumeRoleArn=arn:aws:iam::444455556666:role/dns",
+            "--set",
+            "operator.assumeRoleExternalId=cluster-a",
+        ])
+        .expect("helm template"),
+    );
+    let args = args_of(find(&on, "Deployment", FULLNAME));
+    assert_eq!(
+        parsed(args),
+        (
+            Some("arn:aws:iam::444455556666:role/dns".to_string()),
+            Some("cluster-a".to_string())
+        )
+    );
+    let off = docs(&helm_template(&[]).expect("helm template"));
+    assert_eq!(
+        parsed(args_of(find(&off, "Deployment", FULLNAME))),
+        (None, None)
+    );
+    assert!(helm_template(&["--set", "operator.assumeRoleArn=not-an-arn"]).is_err());
+}
+
+#[test]
 fn observe_only_value_passes_the_flag_the_binary_parses() {
     use clap::Parser;
     use route53_failover_operator::cli::{Cli, Command as Sub};
@@ -1052,6 +1089,16 @@ fn iam_policies_are_least_privilege_json() {
         FULLNAME
     );
 
+    // Cross-account: the role in the zones' account trusts the operator's role, with an external id.
+    let cross = json_file("deploy/iam/cross-account-trust-policy.json");
+    let st = &cross["Statement"][0];
+    assert_eq!(st["Action"], "sts:AssumeRole");
+    assert!(
+        st["Principal"]["AWS"]
+            .as_str()
+            .is_some_and(|p| p.contains(":role/"))
+    );
+    assert!(st["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
     // The README explains every statement.
     let readme = read("deploy/iam/README.md");
     for st in stmts {

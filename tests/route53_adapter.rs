@@ -1367,3 +1367,62 @@ async fn retries_of_throttled_calls_go_through_the_budget() {
         "every request Route 53 saw was an attempt of ours: {text}"
     );
 }
+
+/// `--assume-role-arn`: every Route 53 call is signed with the credentials of the assumed role (STS
+/// `AssumeRole` from the environment's credentials, through `AWS_ENDPOINT_URL_STS`), never with the
+/// environment's own. Run as a child process whose AWS settings are exactly the world's.
+#[tokio::test]
+async fn an_assumed_role_signs_every_route53_call() {
+    let w = R53World::start();
+    w.create_zone("assumed.test").await;
+    let mut env = w.aws_env();
+    env.push(("AWS_ENDPOINT_URL_STS".into(), w.endpoint()));
+    let mut cmd = w.child_test("assume_role_child", env);
+    cmd.env("R53_ASSUME_ROLE_CHILD", "1");
+    let out = cmd.output().expect("run child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = w.request_log();
+    let keys = |op: &str| -> Vec<String> {
+        log.iter()
+            .filter(|r| r["operation"] == op)
+            .map(|r| r["access_key"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let route53 = keys("ListHostedZonesByName");
+    assert_eq!(route53.len(), 1, "{log:?}");
+    assert!(
+        !route53[0].is_empty() && route53[0] != "testing",
+        "Route 53 was called with the environment's own key, not the assumed role's: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r["service"] == "sts" && r["access_key"] == "testing"),
+        "AssumeRole itself is signed with the environment's credentials: {log:?}"
+    );
+}
+
+/// The child of [`an_assumed_role_signs_every_route53_call`] (does nothing unless run as that child).
+#[tokio::test]
+async fn assume_role_child() {
+    if std::env::var_os("R53_ASSUME_ROLE_CHILD").is_none() {
+        return;
+    }
+    let role = route53_failover_operator::route53::aws::AssumeRole {
+        arn: "arn:aws:iam::123456789012:role/dns-failover".into(),
+        external_id: Some("cluster-a".into()),
+        session_name: "route53-failover-operator-test".into(),
+    };
+    let shared = route53_failover_operator::route53::aws::sdk_config(Some(&role)).await;
+    let a = AwsRoute53::new(
+        AwsRoute53::client(&shared),
+        Arc::new(Budget::new(0.0, 1.0)),
+        Arc::new(Metrics::default()),
+    );
+    let zones = a.find_hosted_zones("assumed.test").await.expect("find");
+    assert_eq!(zones.len(), 1);
+}

@@ -48,8 +48,12 @@ impl CloudWatchHealth {
     /// A client from the standard AWS environment (`AWS_ENDPOINT_URL_CLOUDWATCH`, ...), always in
     /// us-east-1, where Route 53 publishes its metrics.
     pub async fn client_from_env() -> Client {
-        let shared = crate::route53::aws::sdk_config_from_env().await;
-        let config = aws_sdk_cloudwatch::config::Builder::from(&shared)
+        Self::client(&crate::route53::aws::sdk_config_from_env().await)
+    }
+
+    /// A client from an already loaded configuration, always in us-east-1.
+    pub fn client(shared: &aws_config::SdkConfig) -> Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(shared)
             .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
             .build();
         Client::from_conf(config)

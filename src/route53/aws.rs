@@ -154,6 +154,11 @@ impl AwsRoute53 {
         self.cache.inventory.lock().await.fetched = None;
     }
 
+    /// A client from an already loaded [`aws_config::SdkConfig`] (see [`sdk_config`]).
+    pub fn client(shared: &aws_config::SdkConfig) -> Client {
+        Client::new(shared)
+    }
+
     /// Build an SDK client from the standard AWS environment (credentials chain, region,
     /// `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_MAX_ATTEMPTS`, ...), with rustls on ring.
     pub async fn client_from_env() -> Client {
@@ -284,6 +289,40 @@ pub async fn sdk_config_from_env() -> aws_config::SdkConfig {
         loader = loader.region(aws_config::Region::new("us-east-1"));
     }
     loader.load().await
+}
+
+/// An IAM role the whole installation assumes (`--assume-role-arn`), e.g. in the account that owns
+/// the hosted zones, from the credentials of the standard environment (IRSA, Pod Identity, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssumeRole {
+    /// The role's ARN.
+    pub arn: String,
+    /// The external id the role's trust policy requires, if any.
+    pub external_id: Option<String>,
+    /// The STS session name (shows in CloudTrail).
+    pub session_name: String,
+}
+
+/// The shared AWS configuration ([`sdk_config_from_env`]), with the credentials of `role` when one
+/// is given: STS `AssumeRole` from the environment's credentials (honouring `AWS_ENDPOINT_URL_STS`),
+/// refreshed before they expire. Every client (Route 53, CloudWatch) is built from it.
+pub async fn sdk_config(role: Option<&AssumeRole>) -> aws_config::SdkConfig {
+    let base = sdk_config_from_env().await;
+    let Some(role) = role else {
+        return base;
+    };
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.arn.clone())
+        .session_name(role.session_name.clone())
+        .configure(&base);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id.clone());
+    }
+    let provider = builder.build().await;
+    base.into_builder()
+        .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build()
 }
 
 /// A write refused (or abandoned) by the leader's fence.

@@ -245,6 +245,11 @@ class Middleware:
         cw = cloudwatch_operation(environ)
         if cw:
             return self.cloudwatch(cw[0], cw[1], environ, start_response)
+        if "/sts/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+            # STS (AssumeRole for --assume-role-arn): logged, never counted against Route 53's quota.
+            _log_request("STS", environ, "sts")
+            with STATE_LOCK:
+                return list(self.app(environ, start_response))
         op = operation_name(method, path)
         _count("requests", op)
         _log_request(op, environ)
