@@ -241,21 +241,11 @@ impl AwsRoute53 {
     }
 }
 
-/// The pause before retry `attempt + 1` of a throttled or transient failure: 200 ms doubling, at
-/// most 5 s, with ±50 % jitter so that callers throttled together do not retry together.
+/// The pause before retry `attempt + 1` of a throttled or transient failure: the project's
+/// full-jitter backoff ([`crate::error::backoff`]) from 250 ms, doubling, at most 5 s, so callers
+/// throttled together do not retry together.
 fn retry_delay(attempt: u32) -> Duration {
-    let base = 200.0 * 2f64.powi(attempt.saturating_sub(1).min(5) as i32);
-    let jitter = 0.5 + rand_unit();
-    Duration::from_millis((base.min(5000.0) * jitter) as u64)
-}
-
-/// A number in [0, 1) from the clock's sub-second noise (enough for jitter; no RNG dependency).
-fn rand_unit() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos.wrapping_mul(2_654_435_761) % 1_000_000) / 1_000_000.0
+    crate::error::backoff(attempt, Duration::from_millis(250), Duration::from_secs(5))
 }
 
 /// Deadlines of every AWS call: connecting, each attempt, and the whole call with the SDK's retries.

@@ -86,11 +86,6 @@ impl ZoneSnapshots {
         }
     }
 
-    /// The TTL.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// Look a name up at `now`, counting it as demand for its zone.
     pub fn lookup(&mut self, zone_id: &str, name: &str, now: Instant) -> Lookup {
         let ttl = self.ttl;
