@@ -397,15 +397,7 @@ async fn observe<R: Route53>(
     let survey = survey(r53, input, desired, zone_id, true).await?;
     let ids = survey.attached.clone();
     let preview = preview_of(desired, zone_id.to_string(), survey)?;
-    let change = match input.status.and_then(|s| s.change.clone()) {
-        Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
-            Ok(info) => Some((info.id, info.insync)),
-            Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id, true)),
-            Err(e) => return Err(e.into()),
-        },
-        Some(c) => Some((c.id, true)),
-        None => None,
-    };
+    let change = poll_change(r53, input.status.and_then(|s| s.change.as_ref())).await?;
     Ok(((ids, change), preview))
 }
 
@@ -626,31 +618,25 @@ async fn confirm<R: Route53>(
 ) -> Result<Option<Applied>, Error> {
     let observed = r53.list_record_sets_cached(zone_id, &desired.name).await?;
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let (owned, unproved) = plan::owned_health_checks(
-        input.owner,
-        input.uid,
-        input.generation,
-        &r53.list_health_checks(&prefix).await?,
-    );
-    report_unproved(&unproved);
-    let attached = Role::ALL.map(|role| {
-        plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
-    });
-    let hplan = plan::plan_health_checks(
-        desired,
-        &owned,
-        &attached,
-        input.owner,
-        input.uid,
-        input.generation,
-    );
+    let owned = owned_checks(input, &r53.list_health_checks(&prefix).await?);
+    let (_, hplan) = check_plan(input, desired, &owned, &observed);
     if !hplan.actions.is_empty() || !hplan.retired.is_empty() {
         return Ok(None);
     }
     if plan::plan_records(desired, &hplan.ids, &observed) != RecordPlan::InSync {
         return Ok(None);
     }
-    let change = match input.status.and_then(|s| s.change.as_ref()) {
+    let change = poll_change(r53, input.status.and_then(|s| s.change.as_ref())).await?;
+    Ok(Some((hplan.ids, change)))
+}
+
+/// The last change as status holds it, polled with GetChange while PENDING (a change Route 53 no
+/// longer knows is long INSYNC).
+async fn poll_change<R: Route53>(
+    r53: &R,
+    prev: Option<&crate::crd::ChangeStatus>,
+) -> Result<Option<(String, bool)>, Error> {
+    Ok(match prev {
         Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
             Ok(info) => Some((info.id, info.insync)),
             Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id.clone(), true)),
@@ -658,8 +644,37 @@ async fn confirm<R: Route53>(
         },
         Some(c) => Some((c.id.clone(), true)),
         None => None,
-    };
-    Ok(Some((hplan.ids, change)))
+    })
+}
+
+/// The owned health checks among `listed` (checks that look like ours but are not proven are
+/// reported), as the plan takes them.
+fn owned_checks(input: &SyncInput<'_>, listed: &[HealthCheck]) -> Vec<HealthCheck> {
+    let (owned, unproved) =
+        plan::owned_health_checks(input.owner, input.uid, input.generation, listed);
+    report_unproved(&unproved);
+    owned
+}
+
+/// The health check ids our records carry in `observed`, and the health check plan.
+fn check_plan(
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    owned: &[HealthCheck],
+    observed: &[RecordSet],
+) -> ([Option<String>; 2], plan::HealthCheckPlan) {
+    let attached = Role::ALL.map(|role| {
+        plan::our_record(desired, role, observed).and_then(|rs| rs.health_check_id.clone())
+    });
+    let hplan = plan::plan_health_checks(
+        desired,
+        owned,
+        &attached,
+        input.owner,
+        input.uid,
+        input.generation,
+    );
+    (attached, hplan)
 }
 
 /// Resolve the hosted zone id, checking the record name is inside the zone.
@@ -767,9 +782,7 @@ async fn survey_once<R: Route53>(
     } else {
         r53.list_health_checks(&prefix).await?
     };
-    let (mut owned, unproved) =
-        plan::owned_health_checks(input.owner, input.uid, input.generation, &listed);
-    report_unproved(&unproved);
+    let mut owned = owned_checks(input, &listed);
     if input.full {
         // A full reconcile (a resync, a spec change, a failure) reads each owned check as it is now
         // (GetHealthCheck per owned check, not a listing of the account), so an out-of-band edit is
@@ -782,17 +795,7 @@ async fn survey_once<R: Route53>(
         }
         owned = now;
     }
-    let attached = Role::ALL.map(|role| {
-        plan::our_record(desired, role, &observed).and_then(|rs| rs.health_check_id.clone())
-    });
-    let hplan = plan::plan_health_checks(
-        desired,
-        &owned,
-        &attached,
-        input.owner,
-        input.uid,
-        input.generation,
-    );
+    let (attached, hplan) = check_plan(input, desired, &owned, &observed);
     let tag_repairs = if input.check_tags {
         missing_tags(r53, input, desired, &hplan).await?
     } else {
@@ -932,15 +935,7 @@ async fn apply<R: Route53>(
             let info = reassert(r53, zone_id, &comment, desired, &ids).await?;
             Some((info.id, info.insync))
         }
-        RecordPlan::InSync => match prev_change {
-            Some(c) if c.status != "INSYNC" => match r53.get_change(&c.id).await {
-                Ok(info) => Some((info.id, info.insync)),
-                Err(e) if e.kind == Route53ErrorKind::NotFound => Some((c.id, true)),
-                Err(e) => return Err(e.into()),
-            },
-            Some(c) => Some((c.id, true)),
-            None => None,
-        },
+        RecordPlan::InSync => poll_change(r53, prev_change.as_ref()).await?,
     };
     let pending = change.as_ref().is_some_and(|(_, insync)| !insync);
     let now_observed = if pending {

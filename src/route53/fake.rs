@@ -170,6 +170,26 @@ impl FakeRoute53 {
         self.lock().calls.clear();
     }
 
+    /// The record sets named `name`, counted (and failed, when injected) as `counted_as`.
+    fn records_named(
+        &self,
+        counted_as: &'static str,
+        zone_id: &str,
+        name: &str,
+    ) -> R53Result<Vec<RecordSet>> {
+        let mut s = self.lock();
+        self.enter(&mut s, counted_as)?;
+        let sets = s
+            .records
+            .get(zone_id)
+            .ok_or_else(|| err("ListResourceRecordSets", "NoSuchHostedZone", zone_id))?;
+        Ok(sets
+            .iter()
+            .filter(|r| fqdn(&r.name) == fqdn(name))
+            .cloned()
+            .collect())
+    }
+
     fn enter(&self, s: &mut State, op: &'static str) -> R53Result<()> {
         *s.calls.entry(op).or_default() += 1;
         match s.failures.get_mut(op).and_then(VecDeque::pop_front) {
@@ -213,17 +233,7 @@ impl Route53 for FakeRoute53 {
     }
 
     async fn list_record_sets(&self, zone_id: &str, name: &str) -> R53Result<Vec<RecordSet>> {
-        let mut s = self.lock();
-        self.enter(&mut s, "ListResourceRecordSets")?;
-        let sets = s
-            .records
-            .get(zone_id)
-            .ok_or_else(|| err("ListResourceRecordSets", "NoSuchHostedZone", zone_id))?;
-        Ok(sets
-            .iter()
-            .filter(|r| fqdn(&r.name) == fqdn(name))
-            .cloned()
-            .collect())
+        self.records_named("ListResourceRecordSets", zone_id, name)
     }
 
     /// The fake has no snapshot: it answers from its records like [`Route53::list_record_sets`], but
@@ -233,17 +243,7 @@ impl Route53 for FakeRoute53 {
         zone_id: &str,
         name: &str,
     ) -> R53Result<Vec<RecordSet>> {
-        let mut s = self.lock();
-        self.enter(&mut s, "Snapshot")?;
-        let sets = s
-            .records
-            .get(zone_id)
-            .ok_or_else(|| err("ListResourceRecordSets", "NoSuchHostedZone", zone_id))?;
-        Ok(sets
-            .iter()
-            .filter(|r| fqdn(&r.name) == fqdn(name))
-            .cloned()
-            .collect())
+        self.records_named("Snapshot", zone_id, name)
     }
 
     async fn change_record_sets(
