@@ -238,6 +238,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
                 Duration::from_secs(60),
                 args.resync_interval / 2,
             )
+            .with_change_share(args.change_poll_interval)
             .with_fence(fence.clone()),
         );
         // Reconciles write through the batcher (one ChangeResourceRecordSets per zone per window);
