@@ -177,6 +177,22 @@ spec:
   secondary:
     values: ["198.51.100.{i % 250 + 1}"]
 """)
+        # The first status of every object, as a watch sees it arrive (wall clock, to compare with the
+        # double's commit times of the records).
+        first_status = {}
+        watch = subprocess.Popen([KUBECTL, "get", "frec", "--watch", "-o",
+                                  'jsonpath={.metadata.name} {.status.observedGeneration}{"\\n"}'],
+                                 stdout=subprocess.PIPE, text=True, env={**os.environ, "KUBECONFIG": kubeconfig})
+        procs.append(watch)
+
+        def read_watch():
+            for line in watch.stdout:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] not in first_status:
+                    first_status[parts[0]] = time.time()
+
+        import threading
+        threading.Thread(target=read_watch, daemon=True).start()
         t0 = time.monotonic()
         for at in range(0, len(docs), 500):
             kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin="---\n".join(docs[at:at + 500]))
@@ -194,6 +210,10 @@ spec:
             time.sleep(2)
         counters = http(r53_port, "/_world/counters")
         stats = http(kube_port, "/_world/stats")
+        committed = {}
+        for e in http(r53_port, "/_world/answers"):
+            committed.setdefault(e["name"].rstrip(".").split(".")[0], e["time"])
+        lags = sorted(first_status[k] - t for k, t in committed.items() if k in first_status)
         # Let the last changes settle and the first resync after creation begin, then observe.
         time.sleep(min(a.resync, 5))
         http(r53_port, "/_world/counters/reset", {})
@@ -214,6 +234,11 @@ spec:
         print(f"records                         {n}")
         print(f"emulated quota                  {a.quota or 'none'} req/s; operator budget {a.operator_rate} req/s")
         print(f"time to all Ready               {ready_at:.1f} s" if ready_at else "time to all Ready               TIMEOUT")
+        if lags:
+            def pct(q):
+                return lags[min(len(lags) - 1, int(q * len(lags)))]
+            print(f"records written → first status  p50 {pct(0.5):.1f} s, p95 {pct(0.95):.1f} s, max {lags[-1]:.1f} s "
+                  f"({len(lags)} objects; a watch sees the status, the double's commit time of the records)")
         print(f"Route 53 requests to Ready      {total} ({total / n:.2f} per record)")
         for k in sorted(reqs):
             print(f"  {k:<30}{reqs[k]:>6}  ({reqs[k] / n:.2f}/record)")
