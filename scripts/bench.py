@@ -91,6 +91,9 @@ def main():
                     help="owned: one health check of its own per record (CreateHealthCheck-bound); "
                          "shared: every primary uses one existing check (existingHealthCheckId), to measure "
                          "reads, writes, restart and memory at thousands of records without the create floor")
+    ap.add_argument("--health-poll", type=float, default=30.0,
+                    help="operator --health-poll-interval, seconds (the status lag after a flip is bounded by it "
+                         "plus CloudWatch's one-minute period, 3 s in this scaled world)")
     a = ap.parse_args()
     if a.steady is None:
         a.steady = 1.5 * a.resync
@@ -143,7 +146,7 @@ def main():
         def start_operator():
             return subprocess.Popen([a.binary, "run", "--admin-address", f"127.0.0.1:{admin_port}",
                                      "--no-leader-election",
-                                     "--owner-id", "bench", "--health-poll-interval", "30s",
+                                     "--owner-id", "bench", "--health-poll-interval", f"{a.health_poll:g}s",
                                      # The double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
                                      "--health-metric-period", "3s", "--resync-interval", f"{a.resync:g}s",
                                      "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
@@ -295,7 +298,8 @@ spec:
             if all((o.get("status") or {}).get("activeRole") == "Secondary" for o in items):
                 status_flip = time.monotonic() - t_kill
             time.sleep(0.5)
-        print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died")
+        print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died "
+              f"(health poll {a.health_poll:g} s)")
         after = http(r53_port, "/_world/counters")["requests"]
         print(f"health reads after all Ready   GetMetricData {after.get('GetMetricData', 0)}, GetHealthCheckStatus {after.get('GetHealthCheckStatus', 0)} (bench's own probe included)")
     finally:
