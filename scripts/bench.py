@@ -100,6 +100,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="bench-")
     procs = []
+    stopping = []
     try:
         r53, r53_port = start("r53_server.py", work, "--hc-scale", "0.05", "--change-delay", "1")
         procs.append(r53)
@@ -180,19 +181,31 @@ spec:
   secondary:
     values: ["198.51.100.{i % 250 + 1}"]
 """)
-        # The first status of every object, as a watch sees it arrive (wall clock, to compare with the
-        # double's commit times of the records).
-        first_status = {}
-        watch = subprocess.Popen([KUBECTL, "get", "frec", "--watch", "-o",
-                                  'jsonpath={.metadata.name} {.status.observedGeneration}{"\\n"}'],
-                                 stdout=subprocess.PIPE, text=True, env={**os.environ, "KUBECONFIG": kubeconfig})
-        procs.append(watch)
+        # One watch on the objects (not a listing per poll: at thousands of objects that listing would
+        # load the API server and this machine more than the operator does): the first status of every
+        # object (wall clock, to compare with the double's commit times of the records), and each
+        # object's latest Ready status and activeRole.
+        first_status, latest = {}, {}
 
         def read_watch():
-            for line in watch.stdout:
-                parts = line.split()
-                if len(parts) == 2 and parts[0] not in first_status:
-                    first_status[parts[0]] = time.time()
+            # The API server ends a watch after a while: kubectl then exits, and the watch is started again.
+            while not stopping:
+                watch = subprocess.Popen([KUBECTL, "get", "frec", "--watch", "-o",
+                                          'jsonpath={.metadata.name}|{.status.observedGeneration}|'
+                                          '{.status.conditions[?(@.type=="Ready")].status}|{.status.activeRole}{"\\n"}'],
+                                         stdout=subprocess.PIPE, text=True,
+                                         env={**os.environ, "KUBECONFIG": kubeconfig})
+                procs.append(watch)
+                for line in watch.stdout:
+                    parts = line.rstrip("\n").split("|")
+                    if len(parts) != 4:
+                        continue
+                    name, generation, ready, role = parts
+                    if generation and name not in first_status:
+                        first_status[name] = time.time()
+                    latest[name] = (ready, role)
+                watch.wait()
+                procs.remove(watch)
 
         import threading
         threading.Thread(target=read_watch, daemon=True).start()
@@ -201,9 +214,7 @@ spec:
             kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin="---\n".join(docs[at:at + 500]))
 
         def all_ready():
-            items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
-            return sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
-                       if c["type"] == "Ready" and c["status"] == "True") == a.records
+            return sum(1 for ready, _ in list(latest.values()) if ready == "True") == a.records
 
         ready_at = None
         while time.monotonic() - t0 < 3600:
@@ -294,8 +305,7 @@ spec:
                 obs = client.get_health_check_status(HealthCheckId=ids[0])["HealthCheckObservations"]
                 if obs and all(not o["StatusReport"]["Status"].startswith("Success") for o in obs):
                     r53_flip = time.monotonic() - t_kill
-            items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
-            if all((o.get("status") or {}).get("activeRole") == "Secondary" for o in items):
+            if sum(1 for _, role in list(latest.values()) if role == "Secondary") == a.records:
                 status_flip = time.monotonic() - t_kill
             time.sleep(0.5)
         print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died "
@@ -303,6 +313,7 @@ spec:
         after = http(r53_port, "/_world/counters")["requests"]
         print(f"health reads after all Ready   GetMetricData {after.get('GetMetricData', 0)}, GetHealthCheckStatus {after.get('GetHealthCheckStatus', 0)} (bench's own probe included)")
     finally:
+        stopping.append(True)
         for p in reversed(procs):
             p.kill()
             p.wait()
