@@ -178,6 +178,14 @@ async fn nsroles_each_namespace_signs_with_its_own_role() {
             .unwrap_or_default()
     };
     assert!(msg(&c).contains("namespace team-c"), "{}", msg(&c));
+    for o in [&c, &d] {
+        assert!(
+            find_condition(o.status.as_ref(), "Stalled")
+                .is_some_and(|s| s.status == "True" && s.reason == "RoleNotAllowed"),
+            "waits for a spec or mapping change: {:?}",
+            o.status
+        );
+    }
     assert!(
         msg(&d).contains(ROLE_A) && msg(&d).contains("team-b"),
         "{}",
