@@ -260,7 +260,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         admin_state.ready.store(false, Ordering::Release);
         // Fresh caches each term: another leader may have changed Route 53 in between. Each account
         // has its own adapter (caches, zone snapshots, budget) and batcher.
-        let mut adapters = BTreeMap::new();
+        let mut sources = BTreeMap::new();
         let mut stacks = BTreeMap::new();
         for (key, c) in &account_clients {
             // What a resync confirms (zone snapshots, the health check inventory) is at most half a
@@ -286,7 +286,16 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
                     metrics.clone(),
                 )),
             ));
-            adapters.insert(key.clone(), route53);
+            // Each account's checks are read with that account's credentials.
+            let source = match args.health_source {
+                HealthSourceKind::Cloudwatch => Source::CloudWatch(CloudWatchHealth::new(
+                    c.cloudwatch.clone(),
+                    args.health_metric_period,
+                    metrics.clone(),
+                )),
+                HealthSourceKind::Route53 => Source::Route53(route53),
+            };
+            sources.insert(key.clone(), source);
             stacks.insert(key.clone(), writes);
         }
         let checks = Arc::new(CheckAccounts::default());
@@ -317,21 +326,6 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
                 }
             }
         };
-        // Each account's checks are read with that account's credentials.
-        let sources = adapters
-            .iter()
-            .map(|(key, route53)| {
-                let source = match args.health_source {
-                    HealthSourceKind::Cloudwatch => Source::CloudWatch(CloudWatchHealth::new(
-                        account_clients[key].cloudwatch.clone(),
-                        args.health_metric_period,
-                        metrics.clone(),
-                    )),
-                    HealthSourceKind::Route53 => Source::Route53(route53.clone()),
-                };
-                (key.clone(), source)
-            })
-            .collect();
         let health = PerAccount::new(sources, checks);
         controller::run(
             ctx,

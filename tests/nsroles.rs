@@ -307,3 +307,95 @@ async fn nsroles_each_namespace_signs_with_its_own_role() {
     }
     op.kill();
 }
+
+/// Role chaining and `default: installation`: with `--assume-role-arn`, each namespace role is
+/// assumed with the installation role's credentials (not the environment's), and a namespace the
+/// mapping sends to the installation uses the installation role itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsroles_namespace_roles_are_assumed_from_the_installation_role() {
+    const INSTALLATION: &str = "arn:aws:iam::123456789012:role/route53-failover-operator";
+    let dir = tempfile::tempdir().expect("tmp");
+    let r53 = R53World::start();
+    let kube = KubeWorld::with_crd();
+    r53.create_zone("example.test").await;
+    let start = r53.request_log().len();
+    r53.route(PRIMARY_IP, "127.0.0.1");
+    r53.route(SECONDARY_IP, "127.0.0.1");
+    let (pd, sd) = (dir.path().join("p"), dir.path().join("s"));
+    std::fs::create_dir_all(&pd).expect("mkdir");
+    std::fs::create_dir_all(&sd).expect("mkdir");
+    let primary = Backend::start(&pd);
+    let secondary = Backend::start(&sd);
+    for ns in ["team-a", "team-c"] {
+        ok(&kube.kubectl(&["create", "namespace", ns]));
+    }
+    let roles = dir.path().join("namespace-roles.yaml");
+    std::fs::write(
+        &roles,
+        format!("namespaces:\n  team-a: {{arn: {ROLE_A}}}\ndefault: installation\n"),
+    )
+    .expect("write mapping");
+    let sts = r53.endpoint();
+    let mut op = Operator::start_with(
+        &kube,
+        &r53,
+        &kube.operator_kubeconfig(),
+        &[
+            "--namespace-roles",
+            roles.to_str().expect("utf-8 path"),
+            "--assume-role-arn",
+            INSTALLATION,
+            "--assume-role-external-id",
+            "cluster-x",
+        ],
+        &[("AWS_ENDPOINT_URL_STS", &sts)],
+    );
+    let apply = |yaml: &str| ok(&kube.kubectl_stdin(&["apply", "--server-side", "-f", "-"], yaml));
+    let (p, s) = (primary.port, secondary.port);
+    apply(&manifest("a", "team-a", "", p, s));
+    apply(&manifest("c", "team-c", "", p, s));
+    wait_ready(&kube, "team-a", "a", "True", "Synced").await;
+    wait_ready(&kube, "team-c", "c", "True", "Synced").await;
+
+    let log = r53.request_log().split_off(start);
+    let assume: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["service"] == "sts" && r["action"] == "AssumeRole")
+        .collect();
+    let keys_of = |role: &str| -> BTreeSet<String> {
+        assume
+            .iter()
+            .filter(|r| r["role_arn"] == role)
+            .filter_map(|r| r["issued_key"].as_str().map(str::to_string))
+            .collect()
+    };
+    let installation_keys = keys_of(INSTALLATION);
+    assert!(!installation_keys.is_empty(), "{log:?}");
+    for r in &assume {
+        if r["role_arn"] == INSTALLATION {
+            assert_eq!(r["access_key"], "testing", "{r}");
+            assert_eq!(r["external_id"], "cluster-x", "{r}");
+        } else {
+            assert_eq!(r["role_arn"], ROLE_A, "{r}");
+            assert!(
+                installation_keys.contains(r["access_key"].as_str().unwrap_or_default()),
+                "team-a's role must be assumed with the installation role's credentials: {r}"
+            );
+        }
+    }
+    let calls = calls_by_role(&log, "route53");
+    for role in [ROLE_A, INSTALLATION] {
+        assert_eq!(
+            calls.get(&(role.to_string(), "CreateHealthCheck".to_string())),
+            Some(&2),
+            "{role}: {calls:?}"
+        );
+    }
+    assert!(
+        calls
+            .keys()
+            .all(|(role, _)| role == ROLE_A || role == INSTALLATION),
+        "{calls:?}"
+    );
+    op.kill();
+}
