@@ -1223,6 +1223,19 @@ fn trigger_hash(meta: &ObjectMeta, status: Option<(u64, Option<&str>)>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nsroles_cleanup_without_an_account_releases_only_what_never_wrote() {
+        let e = Error::RoleNotAllowed("namespace x has no AWS role".into());
+        let notes = no_account_cleanup(&e, false).expect("nothing written: released");
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].reason, accounts::ROLE_NOT_ALLOWED);
+        assert!(!notes[0].warning);
+        // Written before the mapping changed: the finalizer stays until the role is back.
+        let err = no_account_cleanup(&e, true).expect_err("kept");
+        assert!(matches!(err, Error::RoleNotAllowed(ref m) if m.contains("namespace x")));
+        assert_eq!(err.retry(), Retry::AwaitChange);
+    }
     use std::collections::BTreeMap;
 
     #[test]

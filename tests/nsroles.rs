@@ -399,3 +399,41 @@ async fn nsroles_namespace_roles_are_assumed_from_the_installation_role() {
     );
     op.kill();
 }
+
+/// A bad mapping stops the start-up before anything else runs, naming the file and the place of
+/// the error (no Kubernetes or AWS is reached: there is none here).
+#[test]
+fn nsroles_a_bad_mapping_stops_the_start_up() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("namespace-roles.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "namespaces:\n  team-a:\n  - {{arn: {ROLE_A}}}\n  - {{arn: arn:aws:iam::1:role/x}}\n"
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"))
+        .args(["run", "--namespace-roles"])
+        .arg(&file)
+        .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+        .output()
+        .expect("run the operator");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("namespace roles {}", file.display()))
+            && stderr.contains("namespaces.team-a[1].arn"),
+        "{stderr}"
+    );
+    let missing = dir.path().join("absent.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"))
+        .args(["run", "--namespace-roles"])
+        .arg(&missing)
+        .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+        .output()
+        .expect("run the operator");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+}
