@@ -310,17 +310,25 @@ pub struct AssumeRole {
 /// refreshed before they expire. Every client (Route 53, CloudWatch) is built from it.
 pub async fn sdk_config(role: Option<&AssumeRole>) -> aws_config::SdkConfig {
     let base = sdk_config_from_env().await;
-    let Some(role) = role else {
-        return base;
-    };
+    match role {
+        Some(role) => assume(&base, role).await,
+        None => base,
+    }
+}
+
+/// `base` with the credentials of `role`, assumed (STS `AssumeRole`, with its external id) with
+/// `base`'s own credentials and refreshed before they expire: the installation's role for
+/// [`sdk_config`], or a namespace's role ([`crate::accounts`]) assumed from the installation's.
+pub async fn assume(base: &aws_config::SdkConfig, role: &AssumeRole) -> aws_config::SdkConfig {
     let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.arn.clone())
         .session_name(role.session_name.clone())
-        .configure(&base);
+        .configure(base);
     if let Some(id) = &role.external_id {
         builder = builder.external_id(id.clone());
     }
     let provider = builder.build().await;
-    base.into_builder()
+    base.clone()
+        .into_builder()
         .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(
             provider,
         ))
