@@ -28,6 +28,8 @@ use crate::policy::{self, NamespacePolicy};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::Route53;
 use crate::status::{self, READY, RECONCILING, STALLED, next_status};
+use crate::target_watch::{self, TargetNamespaces};
+use crate::targets::TargetKind;
 use crate::text;
 
 /// Field manager of every write the operator makes.
@@ -61,6 +63,9 @@ pub struct Settings {
     /// installation whose finalizer holds the object). The Route 53 implementation should refuse
     /// writes too ([`crate::route53::readonly::ReadOnly`]).
     pub observe_only: bool,
+    /// Namespaces besides its own whose Services, Ingresses and Gateways a FailoverRecord may use as
+    /// endpoint targets ([`crate::target_watch`]; `*`: any).
+    pub target_namespaces: TargetNamespaces,
 }
 
 impl Default for Settings {
@@ -77,6 +82,7 @@ impl Default for Settings {
             concurrency: 16,
             namespace_policy: None,
             observe_only: false,
+            target_namespaces: TargetNamespaces::default(),
         }
     }
 }
@@ -106,6 +112,9 @@ pub struct Context<R> {
     pub settings: Settings,
     /// Health readings of every check in use, kept fresh by the health monitor task.
     pub health: Arc<Monitor<ObjectRef<Watched>>>,
+    /// Whether the Gateway API is installed (detected when [`run`] starts): Gateway targets are
+    /// refused without it.
+    pub gateway_api: std::sync::atomic::AtomicBool,
     memory: Mutex<HashMap<String, ObjectMemory>>,
 }
 
@@ -123,6 +132,7 @@ impl<R> Context<R> {
             metrics,
             health: Arc::new(Monitor::new(settings.health_poll)),
             settings,
+            gateway_api: std::sync::atomic::AtomicBool::new(false),
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -535,8 +545,39 @@ async fn apply<R: Route53>(
     // Tags are checked until a full reconcile of this generation has succeeded in this process.
     let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    // Endpoint targets are resolved from the live Kubernetes objects before anything else: the
+    // rest of the pipeline sees the spec with values or aliases in their place.
+    let (spec, unresolved) = match target_watch::resolve_spec(
+        &ctx.client,
+        &obj.namespace().unwrap_or_default(),
+        &obj.spec,
+        prev,
+        &s.target_namespaces,
+        ctx.gateway_api.load(std::sync::atomic::Ordering::Acquire),
+    )
+    .await
+    {
+        Ok(None) => (std::borrow::Cow::Borrowed(&obj.spec), None),
+        Ok(Some(resolved)) => (std::borrow::Cow::Owned(resolved), None),
+        Err(Ok(e)) => (
+            std::borrow::Cow::Borrowed(&obj.spec),
+            Some(target_refused(generation, e)),
+        ),
+        Err(Err(e)) => (
+            std::borrow::Cow::Borrowed(&obj.spec),
+            Some(reconcile::SyncOutcome {
+                observation: None,
+                result: Err(Error::Kube(e)),
+                notes: Vec::new(),
+            }),
+        ),
+    };
     // The namespace policy is judged before anything is read for writing or written.
-    let out = match policy_gate(ctx, &obj, &uid, generation).await {
+    let gate = match unresolved {
+        Some(refused) => Some(refused),
+        None => policy_gate(ctx, &obj, &spec, &uid, generation).await,
+    };
+    let out = match gate {
         Some(denied) => denied,
         None => {
             let input = SyncInput {
@@ -544,7 +585,7 @@ async fn apply<R: Route53>(
                 uid: &uid,
                 generation,
                 object_ref: &object_ref,
-                spec: &obj.spec,
+                spec: &spec,
                 status: prev,
                 full,
                 check_tags,
@@ -618,6 +659,7 @@ async fn apply<R: Route53>(
 async fn policy_gate<R: Route53>(
     ctx: &Context<R>,
     obj: &FailoverRecord,
+    spec: &crate::crd::FailoverRecordSpec,
     uid: &str,
     generation: i64,
 ) -> Option<reconcile::SyncOutcome> {
@@ -628,7 +670,7 @@ async fn policy_gate<R: Route53>(
         p,
         ctx.route53.as_ref(),
         &ns,
-        &obj.spec,
+        spec,
         &s.owner_id,
         uid,
         generation,
@@ -693,6 +735,28 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
     ctx.metrics.forget_record(&uid);
     ctx.forget(&uid, &obj.metadata);
     Ok(Action::await_change())
+}
+
+/// An endpoint target that cannot be used (yet): `Ready=False` with the target's reason, nothing
+/// written to Route 53, and what status knows of Route 53 (zone, endpoints, change) kept as it was.
+fn target_refused(generation: i64, e: crate::targets::TargetError) -> reconcile::SyncOutcome {
+    let error = Error::Target(e);
+    let reason = match &error {
+        Error::Target(t) => t.reason,
+        _ => "Target",
+    };
+    reconcile::SyncOutcome {
+        observation: Some(status::Observation {
+            generation: Some(generation),
+            readiness: status::Readiness::failed(reason, &error),
+            hosted_zone_id: None,
+            endpoints: [None, None],
+            change: None,
+            unobservable: [false, false],
+        }),
+        result: Err(error),
+        notes: Vec::new(),
+    }
 }
 
 /// Server-side apply of the whole status under the operator's field manager.
@@ -780,10 +844,14 @@ async fn announce_transitions<R>(
     }
     let before = status::find_condition(prev, READY);
     let after = status::find_condition(Some(next), READY);
-    if let (Some(a), Some(_)) = (after, error) {
+    if let (Some(a), Some(e)) = (after, error) {
         let changed = before.is_none_or(|b| b.reason != a.reason || b.message != a.message);
         if a.status == "False" && changed {
             let reason: &'static str = match a.reason.as_str() {
+                _ if matches!(e.inner(), Error::Target(_)) => match e.inner() {
+                    Error::Target(t) => t.reason,
+                    _ => "Target",
+                },
                 "InvalidSpec" => "InvalidSpec",
                 "Conflict" => "Conflict",
                 "ZoneNotFound" => "ZoneNotFound",
@@ -907,7 +975,44 @@ pub async fn run<R: Route53, S: HealthSource>(
         move |obj: &Watched| Some(echoes.trigger_hash(obj)),
         kube::runtime::PredicateConfig::default(),
     );
-    let controller = Controller::for_stream(trigger, reader)
+    // Services, Ingresses and Gateways trigger the FailoverRecords whose targets name them (found
+    // in the FailoverRecord store); the Gateway watch only when the Gateway API is installed.
+    let gateway_api = target_watch::gateway_api_installed(&ctx.client).await;
+    ctx.gateway_api
+        .store(gateway_api, std::sync::atomic::Ordering::Release);
+    if gateway_api {
+        info!("Gateway API found: Gateway targets are watched");
+    } else {
+        warn!(
+            "the Gateway API ({}/v1 gateways) is not installed: Gateway targets are refused until the operator restarts with it",
+            target_watch::GATEWAY_GROUP
+        );
+    }
+    let mut controller = Controller::for_stream(trigger, reader.clone())
+        .watches(
+            namespaced_or_all::<k8s_openapi::api::core::v1::Service>(&ctx.client, &namespace),
+            watcher::Config::default(),
+            mapper(reader.clone(), TargetKind::Service),
+        )
+        .watches(
+            namespaced_or_all::<k8s_openapi::api::networking::v1::Ingress>(&ctx.client, &namespace),
+            watcher::Config::default(),
+            mapper(reader.clone(), TargetKind::Ingress),
+        );
+    if gateway_api {
+        let ar = target_watch::gateway_resource();
+        let api: Api<DynamicObject> = match &namespace {
+            Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
+            None => Api::all_with(ctx.client.clone(), &ar),
+        };
+        controller = controller.watches_with(
+            api,
+            ar,
+            watcher::Config::default(),
+            mapper(reader.clone(), TargetKind::Gateway),
+        );
+    }
+    let controller = controller
         .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
         .reconcile_on(health_rx)
         .trigger_backoff(WatchBackoff::default())
@@ -987,6 +1092,32 @@ pub async fn run<R: Route53, S: HealthSource>(
     watch_ready.abort();
     info!("controller stopped");
     Ok(())
+}
+
+fn namespaced_or_all<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The mapper of a target watch: the FailoverRecords (from the controller's store) whose
+/// targets name the object.
+fn mapper<O: Resource>(
+    store: kube::runtime::reflector::Store<Watched>,
+    kind: TargetKind,
+) -> impl Fn(O) -> Vec<ObjectRef<Watched>> + Send + Sync + 'static {
+    move |o: O| {
+        let (Some(ns), Some(name)) = (o.meta().namespace.as_deref(), o.meta().name.as_deref())
+        else {
+            return Vec::new();
+        };
+        target_watch::referencing(&store, kind, ns, name)
+    }
 }
 
 /// How often the series of objects that are gone from the watch are removed (see [`run`]).

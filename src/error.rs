@@ -26,6 +26,13 @@ pub enum Error {
     #[error("not allowed by the namespace policy: {0}")]
     NotAllowed(String),
 
+    /// An endpoint's Kubernetes target cannot be used (yet): the object is missing or has no
+    /// address, is not a load balancer, has addresses of the wrong family, or is in a namespace the
+    /// operator does not allow. Nothing is written; the watch of the object triggers the next
+    /// reconcile.
+    #[error("endpoint target: {0}")]
+    Target(#[from] crate::targets::TargetError),
+
     /// Record sets this object does not own occupy the name.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -102,6 +109,7 @@ impl Error {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
             Error::NotAllowed(_) => "NotAllowed",
+            Error::Target(_) => "Target",
             Error::HealthCheckNotFound(_) => "HealthCheckNotFound",
             Error::ChangePending { .. } => "ChangePending",
             Error::Zone(_) => "Zone",
@@ -116,6 +124,7 @@ impl Error {
         match self.inner() {
             Error::InvalidSpec(_)
             | Error::NotAllowed(_)
+            | Error::Target(_)
             | Error::MissingField(_)
             | Error::Serialization(_) => Retry::AwaitChange,
             Error::Conflict(_) | Error::Zone(_) | Error::HealthCheckNotFound(_) => Retry::Slow,

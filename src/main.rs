@@ -194,6 +194,13 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         concurrency: args.max_concurrent_reconciles,
         namespace_policy,
         observe_only: args.observe_only,
+        target_namespaces: route53_failover_operator::target_watch::TargetNamespaces(
+            args.target_namespaces
+                .iter()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        ),
         ..Settings::default()
     };
     if args.observe_only {
