@@ -708,7 +708,8 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                     "maxLength": 1024,
                     "minLength": 1,
                     "description": "Why, in CamelCase: Synced, Propagating, InvalidSpec, Conflict, ZoneNotFound, \
-                        HealthCheckNotFound, Route53Error, NotAllowed (Ready, Reconciling, Stalled); Healthy, \
+                        HealthCheckNotFound, Route53Error, NotAllowed, TargetPending, TargetLost, TargetNotAllowed, \
+                        NotLoadBalancer, WrongAddressFamily, UnsupportedTarget (Ready, Reconciling, Stalled); Healthy, \
                         Unhealthy, NoData, NoHealthCheck, NotObserved (PrimaryHealthy, SecondaryHealthy)."
                 },
                 "status": {

@@ -431,6 +431,66 @@ spec:
         .await
         .expect("secondary");
     assert_eq!(s, json!({"alias": [format!("{nlb}."), "ZOVERRIDE123"]}));
+
+    // The README's example, as committed, with the objects it names.
+    let zone = w.r53.create_zone("example.com").await;
+    create_service(&w, "default", "web", "LoadBalancer").await;
+    set_service_ingress(&w, "default", "web", json!([{"ip": FIRST_IP}])).await;
+    let standby = "k8s-standby-99.us-west-2.elb.amazonaws.com";
+    let ing: Ingress = serde_json::from_value(json!({
+        "metadata": {"name": "web-standby"},
+        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
+    }))
+    .expect("ingress");
+    ing_api
+        .create(&PostParams::default(), &ing)
+        .await
+        .expect("ingress");
+    ing_api
+        .patch_status(
+            "web-standby",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"loadBalancer": {"ingress": [{"hostname": standby}]}}}),
+            ),
+        )
+        .await
+        .expect("ingress status");
+    let example = support::repo_root().join("deploy/examples/kubernetes-targets.yaml");
+    ok(&w.kube.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        example.to_str().expect("path"),
+    ]));
+    wait_ready(&w, "web", "True", "Synced").await;
+    let sets = w
+        .r53
+        .client()
+        .await
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .expect("list");
+    let web: Vec<_> = sets
+        .resource_record_sets()
+        .iter()
+        .filter(|r| r.name() == "web.example.com.")
+        .collect();
+    assert_eq!(web.len(), 2, "{web:?}");
+    let primary = web
+        .iter()
+        .find(|r| r.failover().map(|f| f.as_str()) == Some("PRIMARY"))
+        .expect("primary");
+    assert_eq!(primary.resource_records()[0].value(), FIRST_IP);
+    let secondary = web
+        .iter()
+        .find(|r| r.failover().map(|f| f.as_str()) == Some("SECONDARY"))
+        .expect("secondary");
+    let alias = secondary.alias_target().expect("alias");
+    assert_eq!(alias.dns_name(), format!("{standby}."));
+    assert_eq!(alias.hosted_zone_id(), "Z1H1FL5HABSF5", "ALBs in us-west-2");
 }
 
 /// Bad input is `Ready=False` with a clear reason, and nothing is written to Route 53.
