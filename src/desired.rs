@@ -210,6 +210,13 @@ fn endpoint(
     errs: &mut Vec<String>,
 ) -> DesiredEndpoint {
     let r = role.short();
+    if let Some(t) = &ep.target {
+        if crate::targets::target_ref(t, "").is_none() {
+            errs.push(format!(
+                "{r}: set exactly one of target.service, target.ingress and target.gateway"
+            ));
+        }
+    }
     if ep.target.is_some() && (ep.values.is_some() || ep.alias.is_some()) {
         errs.push(format!("{r}: set exactly one of values, alias and target"));
     }

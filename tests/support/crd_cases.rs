@@ -132,6 +132,14 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
             "exactly one of values, alias and target",
         ),
         (
+            "target of two kinds",
+            edit(|v| {
+                v["secondary"] =
+                    json!({"target": {"service": {"name": "web"}, "ingress": {"name": "web"}}})
+            }),
+            "exactly one of target.service, target.ingress and target.gateway",
+        ),
+        (
             "values and target",
             edit(|v| v["secondary"]["target"] = json!({"service": {"name": "web"}})),
             "exactly one of values, alias and target",
