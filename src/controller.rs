@@ -96,6 +96,9 @@ struct ObjectMemory {
     /// A hash of the status we last wrote: a watch event whose only news is that status is our own
     /// echo and triggers no reconcile ([`Context::trigger_hash`]).
     own_status: Option<u64>,
+    /// A hash of the spec with its endpoint targets resolved, as of the last full reconcile
+    /// (`None` without targets): a new address makes the next reconcile a full one.
+    resolved: Option<u64>,
 }
 
 /// Shared state of all reconciles.
@@ -532,19 +535,6 @@ async fn apply<R: Route53>(
     let generation = obj.metadata.generation.unwrap_or(0);
     let prev = obj.status.as_ref();
     let s = &ctx.settings;
-    let ready_true = status::find_condition(prev, READY).is_some_and(|c| c.status == "True");
-    let full = ctx.memory(&uid, |m| match m.last_full {
-        Some((g, at)) => g != generation || at.elapsed() >= s.resync,
-        None => true,
-    }) || !ready_true
-        || prev.and_then(|p| p.observed_generation) != Some(generation)
-        || prev
-            .and_then(|p| p.change.as_ref())
-            .is_some_and(|c| c.status != "INSYNC");
-    tracing::Span::current().record("full", full);
-    // Tags are checked until a full reconcile of this generation has succeeded in this process.
-    let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
-    let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     // Endpoint targets are resolved from the live Kubernetes objects before anything else: the
     // rest of the pipeline sees the spec with values or aliases in their place.
     let (spec, unresolved) = match target_watch::resolve_spec(
@@ -572,6 +562,27 @@ async fn apply<R: Route53>(
             }),
         ),
     };
+    // A target whose address changed since the last full reconcile needs a full one now (the
+    // watch of the object triggered this reconcile; waiting for the resync would delay it).
+    let resolved_hash = match (&spec, &unresolved) {
+        (std::borrow::Cow::Owned(r), None) => Some(spec_hash(r)),
+        _ => None,
+    };
+    let ready_true = status::find_condition(prev, READY).is_some_and(|c| c.status == "True");
+    let full = ctx.memory(&uid, |m| {
+        (match m.last_full {
+            Some((g, at)) => g != generation || at.elapsed() >= s.resync,
+            None => true,
+        }) || m.resolved != resolved_hash
+    }) || !ready_true
+        || prev.and_then(|p| p.observed_generation) != Some(generation)
+        || prev
+            .and_then(|p| p.change.as_ref())
+            .is_some_and(|c| c.status != "INSYNC");
+    tracing::Span::current().record("full", full);
+    // Tags are checked until a full reconcile of this generation has succeeded in this process.
+    let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
+    let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     // The namespace policy is judged before anything is read for writing or written.
     let gate = match unresolved {
         Some(refused) => Some(refused),
@@ -637,6 +648,7 @@ async fn apply<R: Route53>(
     ctx.memory(&uid, |m| {
         if full {
             m.last_full = Some((generation, Instant::now()));
+            m.resolved = resolved_hash;
         }
         m.failures = 0;
     });
@@ -740,11 +752,8 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
 /// An endpoint target that cannot be used (yet): `Ready=False` with the target's reason, nothing
 /// written to Route 53, and what status knows of Route 53 (zone, endpoints, change) kept as it was.
 fn target_refused(generation: i64, e: crate::targets::TargetError) -> reconcile::SyncOutcome {
+    let reason = e.reason;
     let error = Error::Target(e);
-    let reason = match &error {
-        Error::Target(t) => t.reason,
-        _ => "Target",
-    };
     reconcile::SyncOutcome {
         observation: Some(status::Observation {
             generation: Some(generation),
@@ -1222,6 +1231,13 @@ pub mod anyhow_free {
     pub type Error = Box<dyn std::error::Error + Send + Sync>;
     /// Result with a boxed error.
     pub type Result<T> = std::result::Result<T, Error>;
+}
+
+fn spec_hash(spec: &crate::crd::FailoverRecordSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(spec).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 fn status_hash(status: Option<&FailoverRecordStatus>) -> u64 {
