@@ -123,6 +123,16 @@ pub struct RunArgs {
     #[arg(long, env = "NAMESPACE_POLICY", value_name = "FILE")]
     pub namespace_policy: Option<std::path::PathBuf>,
 
+    /// A namespace, besides its own, whose Services, Ingresses and Gateways a FailoverRecord may
+    /// name as endpoint targets (repeatable, or comma-separated; `*` for any). By default an
+    /// endpoint may reference objects in its FailoverRecord's namespace only.
+    #[arg(
+        long = "target-namespace",
+        env = "TARGET_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub target_namespaces: Vec<String>,
+
     /// Reconciles running at once (0: no limit). Route 53 calls queue in one fair (first come,
     /// first served) budget whatever this is; the limit bounds memory after a restart or a bulk
     /// create.

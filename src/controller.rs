@@ -29,6 +29,8 @@ use crate::policy::{self, NamespacePolicy};
 use crate::reconcile::{self, Note, SyncInput};
 use crate::route53::Route53;
 use crate::status::{self, READY, RECONCILING, STALLED, next_status};
+use crate::target_watch::{self, TargetNamespaces};
+use crate::targets::TargetKind;
 use crate::text;
 
 /// Field manager of every write the operator makes.
@@ -62,6 +64,9 @@ pub struct Settings {
     /// installation whose finalizer holds the object). The Route 53 implementation should refuse
     /// writes too ([`crate::route53::readonly::ReadOnly`]).
     pub observe_only: bool,
+    /// Namespaces besides its own whose Services, Ingresses and Gateways a FailoverRecord may use as
+    /// endpoint targets ([`crate::target_watch`]; `*`: any).
+    pub target_namespaces: TargetNamespaces,
 }
 
 impl Default for Settings {
@@ -78,6 +83,7 @@ impl Default for Settings {
             concurrency: 16,
             namespace_policy: None,
             observe_only: false,
+            target_namespaces: TargetNamespaces::default(),
         }
     }
 }
@@ -91,6 +97,9 @@ struct ObjectMemory {
     /// A hash of the status we last wrote: a watch event whose only news is that status is our own
     /// echo and triggers no reconcile ([`Context::trigger_hash`]).
     own_status: Option<u64>,
+    /// A hash of the spec with its endpoint targets resolved, as of the last full reconcile
+    /// (`None` without targets): a new address makes the next reconcile a full one.
+    resolved: Option<u64>,
 }
 
 /// Shared state of all reconciles.
@@ -108,6 +117,9 @@ pub struct Context<R> {
     pub settings: Settings,
     /// Health readings of every check in use, kept fresh by the health monitor task.
     pub health: Arc<Monitor<ObjectRef<Watched>>>,
+    /// Whether the Gateway API is installed (detected when [`run`] starts): Gateway targets are
+    /// refused without it.
+    pub gateway_api: std::sync::atomic::AtomicBool,
     memory: Mutex<HashMap<String, ObjectMemory>>,
 }
 
@@ -135,6 +147,7 @@ impl<R> Context<R> {
             metrics,
             health: Arc::new(Monitor::new(settings.health_poll)),
             settings,
+            gateway_api: std::sync::atomic::AtomicBool::new(false),
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -547,10 +560,45 @@ async fn apply<R: Route53>(
     let generation = obj.metadata.generation.unwrap_or(0);
     let prev = obj.status.as_ref();
     let s = &ctx.settings;
+    // Endpoint targets are resolved from the live Kubernetes objects before anything else: the
+    // rest of the pipeline sees the spec with values or aliases in their place.
+    let (spec, unresolved) = match target_watch::resolve_spec(
+        &ctx.client,
+        &obj.namespace().unwrap_or_default(),
+        &obj.spec,
+        prev,
+        &s.target_namespaces,
+        ctx.gateway_api.load(std::sync::atomic::Ordering::Acquire),
+    )
+    .await
+    {
+        Ok(None) => (std::borrow::Cow::Borrowed(&obj.spec), None),
+        Ok(Some(resolved)) => (std::borrow::Cow::Owned(resolved), None),
+        Err(Ok(e)) => (
+            std::borrow::Cow::Borrowed(&obj.spec),
+            Some(target_refused(generation, e)),
+        ),
+        Err(Err(e)) => (
+            std::borrow::Cow::Borrowed(&obj.spec),
+            Some(reconcile::SyncOutcome {
+                observation: None,
+                result: Err(Error::Kube(e)),
+                notes: Vec::new(),
+            }),
+        ),
+    };
+    // A target whose address changed since the last full reconcile needs a full one now (the
+    // watch of the object triggered this reconcile; waiting for the resync would delay it).
+    let resolved_hash = match (&spec, &unresolved) {
+        (std::borrow::Cow::Owned(r), None) => Some(spec_hash(r)),
+        _ => None,
+    };
     let ready_true = status::find_condition(prev, READY).is_some_and(|c| c.status == "True");
-    let full = ctx.memory(&uid, |m| match m.last_full {
-        Some((g, at)) => g != generation || at.elapsed() >= s.resync,
-        None => true,
+    let full = ctx.memory(&uid, |m| {
+        (match m.last_full {
+            Some((g, at)) => g != generation || at.elapsed() >= s.resync,
+            None => true,
+        }) || m.resolved != resolved_hash
     }) || !ready_true
         || prev.and_then(|p| p.observed_generation) != Some(generation)
         || prev
@@ -560,8 +608,9 @@ async fn apply<R: Route53>(
     // Tags are checked until a full reconcile of this generation has succeeded in this process.
     let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    // The account comes first (no Route 53 call without one the namespace may use), then the
-    // namespace policy is judged before anything is read for writing or written.
+    // The account comes first (no Route 53 call without one the namespace may use), then an
+    // endpoint target that cannot be used, then the namespace policy, judged before anything is
+    // read for writing or written.
     let account = ctx.accounts.for_namespace(
         &obj.namespace().unwrap_or_default(),
         obj.spec.aws_role_arn.as_deref(),
@@ -572,18 +621,24 @@ async fn apply<R: Route53>(
             None,
         ),
         Ok(account) => {
-            let out = sync_in(
-                ctx,
-                &account.route53,
-                &obj,
-                prev,
-                &uid,
-                generation,
-                full,
-                check_tags,
-                &object_ref,
-            )
-            .await;
+            let out = match unresolved {
+                Some(refused) => refused,
+                None => {
+                    sync_in(
+                        ctx,
+                        &account.route53,
+                        &obj,
+                        &spec,
+                        prev,
+                        &uid,
+                        generation,
+                        full,
+                        check_tags,
+                        &object_ref,
+                    )
+                    .await
+                }
+            };
             (out, Some(account.key))
         }
     };
@@ -631,6 +686,7 @@ async fn apply<R: Route53>(
     ctx.memory(&uid, |m| {
         if full {
             m.last_full = Some((generation, Instant::now()));
+            m.resolved = resolved_hash;
         }
         m.failures = 0;
     });
@@ -655,6 +711,7 @@ async fn sync_in<R: Route53>(
     ctx: &Context<R>,
     route53: &Arc<R>,
     obj: &FailoverRecord,
+    spec: &crate::crd::FailoverRecordSpec,
     prev: Option<&FailoverRecordStatus>,
     uid: &str,
     generation: i64,
@@ -663,7 +720,7 @@ async fn sync_in<R: Route53>(
     object_ref: &str,
 ) -> reconcile::SyncOutcome {
     let s = &ctx.settings;
-    if let Some(denied) = policy_gate(ctx, route53.as_ref(), obj, uid, generation).await {
+    if let Some(denied) = policy_gate(ctx, route53.as_ref(), obj, spec, uid, generation).await {
         return denied;
     }
     let input = SyncInput {
@@ -671,7 +728,7 @@ async fn sync_in<R: Route53>(
         uid,
         generation,
         object_ref,
-        spec: &obj.spec,
+        spec,
         status: prev,
         full,
         check_tags,
@@ -690,13 +747,14 @@ async fn policy_gate<R: Route53>(
     ctx: &Context<R>,
     route53: &R,
     obj: &FailoverRecord,
+    spec: &crate::crd::FailoverRecordSpec,
     uid: &str,
     generation: i64,
 ) -> Option<reconcile::SyncOutcome> {
     let s = &ctx.settings;
     let p = s.namespace_policy.as_ref()?;
     let ns = obj.namespace().unwrap_or_default();
-    policy::gate(p, route53, &ns, &obj.spec, &s.owner_id, uid, generation).await
+    policy::gate(p, route53, &ns, spec, &s.owner_id, uid, generation).await
 }
 
 async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Result<Action> {
@@ -796,6 +854,25 @@ fn no_account_cleanup(error: &Error, wrote: bool) -> Result<Vec<Note>> {
     }])
 }
 
+/// An endpoint target that cannot be used (yet): `Ready=False` with the target's reason, nothing
+/// written to Route 53, and what status knows of Route 53 (zone, endpoints, change) kept as it was.
+fn target_refused(generation: i64, e: crate::targets::TargetError) -> reconcile::SyncOutcome {
+    let reason = e.reason;
+    let error = Error::Target(e);
+    reconcile::SyncOutcome {
+        observation: Some(status::Observation {
+            generation: Some(generation),
+            readiness: status::Readiness::failed(reason, &error),
+            hosted_zone_id: None,
+            endpoints: [None, None],
+            change: None,
+            unobservable: [false, false],
+        }),
+        result: Err(error),
+        notes: Vec::new(),
+    }
+}
+
 /// Server-side apply of the whole status under the operator's field manager.
 async fn apply_status<K>(api: &Api<K>, name: &str, status: impl serde::Serialize) -> Result<()>
 where
@@ -881,10 +958,14 @@ async fn announce_transitions<R>(
     }
     let before = status::find_condition(prev, READY);
     let after = status::find_condition(Some(next), READY);
-    if let (Some(a), Some(_)) = (after, error) {
+    if let (Some(a), Some(e)) = (after, error) {
         let changed = before.is_none_or(|b| b.reason != a.reason || b.message != a.message);
         if a.status == "False" && changed {
             let reason: &'static str = match a.reason.as_str() {
+                _ if matches!(e.inner(), Error::Target(_)) => match e.inner() {
+                    Error::Target(t) => t.reason,
+                    _ => "Target",
+                },
                 "InvalidSpec" => "InvalidSpec",
                 "Conflict" => "Conflict",
                 "ZoneNotFound" => "ZoneNotFound",
@@ -1009,7 +1090,44 @@ pub async fn run<R: Route53, S: HealthSource>(
         move |obj: &Watched| Some(echoes.trigger_hash(obj)),
         kube::runtime::PredicateConfig::default(),
     );
-    let controller = Controller::for_stream(trigger, reader)
+    // Services, Ingresses and Gateways trigger the FailoverRecords whose targets name them (found
+    // in the FailoverRecord store); the Gateway watch only when the Gateway API is installed.
+    let gateway_api = target_watch::gateway_api_installed(&ctx.client).await;
+    ctx.gateway_api
+        .store(gateway_api, std::sync::atomic::Ordering::Release);
+    if gateway_api {
+        info!("Gateway API found: Gateway targets are watched");
+    } else {
+        warn!(
+            "the Gateway API ({}/v1 gateways) is not installed: Gateway targets are refused until the operator restarts with it",
+            target_watch::GATEWAY_GROUP
+        );
+    }
+    let mut controller = Controller::for_stream(trigger, reader.clone())
+        .watches(
+            namespaced_or_all::<k8s_openapi::api::core::v1::Service>(&ctx.client, &namespace),
+            watcher::Config::default(),
+            mapper(reader.clone(), TargetKind::Service),
+        )
+        .watches(
+            namespaced_or_all::<k8s_openapi::api::networking::v1::Ingress>(&ctx.client, &namespace),
+            watcher::Config::default(),
+            mapper(reader.clone(), TargetKind::Ingress),
+        );
+    if gateway_api {
+        let ar = target_watch::gateway_resource();
+        let api: Api<DynamicObject> = match &namespace {
+            Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
+            None => Api::all_with(ctx.client.clone(), &ar),
+        };
+        controller = controller.watches_with(
+            api,
+            ar,
+            watcher::Config::default(),
+            mapper(reader.clone(), TargetKind::Gateway),
+        );
+    }
+    let controller = controller
         .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
         .reconcile_on(health_rx)
         .trigger_backoff(WatchBackoff::default())
@@ -1089,6 +1207,32 @@ pub async fn run<R: Route53, S: HealthSource>(
     watch_ready.abort();
     info!("controller stopped");
     Ok(())
+}
+
+fn namespaced_or_all<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The mapper of a target watch: the FailoverRecords (from the controller's store) whose
+/// targets name the object.
+fn mapper<O: Resource>(
+    store: kube::runtime::reflector::Store<Watched>,
+    kind: TargetKind,
+) -> impl Fn(O) -> Vec<ObjectRef<Watched>> + Send + Sync + 'static {
+    move |o: O| {
+        let (Some(ns), Some(name)) = (o.meta().namespace.as_deref(), o.meta().name.as_deref())
+        else {
+            return Vec::new();
+        };
+        target_watch::referencing(&store, kind, ns, name)
+    }
 }
 
 /// How often the series of objects that are gone from the watch are removed (see [`run`]).
@@ -1193,6 +1337,13 @@ pub mod anyhow_free {
     pub type Error = Box<dyn std::error::Error + Send + Sync>;
     /// Result with a boxed error.
     pub type Result<T> = std::result::Result<T, Error>;
+}
+
+fn spec_hash(spec: &crate::crd::FailoverRecordSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(spec).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 fn status_hash(status: Option<&FailoverRecordStatus>) -> u64 {

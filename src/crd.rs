@@ -109,7 +109,7 @@ macro_rules! not_public {
     validation = Rule::new("has(self.awsRoleArn) == has(oldSelf.awsRoleArn) && (!has(self.awsRoleArn) || self.awsRoleArn == oldSelf.awsRoleArn)").message("awsRoleArn is immutable: create a new FailoverRecord to move the record to another account").reason(Reason::FieldValueForbidden),
     validation = Rule::new("self.type == oldSelf.type").message("type is immutable: create a new FailoverRecord for another record type").reason(Reason::FieldValueForbidden),
     validation = Rule::new("!has(self.ttl) || !has(self.primary.alias) || !has(self.secondary.alias)").message("ttl cannot be set when both endpoints are aliases (Route 53 uses the alias target's TTL)"),
-    validation = Rule::new("has(self.primary.alias) || has(self.primary.healthCheck) || has(self.primary.existingHealthCheckId)").message("a non-alias primary needs a health check (healthCheck or existingHealthCheckId): Route 53 rejects a non-alias PRIMARY without one"),
+    validation = Rule::new("has(self.primary.alias) || has(self.primary.target) || has(self.primary.healthCheck) || has(self.primary.existingHealthCheckId)").message("a non-alias primary needs a health check (healthCheck or existingHealthCheckId): Route 53 rejects a non-alias PRIMARY without one"),
     validation = Rule::new("!has(self.primary.values) || self.type != 'A' || self.primary.values.all(v, isIP(v) && ip(v).family() == 4)").message("values of an A record must be IPv4 addresses").field_path(".primary"),
     validation = Rule::new("!has(self.secondary.values) || self.type != 'A' || self.secondary.values.all(v, isIP(v) && ip(v).family() == 4)").message("values of an A record must be IPv4 addresses").field_path(".secondary"),
     validation = Rule::new("!has(self.primary.values) || self.type != 'AAAA' || self.primary.values.all(v, isIP(v) && ip(v).family() == 6)").message("values of an AAAA record must be IPv6 addresses").field_path(".primary"),
@@ -122,8 +122,8 @@ macro_rules! not_public {
     validation = Rule::new("!has(self.secondary.alias) || ![self.secondary.alias.dnsName.lowerAscii(), self.secondary.alias.dnsName.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("an alias cannot point at the record itself").field_path(".secondary"),
     validation = Rule::new("!has(self.primary.healthCheck) || !has(self.primary.healthCheck.fqdn) || ![self.primary.healthCheck.fqdn.lowerAscii(), self.primary.healthCheck.fqdn.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP").field_path(".primary"),
     validation = Rule::new("!has(self.secondary.healthCheck) || !has(self.secondary.healthCheck.fqdn) || ![self.secondary.healthCheck.fqdn.lowerAscii(), self.secondary.healthCheck.fqdn.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP").field_path(".secondary"),
-    validation = Rule::new("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || (has(self.primary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)").field_path(".primary"),
-    validation = Rule::new("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || (has(self.secondary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked)").field_path(".secondary"),
+    validation = Rule::new("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || has(self.primary.target) || (has(self.primary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked) or a target (its address is then checked)").field_path(".primary"),
+    validation = Rule::new("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || has(self.secondary.target) || (has(self.secondary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked) or a target (its address is then checked)").field_path(".secondary"),
     validation = Rule::new(concat!("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || !has(self.primary.values) || self.type == 'CNAME' || !isIP(self.primary.values[0]) || (ip(self.primary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.primary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".primary"),
     validation = Rule::new(concat!("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || !has(self.secondary.values) || self.type == 'CNAME' || !isIP(self.secondary.values[0]) || (ip(self.secondary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.secondary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".secondary"),
     validation = Rule::new("!has(self.hostedZone.name) || [self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z || n.endsWith('.' + z)))").message("name must be inside the hosted zone"),
@@ -248,7 +248,7 @@ pub enum DeletionPolicy {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("has(self.values) != has(self.alias)").message("set exactly one of values and alias"),
+    validation = Rule::new("[has(self.values), has(self.alias), has(self.target)].filter(x, x).size() == 1").message("set exactly one of values, alias and target"),
     validation = Rule::new("!has(self.healthCheck) || !has(self.existingHealthCheckId)").message("set at most one of healthCheck and existingHealthCheckId")
 )]
 pub struct Endpoint {
@@ -263,7 +263,17 @@ pub struct Endpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<AliasTarget>,
 
-    /// A health check that this object creates, keeps in sync and deletes.
+    /// A Kubernetes object whose load-balancer address this endpoint follows, instead of `values` or
+    /// `alias`: a Service of type LoadBalancer, an Ingress or a Gateway API Gateway. An IP address
+    /// becomes a value (A for IPv4, AAAA for IPv6), an AWS load balancer host name an alias to its
+    /// canonical hosted zone, any other host name a CNAME value. Until the object exists and has an
+    /// address the object is `Ready=False reason=TargetPending` and nothing is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<KubernetesTarget>,
+
+    /// A health check that this object creates, keeps in sync and deletes. With `target` and
+    /// neither `ipAddress` nor `fqdn`, it checks the target's resolved address (its IP, or its host
+    /// name as `fqdn`) and follows it when it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
 
@@ -272,6 +282,48 @@ pub struct Endpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub existing_health_check_id: Option<String>,
+}
+
+/// The Kubernetes object an endpoint follows: exactly one of `service`, `ingress` and `gateway`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("[has(self.service), has(self.ingress), has(self.gateway)].filter(x, x).size() == 1").message("set exactly one of target.service, target.ingress and target.gateway")
+)]
+pub struct KubernetesTarget {
+    /// A Service of type LoadBalancer: its `status.loadBalancer.ingress` is followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<TargetObjectRef>,
+
+    /// An Ingress (networking.k8s.io/v1): its `status.loadBalancer.ingress` is followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<TargetObjectRef>,
+
+    /// A Gateway (gateway.networking.k8s.io/v1): its `status.addresses` are followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<TargetObjectRef>,
+
+    /// Canonical hosted zone id of the alias made from an AWS load balancer host name, instead of
+    /// the one the operator's table gives for the host name's region and load-balancer kind (e.g.
+    /// for a region the table does not know yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^Z[A-Z0-9]{1,31}$"))]
+    pub alias_hosted_zone_id: Option<String>,
+}
+
+/// A namespaced object by name.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetObjectRef {
+    /// Name of the object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+
+    /// Namespace of the object (default: the FailoverRecord's). Another namespace must be allowed
+    /// by the operator (`run --target-namespace`, chart `operator.targetNamespaces`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
 }
 
 /// An alias target.
@@ -667,7 +719,8 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                     "maxLength": 1024,
                     "minLength": 1,
                     "description": "Why, in CamelCase: Synced, Propagating, InvalidSpec, Conflict, ZoneNotFound, \
-                        HealthCheckNotFound, Route53Error, NotAllowed, RoleNotAllowed (Ready, Reconciling, Stalled); Healthy, \
+                        HealthCheckNotFound, Route53Error, NotAllowed, RoleNotAllowed, TargetPending, TargetLost, TargetNotAllowed, \
+                        NotLoadBalancer, WrongAddressFamily, UnsupportedTarget (Ready, Reconciling, Stalled); Healthy, \
                         Unhealthy, NoData, NoHealthCheck, NotObserved (PrimaryHealthy, SecondaryHealthy)."
                 },
                 "status": {

@@ -210,6 +210,16 @@ fn endpoint(
     errs: &mut Vec<String>,
 ) -> DesiredEndpoint {
     let r = role.short();
+    if let Some(t) = &ep.target {
+        if crate::targets::target_ref(t, "").is_none() {
+            errs.push(format!(
+                "{r}: set exactly one of target.service, target.ingress and target.gateway"
+            ));
+        }
+    }
+    if ep.target.is_some() && (ep.values.is_some() || ep.alias.is_some()) {
+        errs.push(format!("{r}: set exactly one of values, alias and target"));
+    }
     let target = match (&ep.values, &ep.alias) {
         (Some(values), None) => {
             if values.is_empty() || values.len() > 400 {
@@ -228,8 +238,14 @@ fn endpoint(
             ))
         }
         (None, Some(alias)) => Target::Alias(check_alias(name, r, alias, errs)),
+        (None, None) if ep.target.is_some() => {
+            errs.push(format!(
+                "{r}.target: a Kubernetes target is resolved by the controller from the live object, not here"
+            ));
+            Target::Values(Vec::new())
+        }
         _ => {
-            errs.push(format!("{r}: set exactly one of values and alias"));
+            errs.push(format!("{r}: set exactly one of values, alias and target"));
             Target::Values(Vec::new())
         }
     };

@@ -30,6 +30,12 @@ pub enum Error {
     /// waits for a spec change (the mapping is read at start-up).
     #[error("role not allowed: {0}")]
     RoleNotAllowed(String),
+    /// An endpoint's Kubernetes target cannot be used (yet): the object is missing or has no
+    /// address, is not a load balancer, has addresses of the wrong family, or is in a namespace the
+    /// operator does not allow. Nothing is written; the watch of the object triggers the next
+    /// reconcile.
+    #[error("endpoint target: {0}")]
+    Target(#[from] crate::targets::TargetError),
 
     /// Record sets this object does not own occupy the name.
     #[error("conflict: {0}")]
@@ -108,6 +114,7 @@ impl Error {
             Error::Conflict(_) => "Conflict",
             Error::NotAllowed(_) => "NotAllowed",
             Error::RoleNotAllowed(_) => "RoleNotAllowed",
+            Error::Target(_) => "Target",
             Error::HealthCheckNotFound(_) => "HealthCheckNotFound",
             Error::ChangePending { .. } => "ChangePending",
             Error::Zone(_) => "Zone",
@@ -123,6 +130,7 @@ impl Error {
             Error::InvalidSpec(_)
             | Error::NotAllowed(_)
             | Error::RoleNotAllowed(_)
+            | Error::Target(_)
             | Error::MissingField(_)
             | Error::Serialization(_) => Retry::AwaitChange,
             Error::Conflict(_) | Error::Zone(_) | Error::HealthCheckNotFound(_) => Retry::Slow,

@@ -196,6 +196,19 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
             let _ = release_rx.await;
         })))
     };
+    let mut target_namespaces: Vec<String> = args
+        .target_namespaces
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if args.namespace.is_some() && !target_namespaces.is_empty() {
+        // Watching one namespace, the operator can neither watch nor read objects elsewhere.
+        tracing::warn!(
+            "--target-namespace is ignored with --namespace: endpoint targets must be in the watched namespace"
+        );
+        target_namespaces.clear();
+    }
     let settings = Settings {
         owner_id: args.owner_id.clone(),
         claim_unannotated: args.claim_unannotated,
@@ -206,6 +219,9 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         concurrency: args.max_concurrent_reconciles,
         namespace_policy,
         observe_only: args.observe_only,
+        target_namespaces: route53_failover_operator::target_watch::TargetNamespaces(
+            target_namespaces,
+        ),
         ..Settings::default()
     };
     if args.observe_only {

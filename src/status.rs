@@ -72,6 +72,8 @@ impl Progress {
     pub fn of_error(error: &Error) -> Progress {
         match error.inner() {
             Error::Zone(_) => Progress::StalledAfterGrace,
+            // The address is expected to appear by itself (a load balancer being provisioned).
+            Error::Target(t) if t.reason == crate::targets::TARGET_PENDING => Progress::Reconciling,
             e => match e.retry() {
                 Retry::AwaitChange | Retry::Slow => Progress::Stalled,
                 Retry::Backoff => Progress::Reconciling,

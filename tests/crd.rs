@@ -88,6 +88,44 @@ fn valid_examples_pass_admission_and_operator_validation() {
     }
 }
 
+/// An endpoint target: admitted with exactly one of service, ingress and gateway; a primary target
+/// needs no health check at admission (it may resolve to an alias), and a health check without
+/// address is admitted (it checks the resolved address). The operator leaves targets to the
+/// controller's resolution and says so.
+#[test]
+fn endpoint_targets_pass_admission_with_exactly_one_kind() {
+    let target = |t: Value, hc: Option<Value>| {
+        edit(|v| {
+            v["primary"] = json!({"target": t});
+            if let Some(hc) = &hc {
+                v["primary"]["healthCheck"] = hc.clone();
+            }
+        })
+    };
+    for t in [
+        json!({"service": {"name": "web"}}),
+        json!({"ingress": {"name": "web", "namespace": "edge"}}),
+        json!({"gateway": {"name": "gw"}, "aliasHostedZoneId": "Z35SXDOTRQ7X7K"}),
+    ] {
+        let spec = target(t.clone(), None);
+        cel(&spec, None).unwrap_or_else(|e| panic!("CEL rejected {spec}: {e}"));
+        let spec = target(t, Some(json!({"type": "HTTP", "port": 8080})));
+        cel(&spec, None).unwrap_or_else(|e| panic!("CEL rejected {spec}: {e}"));
+        let e = operator(&spec).expect_err("unresolved target");
+        assert!(e.contains("resolved by the controller"), "{e}");
+    }
+    for t in [
+        json!({}),
+        json!({"service": {"name": "web"}, "ingress": {"name": "web"}}),
+    ] {
+        let e = cel(&target(t, None), None).expect_err("two kinds");
+        assert!(
+            e.contains("exactly one of target.service, target.ingress and target.gateway"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn cel_rejects_route53_rule_violations_and_the_operator_agrees() {
     let mut failures = Vec::new();

@@ -465,6 +465,45 @@ fn observe_only_value_passes_the_flag_the_binary_parses() {
 }
 
 #[test]
+fn target_namespaces_value_passes_the_flag_the_binary_parses() {
+    use clap::Parser;
+    use route53_failover_operator::cli::{Cli, Command as Sub};
+    let parsed = |args: Vec<String>| match Cli::try_parse_from(
+        std::iter::once("route53-failover-operator".to_string()).chain(args),
+    )
+    .map(|c| c.command)
+    {
+        Ok(Sub::Run(a)) => a.target_namespaces,
+        other => panic!("the rendered args do not parse: {other:?}"),
+    };
+    let on = docs(
+        &helm_template(&[
+            "--set-json",
+            r#"operator.targetNamespaces=["edge","shared"]"#,
+        ])
+        .expect("helm template"),
+    );
+    let args = args_of(find(&on, "Deployment", FULLNAME));
+    let at = args
+        .iter()
+        .position(|a| a == "--target-namespace")
+        .expect("--target-namespace");
+    assert_eq!(args[at + 1], "edge,shared");
+    assert_eq!(parsed(args), vec!["edge".to_string(), "shared".to_string()]);
+    let off = docs(&helm_template(&[]).expect("helm template"));
+    let args = args_of(find(&off, "Deployment", FULLNAME));
+    assert!(!args.iter().any(|a| a == "--target-namespace"));
+    assert!(parsed(args).is_empty());
+    assert!(
+        helm_template(&[
+            "--set-json",
+            r#"operator.targetNamespaces=["Not A Namespace"]"#
+        ])
+        .is_err()
+    );
+}
+
+#[test]
 fn namespace_policy_is_a_configmap_mounted_read_only_and_passed_with_the_flag() {
     let objs = docs(&helm_template(&["--set-json", NAMESPACE_POLICY]).expect("helm template"));
     let cm = find(&objs, "ConfigMap", &format!("{FULLNAME}-namespace-policy"));
@@ -680,10 +719,29 @@ fn rbac_is_least_privilege() {
     assert_eq!(
         rules(find(&objs, "ClusterRole", FULLNAME)),
         vec![
+            // Endpoint targets: read-only, only what an endpoint may reference.
+            (
+                "".into(),
+                "services".into(),
+                s(&["get", "list", "watch"]),
+                vec![]
+            ),
             (
                 "events.k8s.io".into(),
                 "events".into(),
                 s(&["create", "patch"]),
+                vec![]
+            ),
+            (
+                "gateway.networking.k8s.io".into(),
+                "gateways".into(),
+                s(&["get", "list", "watch"]),
+                vec![]
+            ),
+            (
+                "networking.k8s.io".into(),
+                "ingresses".into(),
+                s(&["get", "list", "watch"]),
                 vec![]
             ),
             (
@@ -936,6 +994,22 @@ fn helm_test_hook_checks_the_crd_and_readiness_and_is_restricted() {
 
 // ----- examples -----------------------------------------------------------------------------
 
+/// The spec with each endpoint target resolved as if its object published an ALB host name (one
+/// per object).
+fn resolve_targets_as_load_balancers(spec: &FailoverRecordSpec) -> FailoverRecordSpec {
+    use route53_failover_operator::targets::{self, Address};
+    let resolved = targets::spec_targets(spec, "default").map(|t| {
+        t.map(|t| {
+            let lb = [Address::Host(format!(
+                "{}-1234567890.us-east-1.elb.amazonaws.com",
+                t.name
+            ))];
+            targets::resolve(spec.record_type, &t.to_string(), &lb, None).expect("resolves")
+        })
+    });
+    targets::resolved_spec(spec, &resolved)
+}
+
 fn crd_schema() -> Value {
     let crd: Value = serde_yaml::from_str(&read("crds/failoverrecord.yaml")).expect("crd yaml");
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
@@ -993,6 +1067,10 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
             // The operator's own validation.
             let spec: FailoverRecordSpec =
                 serde_json::from_value(obj["spec"].clone()).expect("spec");
+            // Endpoint targets are resolved from the live objects first (tests/targets.rs runs
+            // the target example against the local world); here, each resolves as a load
+            // balancer host name would, and the rest of the spec is validated.
+            let spec = resolve_targets_as_load_balancers(&spec);
             Desired::from_spec(&spec, "owner", "uid")
                 .unwrap_or_else(|e| panic!("{name}: operator rejected it: {}", e.join("; ")));
             // What the examples cover.
@@ -1032,6 +1110,9 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
             if s["deletionPolicy"] == "Retain" {
                 seen.insert("Retain");
             }
+            if endpoints.iter().any(|e| e["target"].is_object()) {
+                seen.insert("Kubernetes target");
+            }
         }
     }
     let want: BTreeSet<&str> = [
@@ -1042,6 +1123,7 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
         "CNAME STR_MATCH",
         "existingHealthCheckId",
         "Retain",
+        "Kubernetes target",
     ]
     .into();
     assert_eq!(seen, want, "examples do not cover every documented case");

@@ -122,14 +122,27 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
             edit(|v| {
                 v["secondary"]["alias"] = json!({"dnsName": "x.example.com", "hostedZoneId": "Z1"})
             }),
-            "exactly one of values and alias",
+            "exactly one of values, alias and target",
         ),
         (
             "neither values nor alias",
             edit(|v| {
                 v["secondary"] = json!({});
             }),
-            "exactly one of values and alias",
+            "exactly one of values, alias and target",
+        ),
+        (
+            "target of two kinds",
+            edit(|v| {
+                v["secondary"] =
+                    json!({"target": {"service": {"name": "web"}, "ingress": {"name": "web"}}})
+            }),
+            "exactly one of target.service, target.ingress and target.gateway",
+        ),
+        (
+            "values and target",
+            edit(|v| v["secondary"]["target"] = json!({"service": {"name": "web"}})),
+            "exactly one of values, alias and target",
         ),
         (
             "check and existing check",
