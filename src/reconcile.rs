@@ -245,6 +245,9 @@ impl Preview {
 
 /// `HTTPS 52.94.76.10:443/health every 30s, threshold 3`, for plan output.
 fn describe_check(c: &HealthCheckConfig) -> String {
+    if !c.check_type.is_endpoint() {
+        return describe_signal_check(c);
+    }
     let host = c
         .ip_address
         .clone()
@@ -266,6 +269,25 @@ fn describe_check(c: &HealthCheckConfig) -> String {
         " every {}s, threshold {}",
         c.request_interval, c.failure_threshold
     ));
+    if c.inverted {
+        s.push_str(", inverted");
+    }
+    s
+}
+
+/// `CLOUDWATCH_METRIC alarm eu-west-1/db-down, insufficient data LastKnownStatus` or
+/// `RECOVERY_CONTROL arn:...`, for plan output.
+fn describe_signal_check(c: &HealthCheckConfig) -> String {
+    let mut s = c.check_type.as_str().to_string();
+    if let (Some(region), Some(name)) = (&c.alarm_region, &c.alarm_name) {
+        s.push_str(&format!(" alarm {region}/{name}"));
+    }
+    if let Some(status) = c.insufficient_data_health_status {
+        s.push_str(&format!(", insufficient data {}", status.as_str()));
+    }
+    if let Some(arn) = &c.routing_control_arn {
+        s.push_str(&format!(" {arn}"));
+    }
     if c.inverted {
         s.push_str(", inverted");
     }
@@ -317,6 +339,22 @@ fn check_diff(before: &HealthCheckConfig, after: &HealthCheckConfig) -> String {
         "enableSNI",
         before.enable_sni.to_string(),
         after.enable_sni.to_string(),
+    );
+    let alarm = |c: &HealthCheckConfig| match (&c.alarm_region, &c.alarm_name) {
+        (Some(r), Some(n)) => format!("{r}/{n}"),
+        _ => "-".into(),
+    };
+    cmp("alarm", alarm(before), alarm(after));
+    cmp(
+        "insufficientDataHealthStatus",
+        before
+            .insufficient_data_health_status
+            .map_or("-", |s| s.as_str())
+            .to_string(),
+        after
+            .insufficient_data_health_status
+            .map_or("-", |s| s.as_str())
+            .to_string(),
     );
     if d.is_empty() {
         describe_check(after)

@@ -1185,6 +1185,10 @@ async fn their_pair(h: &Harness) -> (Vec<RecordSet>, String) {
         inverted: false,
         enable_sni: false,
         measure_latency: false,
+        alarm_region: None,
+        alarm_name: None,
+        insufficient_data_health_status: None,
+        routing_control_arn: None,
     };
     let hc = h
         .r53

@@ -761,6 +761,10 @@ mod tests {
                 inverted: false,
                 enable_sni: false,
                 measure_latency: false,
+                alarm_region: None,
+                alarm_name: None,
+                insufficient_data_health_status: None,
+                routing_control_arn: None,
             },
         );
         let (theirs, adopt) = adoption(1, &check);

@@ -400,6 +400,9 @@ impl Route53 for FakeRoute53 {
         const OP: &str = "CreateHealthCheck";
         let mut s = self.lock();
         self.enter(&mut s, OP)?;
+        if let Some(why) = signal_refusal(config) {
+            return Err(err(OP, "InvalidInput", why));
+        }
         if s.deleted_refs.contains(caller_reference) {
             return Err(err(
                 OP,
@@ -451,6 +454,9 @@ impl Route53 for FakeRoute53 {
             .ok_or_else(|| err(OP, "NoSuchHealthCheck", id))?;
         if hc.version != version {
             return Err(err(OP, "HealthCheckVersionMismatch", "version mismatch"));
+        }
+        if let Some(why) = signal_refusal(config) {
+            return Err(err(OP, "InvalidInput", why));
         }
         if hc
             .config
@@ -561,5 +567,32 @@ impl FakeRoute53 {
             },
         );
         id
+    }
+}
+
+/// What Route 53 refuses in a CLOUDWATCH_METRIC or RECOVERY_CONTROL config (API reference,
+/// HealthCheckConfig): a missing alarm or routing control ARN, an alarm region outside
+/// CloudWatchRegion, an alarm name or ARN of the wrong length.
+fn signal_refusal(config: &HealthCheckConfig) -> Option<&'static str> {
+    use crate::crd::{CLOUDWATCH_REGIONS, HealthCheckType};
+    match config.check_type {
+        HealthCheckType::CloudwatchMetric => match (&config.alarm_region, &config.alarm_name) {
+            (Some(region), Some(name)) => {
+                if !CLOUDWATCH_REGIONS.contains(&region.as_str()) {
+                    Some("AlarmIdentifier.Region is not a CloudWatchRegion")
+                } else if name.is_empty() || name.chars().count() > 256 {
+                    Some("AlarmIdentifier.Name must hold 1 to 256 characters")
+                } else {
+                    None
+                }
+            }
+            _ => Some("AlarmIdentifier is required for CLOUDWATCH_METRIC"),
+        },
+        HealthCheckType::RecoveryControl => match &config.routing_control_arn {
+            Some(arn) if !arn.is_empty() && arn.len() <= 255 => None,
+            Some(_) => Some("RoutingControlArn must hold 1 to 255 characters"),
+            None => Some("RoutingControlArn is required for RECOVERY_CONTROL"),
+        },
+        _ => None,
     }
 }

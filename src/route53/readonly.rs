@@ -180,6 +180,10 @@ mod tests {
             inverted: false,
             enable_sni: false,
             measure_latency: false,
+            alarm_region: None,
+            alarm_name: None,
+            insufficient_data_health_status: None,
+            routing_control_arn: None,
         }
     }
 
