@@ -20,6 +20,8 @@ from . import addresses, control
 DEFAULT_REGIONS = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
                    "ap-southeast-2", "ap-northeast-1", "sa-east-1"]
 ENDPOINT_TYPES = {"HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP"}
+# Checks that follow a signal instead of probing: a CloudWatch alarm, an ARC routing control.
+SIGNAL_TYPES = {"CLOUDWATCH_METRIC", "RECOVERY_CONTROL"}
 _STATE = {}    # hc id -> dict (kept after deletion, flagged "deleted")
 _FORCED = {}   # hc id -> set of regions forced to report failure
 
@@ -64,9 +66,62 @@ def _reported(st, region):
     if hc.disabled:
         # API reference: after you disable a health check, Route 53 considers it always healthy.
         return True, "Health check is disabled"
+    if hc.type_ in SIGNAL_TYPES:
+        healthy, detail = st.get("signal") or evaluate_signal(st, time.monotonic())
+        return healthy != bool(hc.inverted), detail
     r = _region_state(st, region)
     # API reference, Inverted: consider a health check unhealthy when it would be healthy, and vice versa.
     return r["healthy"] != bool(hc.inverted), r["detail"]
+
+
+def _alarm_state(st):
+    """The state of the check's CloudWatch alarm in moto's CloudWatch (its account, the alarm's
+    region); INSUFFICIENT_DATA when there is no such alarm."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarm = getattr(st["hc"], "alarm_identifier", None) or {}
+    region, name = alarm.get("Region"), alarm.get("Name")
+    try:
+        found = cloudwatch_backends[st["account"]][region].alarms.get(name)
+    except KeyError:  # a region moto has no CloudWatch backend for
+        found = None
+    return found.state_value if found is not None else "INSUFFICIENT_DATA"
+
+
+def evaluate_signal(st, now):
+    """(healthy, detail) of a CLOUDWATCH_METRIC or RECOVERY_CONTROL check at monotonic time `now`,
+    before Inverted (called under control.STATE_LOCK). Stored in st["signal"].
+
+    CLOUDWATCH_METRIC (API reference, HealthCheckConfig.Type): OK is healthy, ALARM unhealthy,
+    INSUFFICIENT_DATA as InsufficientDataHealthStatus says (LastKnownStatus: the status from the last
+    time the alarm had enough data, healthy for a new check). Route 53 sees an alarm state change
+    only after control.alarm_delay() seconds: the state it uses is the newest one that has lasted that
+    long. RECOVERY_CONTROL: healthy while the routing control is On (control.ROUTING_CONTROLS, set by
+    PUT /_world/routing-controls; a routing control is Off until set, as ARC creates them)."""
+    hc = st["hc"]
+    if hc.type_ == "RECOVERY_CONTROL":
+        arn = getattr(hc, "routing_control_arn", None)
+        state = control.ROUTING_CONTROLS.get(arn, "Off")
+        result = (state == "On", f"Routing control state is {state.upper()}")
+    else:
+        seen = _alarm_state(st)
+        history = st.setdefault("alarm_history", [])
+        if not history or history[-1][1] != seen:
+            history.append((now, seen))
+        delay = control.alarm_delay()
+        visible = [state for at, state in history if now - at >= delay]
+        # Before any state has lasted the delay, Route 53 has no data from the alarm yet.
+        state = visible[-1] if visible else "INSUFFICIENT_DATA"
+        del history[:max(0, len(visible) - 1)]  # keep the visible state and newer ones
+        if state in ("OK", "ALARM"):
+            st["last_known"] = state == "OK"
+            result = (state == "OK", f"CloudWatch alarm state is {state}")
+        else:
+            mode = getattr(hc, "insufficient_data_health_status", None) or "LastKnownStatus"
+            healthy = {"Healthy": True, "Unhealthy": False}.get(mode, st.get("last_known", True))
+            result = (healthy, f"CloudWatch alarm state is INSUFFICIENT_DATA (InsufficientDataHealthStatus {mode})")
+    st["signal"] = result
+    return result
 
 
 def observations(hc_id):
@@ -222,6 +277,8 @@ def checker_loop():
             due = []
             for hc_id, st in _STATE.items():
                 hc = st["hc"]
+                if not st["deleted"] and hc.type_ in SIGNAL_TYPES:
+                    evaluate_signal(st, now)
                 if st["deleted"] or st["inflight"] or hc.disabled or hc.type_ not in ENDPOINT_TYPES:
                     continue
                 if now >= st["next_due"]:

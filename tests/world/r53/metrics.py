@@ -27,9 +27,9 @@ _PRUNED = [0.0]  # monotonic time of the last pruning
 
 
 def publishes(st):
-    """Live endpoint checks: probed ones, and disabled ones (which Route 53 considers healthy).
-    CALCULATED, CLOUDWATCH_METRIC and RECOVERY_CONTROL checks are not evaluated by the double."""
-    return not st["deleted"] and st["hc"].type_ in health.ENDPOINT_TYPES
+    """Live endpoint checks (probed ones, and disabled ones, which Route 53 considers healthy) and
+    live CLOUDWATCH_METRIC and RECOVERY_CONTROL checks (health.evaluate_signal)."""
+    return not st["deleted"] and st["hc"].type_ in health.ENDPOINT_TYPES | health.SIGNAL_TYPES
 
 
 def datapoints(st, timestamp):
