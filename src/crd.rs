@@ -305,6 +305,12 @@ pub enum HealthCheckType {
     HttpsStrMatch,
     /// TCP connection.
     TCP,
+    /// A calculated check: healthy when at least `HealthThreshold` of its child checks are healthy.
+    /// The operator creates these itself (the failover switch's gate, see `spec.failover`); not a
+    /// choice for `healthCheck.type`, so the schema leaves it out.
+    #[serde(rename = "CALCULATED")]
+    #[schemars(skip)]
+    Calculated,
 }
 
 impl HealthCheckType {
@@ -316,6 +322,7 @@ impl HealthCheckType {
             HealthCheckType::HttpStrMatch => "HTTP_STR_MATCH",
             HealthCheckType::HttpsStrMatch => "HTTPS_STR_MATCH",
             HealthCheckType::TCP => "TCP",
+            HealthCheckType::Calculated => "CALCULATED",
         }
     }
 
@@ -327,6 +334,7 @@ impl HealthCheckType {
             "HTTP_STR_MATCH" => HealthCheckType::HttpStrMatch,
             "HTTPS_STR_MATCH" => HealthCheckType::HttpsStrMatch,
             "TCP" => HealthCheckType::TCP,
+            "CALCULATED" => HealthCheckType::Calculated,
             _ => return None,
         })
     }
@@ -337,6 +345,11 @@ impl HealthCheckType {
             self,
             HealthCheckType::HTTPS | HealthCheckType::HttpsStrMatch
         )
+    }
+
+    /// A check that probes an endpoint (not a calculated check).
+    pub fn is_endpoint(self) -> bool {
+        !matches!(self, HealthCheckType::Calculated)
     }
 
     /// A string-matching type.

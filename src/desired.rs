@@ -300,6 +300,12 @@ fn health_check_config(
 ) -> Result<HealthCheckConfig, Vec<String>> {
     let mut errs = Vec::new();
     let t = hc.check_type;
+    if !t.is_endpoint() {
+        errs.push(format!(
+            "healthCheck.type {} is not a type of endpoint check",
+            t.as_str()
+        ));
+    }
     if t.is_str_match() != hc.search_string.is_some() {
         errs.push("searchString is required for HTTP_STR_MATCH and HTTPS_STR_MATCH and not allowed for other types".to_string());
     }
@@ -409,6 +415,8 @@ fn health_check_config(
         inverted: hc.inverted,
         enable_sni: t.is_https() && hc.enable_sni.unwrap_or(hc.fqdn.is_some()),
         measure_latency: hc.measure_latency,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     })
 }
 

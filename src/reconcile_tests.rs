@@ -1185,6 +1185,8 @@ async fn their_pair(h: &Harness) -> (Vec<RecordSet>, String) {
         inverted: false,
         enable_sni: false,
         measure_latency: false,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     };
     let hc = h
         .r53

@@ -50,6 +50,8 @@ fn tcp(port: i32) -> HealthCheckConfig {
         inverted: false,
         enable_sni: false,
         measure_latency: false,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     }
 }
 

@@ -454,6 +454,15 @@ fn record_to(rs: &RecordSet) -> Result<t::ResourceRecordSet, Route53Error> {
 fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
     let config = hc.health_check_config().and_then(|c| {
         let check_type = HealthCheckType::parse(c.r#type().as_str())?;
+        if check_type == HealthCheckType::Calculated {
+            // Endpoint fields mean nothing for a calculated check: normalised away, as
+            // HealthCheckConfig::calculated leaves them.
+            return Some(HealthCheckConfig::calculated(
+                c.child_health_checks().to_vec(),
+                c.health_threshold().unwrap_or(0),
+                c.inverted().unwrap_or(false),
+            ));
+        }
         let mut regions: Vec<HealthCheckRegion> = c
             .regions()
             .iter()
@@ -477,6 +486,8 @@ fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
             inverted: c.inverted().unwrap_or(false),
             enable_sni: c.enable_sni().unwrap_or(false),
             measure_latency: c.measure_latency().unwrap_or(false),
+            child_health_checks: Vec::new(),
+            health_threshold: 0,
         })
     });
     HealthCheck {
@@ -596,35 +607,45 @@ impl AwsRoute53 {
         tags: &[(String, String)],
     ) -> R53Result<HealthCheck> {
         let op = "CreateHealthCheck";
-        let cfg = t::HealthCheckConfig::builder()
-            .r#type(sdk_type(config.check_type))
-            .set_ip_address(config.ip_address.clone())
-            .set_fully_qualified_domain_name(config.fqdn.clone())
-            .port(config.port)
-            .set_resource_path(config.resource_path.clone())
-            .set_search_string(config.search_string.clone())
-            .request_interval(config.request_interval)
-            .failure_threshold(config.failure_threshold)
-            .set_regions(if config.regions.is_empty() {
-                None
-            } else {
-                Some(
-                    config
-                        .regions
-                        .iter()
-                        .map(|r| t::HealthCheckRegion::from(r.as_str()))
-                        .collect(),
-                )
-            })
-            .inverted(config.inverted)
-            .set_enable_sni(if config.check_type.is_https() {
-                Some(config.enable_sni)
-            } else {
-                None
-            })
-            .measure_latency(config.measure_latency)
-            .build()
-            .map_err(|e| build_err(op, e))?;
+        let cfg = if config.check_type == HealthCheckType::Calculated {
+            t::HealthCheckConfig::builder()
+                .r#type(sdk_type(config.check_type))
+                .set_child_health_checks(Some(config.child_health_checks.clone()))
+                .health_threshold(config.health_threshold)
+                .inverted(config.inverted)
+                .build()
+                .map_err(|e| build_err(op, e))?
+        } else {
+            t::HealthCheckConfig::builder()
+                .r#type(sdk_type(config.check_type))
+                .set_ip_address(config.ip_address.clone())
+                .set_fully_qualified_domain_name(config.fqdn.clone())
+                .port(config.port)
+                .set_resource_path(config.resource_path.clone())
+                .set_search_string(config.search_string.clone())
+                .request_interval(config.request_interval)
+                .failure_threshold(config.failure_threshold)
+                .set_regions(if config.regions.is_empty() {
+                    None
+                } else {
+                    Some(
+                        config
+                            .regions
+                            .iter()
+                            .map(|r| t::HealthCheckRegion::from(r.as_str()))
+                            .collect(),
+                    )
+                })
+                .inverted(config.inverted)
+                .set_enable_sni(if config.check_type.is_https() {
+                    Some(config.enable_sni)
+                } else {
+                    None
+                })
+                .measure_latency(config.measure_latency)
+                .build()
+                .map_err(|e| build_err(op, e))?
+        };
         let reference = caller_reference.to_string();
         let out = self
             .call(op, |c| {
@@ -673,6 +694,9 @@ impl AwsRoute53 {
         config: &HealthCheckConfig,
     ) -> R53Result<HealthCheck> {
         let op = "UpdateHealthCheck";
+        if config.check_type == HealthCheckType::Calculated {
+            return self.raw_update_calculated(id, version, config).await;
+        }
         let mut reset = Vec::new();
         if config.fqdn.is_none() {
             reset.push(t::ResettableElementName::FullyQualifiedDomainName);
@@ -718,6 +742,46 @@ impl AwsRoute53 {
                         Some(reset.clone())
                     })
                     .send()
+            })
+            .await?;
+        out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })
+    }
+
+    /// UpdateHealthCheck of a CALCULATED check: children, threshold and Inverted, in one call. An
+    /// empty child list is sent as ResetElements=ChildHealthChecks (an empty element would be
+    /// ignored as "unchanged").
+    async fn raw_update_calculated(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        let op = "UpdateHealthCheck";
+        let children = config.child_health_checks.clone();
+        let threshold = config.health_threshold;
+        let inverted = config.inverted;
+        let id = id.to_string();
+        let out = self
+            .call(op, |c| {
+                let req = c
+                    .update_health_check()
+                    .health_check_id(&id)
+                    .health_check_version(version)
+                    .health_threshold(threshold)
+                    .inverted(inverted);
+                if children.is_empty() {
+                    req.reset_elements(t::ResettableElementName::ChildHealthChecks)
+                        .send()
+                } else {
+                    req.set_child_health_checks(Some(children.clone())).send()
+                }
             })
             .await?;
         out.health_check().map(health_check_from).ok_or_else(|| {

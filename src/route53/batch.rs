@@ -761,6 +761,8 @@ mod tests {
                 inverted: false,
                 enable_sni: false,
                 measure_latency: false,
+                child_health_checks: Vec::new(),
+                health_threshold: 0,
             },
         );
         let (theirs, adopt) = adoption(1, &check);
