@@ -314,6 +314,12 @@ pub enum HealthCheckType {
     /// (`routingControlArn`): healthy while it is `On`, unhealthy while it is `Off`.
     #[serde(rename = "RECOVERY_CONTROL")]
     RecoveryControl,
+    /// A calculated check: healthy when at least `HealthThreshold` of its child checks are healthy.
+    /// The operator creates these itself (the failover switch's gate, see `spec.failover`); not a
+    /// choice for `healthCheck.type`, so the schema leaves it out.
+    #[serde(rename = "CALCULATED")]
+    #[schemars(skip)]
+    Calculated,
 }
 
 impl HealthCheckType {
@@ -327,6 +333,7 @@ impl HealthCheckType {
             HealthCheckType::TCP => "TCP",
             HealthCheckType::CloudwatchMetric => "CLOUDWATCH_METRIC",
             HealthCheckType::RecoveryControl => "RECOVERY_CONTROL",
+            HealthCheckType::Calculated => "CALCULATED",
         }
     }
 
@@ -340,6 +347,7 @@ impl HealthCheckType {
             "TCP" => HealthCheckType::TCP,
             "CLOUDWATCH_METRIC" => HealthCheckType::CloudwatchMetric,
             "RECOVERY_CONTROL" => HealthCheckType::RecoveryControl,
+            "CALCULATED" => HealthCheckType::Calculated,
             _ => return None,
         })
     }
@@ -365,7 +373,9 @@ impl HealthCheckType {
     pub fn is_endpoint(self) -> bool {
         !matches!(
             self,
-            HealthCheckType::CloudwatchMetric | HealthCheckType::RecoveryControl
+            HealthCheckType::Calculated
+                | HealthCheckType::CloudwatchMetric
+                | HealthCheckType::RecoveryControl
         )
     }
 }

@@ -300,6 +300,12 @@ fn health_check_config(
 ) -> Result<HealthCheckConfig, Vec<String>> {
     let t = hc.check_type;
     if !t.is_endpoint() {
+        if t == crate::crd::HealthCheckType::Calculated {
+            return Err(vec![format!(
+                "healthCheck.type {} is not a type of endpoint check",
+                t.as_str()
+            )]);
+        }
         return signal_check_config(hc);
     }
     let mut errs = Vec::new();
@@ -424,6 +430,8 @@ fn health_check_config(
         alarm_name: None,
         insufficient_data_health_status: None,
         routing_control_arn: None,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     })
 }
 
@@ -497,6 +505,8 @@ fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<St
         insufficient_data_health_status: cloudwatch
             .then(|| hc.insufficient_data_health_status.unwrap_or_default()),
         routing_control_arn: hc.routing_control_arn.clone(),
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     })
 }
 

@@ -1189,6 +1189,8 @@ async fn their_pair(h: &Harness) -> (Vec<RecordSet>, String) {
         alarm_name: None,
         insufficient_data_health_status: None,
         routing_control_arn: None,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     };
     let hc = h
         .r53

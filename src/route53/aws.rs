@@ -454,6 +454,15 @@ fn record_to(rs: &RecordSet) -> Result<t::ResourceRecordSet, Route53Error> {
 fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
     let config = hc.health_check_config().and_then(|c| {
         let check_type = HealthCheckType::parse(c.r#type().as_str())?;
+        if check_type == HealthCheckType::Calculated {
+            // Endpoint fields mean nothing for a calculated check: normalised away, as
+            // HealthCheckConfig::calculated leaves them.
+            return Some(HealthCheckConfig::calculated(
+                c.child_health_checks().to_vec(),
+                c.health_threshold().unwrap_or(0),
+                c.inverted().unwrap_or(false),
+            ));
+        }
         let mut regions: Vec<HealthCheckRegion> = c
             .regions()
             .iter()
@@ -486,6 +495,8 @@ fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
                     .insufficient_data_health_status()
                     .and_then(|s| InsufficientDataHealthStatus::parse(s.as_str())),
                 routing_control_arn: c.routing_control_arn().map(str::to_string),
+                child_health_checks: Vec::new(),
+                health_threshold: 0,
             }
             .without_endpoint_settings(),
         )
@@ -607,7 +618,15 @@ impl AwsRoute53 {
         tags: &[(String, String)],
     ) -> R53Result<HealthCheck> {
         let op = "CreateHealthCheck";
-        let cfg = if config.check_type.is_endpoint() {
+        let cfg = if config.check_type == HealthCheckType::Calculated {
+            t::HealthCheckConfig::builder()
+                .r#type(sdk_type(config.check_type))
+                .set_child_health_checks(Some(config.child_health_checks.clone()))
+                .health_threshold(config.health_threshold)
+                .inverted(config.inverted)
+                .build()
+                .map_err(|e| build_err(op, e))?
+        } else if config.check_type.is_endpoint() {
             endpoint_check_config(op, config)?
         } else {
             t::HealthCheckConfig::builder()
@@ -725,6 +744,9 @@ impl AwsRoute53 {
         config: &HealthCheckConfig,
     ) -> R53Result<HealthCheck> {
         let op = "UpdateHealthCheck";
+        if config.check_type == HealthCheckType::Calculated {
+            return self.raw_update_calculated(id, version, config).await;
+        }
         if !config.check_type.is_endpoint() {
             return self.update_signal_check(id, version, config).await;
         }
@@ -809,6 +831,46 @@ impl AwsRoute53 {
                     .set_alarm_identifier(alarm.clone())
                     .set_insufficient_data_health_status(status.clone())
                     .send()
+            })
+            .await?;
+        out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })
+    }
+
+    /// UpdateHealthCheck of a CALCULATED check: children, threshold and Inverted, in one call. An
+    /// empty child list is sent as ResetElements=ChildHealthChecks (an empty element would be
+    /// ignored as "unchanged").
+    async fn raw_update_calculated(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        let op = "UpdateHealthCheck";
+        let children = config.child_health_checks.clone();
+        let threshold = config.health_threshold;
+        let inverted = config.inverted;
+        let id = id.to_string();
+        let out = self
+            .call(op, |c| {
+                let req = c
+                    .update_health_check()
+                    .health_check_id(&id)
+                    .health_check_version(version)
+                    .health_threshold(threshold)
+                    .inverted(inverted);
+                if children.is_empty() {
+                    req.reset_elements(t::ResettableElementName::ChildHealthChecks)
+                        .send()
+                } else {
+                    req.set_child_health_checks(Some(children.clone())).send()
+                }
             })
             .await?;
         out.health_check().map(health_check_from).ok_or_else(|| {

@@ -134,14 +134,55 @@ pub struct HealthCheckConfig {
     pub insufficient_data_health_status: Option<InsufficientDataHealthStatus>,
     /// RECOVERY_CONTROL: the routing control's ARN (cannot be changed in place).
     pub routing_control_arn: Option<String>,
+    /// Child health checks of a CALCULATED check, sorted; empty for endpoint checks.
+    pub child_health_checks: Vec<String>,
+    /// HealthThreshold of a CALCULATED check (0–256): healthy when at least this many children
+    /// are. 0 is always healthy; more than the number of children is always unhealthy. 0 for
+    /// endpoint checks.
+    pub health_threshold: i32,
 }
 
+/// Most child health checks of a CALCULATED check, and the largest HealthThreshold (API reference).
+pub const MAX_CHILD_HEALTH_CHECKS: usize = 256;
+
 impl HealthCheckConfig {
+    /// A CALCULATED check of `children` (sorted here) and `threshold`. The endpoint fields are
+    /// zero/empty, as the adapters normalise a calculated check they read.
+    pub fn calculated(mut children: Vec<String>, threshold: i32, inverted: bool) -> Self {
+        children.sort();
+        children.dedup();
+        HealthCheckConfig {
+            check_type: HealthCheckType::Calculated,
+            ip_address: None,
+            fqdn: None,
+            port: 0,
+            resource_path: None,
+            search_string: None,
+            request_interval: 0,
+            failure_threshold: 0,
+            regions: Vec::new(),
+            inverted,
+            enable_sni: false,
+            measure_latency: false,
+            alarm_region: None,
+            alarm_name: None,
+            insufficient_data_health_status: None,
+            routing_control_arn: None,
+            child_health_checks: children,
+            health_threshold: threshold,
+        }
+    }
+
     /// The part of the config Route 53 cannot change in place: the check type (which includes string
     /// matching), the request interval, latency measurement, whether the endpoint is specified by IP
     /// address or by domain name only, and a routing control's ARN (UpdateHealthCheck has no
     /// `RoutingControlArn`). A difference here means create-new, repoint, delete-old.
     pub fn immutable_key(&self) -> String {
+        if self.check_type == HealthCheckType::Calculated {
+            // ChildHealthChecks, HealthThreshold and Inverted are all updatable in place
+            // (UpdateHealthCheck); only the type is not.
+            return self.check_type.as_str().to_string();
+        }
         format!(
             "{}|{}|{}|{}|{}",
             self.check_type.as_str(),

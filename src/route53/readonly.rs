@@ -184,6 +184,8 @@ mod tests {
             alarm_name: None,
             insufficient_data_health_status: None,
             routing_control_arn: None,
+            child_health_checks: Vec::new(),
+            health_threshold: 0,
         }
     }
 

@@ -377,6 +377,22 @@ class Middleware:
                     ROUTING_CONTROLS.update(body)
             with STATE_LOCK:
                 return _json(start_response, dict(ROUTING_CONTROLS))
+        if path == "/_world/resolve" and method == "GET":
+            # ?zone=ZONEID&name=app.example.com&type=A: the record Route 53 would answer with now.
+            from . import resolve
+            q = parse_qs(environ.get("QUERY_STRING", ""))
+            zone, name = (q.get("zone") or [""])[0], (q.get("name") or [""])[0]
+            rtype = (q.get("type") or ["A"])[0]
+            out = resolve.resolve(zone, name, rtype)
+            if out is None:
+                return _json(start_response, {"error": f"no hosted zone {zone}"}, "404 Not Found")
+            return _json(start_response, out)
+        if path == "/_world/targets" and method in ("GET", "POST"):
+            # POST {"dnsName": "lb.elb.amazonaws.com", "healthy": false}: an alias target's health.
+            from . import resolve
+            if method == "POST":
+                resolve.set_target(body["dnsName"], body.get("healthy", True))
+            return _json(start_response, {"targets": resolve.targets()})
         if path == "/_world/checkers" and method == "POST":
             # {"id": hc_id, "failing_regions": ["us-east-1", ...]}  ([] clears the override)
             self.health.force_failing(body["id"], body.get("failing_regions") or [])

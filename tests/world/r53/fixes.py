@@ -99,12 +99,14 @@ def _change_info(cid):
 
 # ---------------------------------------------------------------- health checks
 
-def _hc_config(cfg):
+def _hc_config(cfg, backend=None):
     """Validate a HealthCheckConfig (API reference constraints) and fill in documented defaults."""
     t = cfg.get("Type")
     if t not in HC_TYPES:
         raise _enum_error(t, HC_TYPES)
     c = {"Type": t}
+    if t == "CALCULATED":
+        return _calculated_config(cfg, c, backend)
     if t in health.ENDPOINT_TYPES:
         # Port: 1-65535; default 80 for HTTP*, 443 for HTTPS*; TCP requires a port.
         port = cfg.get("Port")
@@ -206,6 +208,36 @@ def _health_check_config(self):
     return config
 
 
+def _check_children(children, threshold, backend, own_id=None):
+    """CALCULATED (API reference): HealthThreshold 0-256; ChildHealthChecks at most 256 ids of at
+    most 64 characters. A child must be an existing health check (Route 53 answers InvalidInput;
+    the exact wording is not documented) and not the check itself. The API reference documents no
+    rule against a calculated child, so one is accepted (health.py evaluates it, cycles unhealthy)."""
+    if threshold is not None and (e := _range_error("healthCheckConfig.healthThreshold", int(threshold), 0, 256)):
+        raise e
+    children = list(children or [])
+    if len(children) > 256:
+        raise InvalidInput("1 validation error detected: Value at 'healthCheckConfig.childHealthChecks' "
+                           "failed to satisfy constraint: Member must have length less than or equal to 256")
+    for child in children:
+        _check_length("healthCheckConfig.childHealthChecks.member", child, 64)
+        if child == own_id:
+            raise InvalidInput(f"Invalid parameter : a calculated health check cannot be its own child ({child})")
+        if backend is not None and child not in backend.health_checks:
+            raise InvalidInput(f"Invalid parameter : child health check {child} does not exist")
+
+
+def _calculated_config(cfg, c, backend):
+    children = cfg.get("ChildHealthChecks") or []
+    threshold = cfg.get("HealthThreshold")
+    _check_children(children, threshold, backend)
+    c["HealthThreshold"] = None if threshold is None else int(threshold)
+    c["ChildHealthChecks"] = sorted(children) or None
+    for k in ("Inverted", "Disabled"):
+        c[k] = bool(cfg.get(k) or False)
+    return c
+
+
 def _check_ip(ip):
     # IPAddress: an IPv4 or IPv6 address (API reference pattern).
     try:
@@ -249,8 +281,8 @@ def _check_regions(regions):
 
 def create_health_check(self):
     ref = self._get_param("CallerReference")
-    config = _hc_config(self._get_param("HealthCheckConfig") or {})
     backend = self.backend
+    config = _hc_config(self._get_param("HealthCheckConfig") or {}, backend)
     # CallerReference (API reference): the same reference and settings return the existing check;
     # different settings, or the reference of a deleted check, give HealthCheckAlreadyExists.
     for hc in backend.health_checks.values():
@@ -264,8 +296,12 @@ def create_health_check(self):
     hc = result.result["HealthCheck"]
     if "Port" in config:
         hc.port = config["Port"]
-    hc.failure_threshold = config["FailureThreshold"]
-    hc.set_regions(config["Regions"])
+    if "FailureThreshold" in config:
+        hc.failure_threshold = config["FailureThreshold"]
+    hc.set_regions(config.get("Regions"))
+    if config["Type"] == "CALCULATED":
+        hc.health_threshold = config["HealthThreshold"]
+        hc.set_children(config["ChildHealthChecks"] or [])
     _set_signal(hc, config)
     health.track(hc, config, self.current_account)
     result.result["Location"] = f"https://route53.amazonaws.com/2013-04-01/healthcheck/{hc.id}"
@@ -292,6 +328,12 @@ def update_health_check(self):
         _check_ip(self._get_param("IPAddress"))
     _check_path_and_string(None, self._get_param("ResourcePath"), self._get_param("SearchString"))
     _check_regions(self._get_param("Regions"))
+    if self._get_param("HealthThreshold") is not None or self._get_param("ChildHealthChecks") is not None:
+        if hc.type_ != "CALCULATED":
+            raise InvalidInput("Invalid parameter : HealthThreshold and ChildHealthChecks apply only to "
+                               "CALCULATED health checks")
+        _check_children(self._get_param("ChildHealthChecks"), self._get_param("HealthThreshold"),
+                        self.backend, hc.id)
     reset = self._get_param("ResetElements") or []
     for element in reset:
         if element not in RESETTABLE:
@@ -360,6 +402,11 @@ def list_health_checks(self):
 def get_health_check_status(self):
     hc_id = self._get_param("HealthCheckId")
     hc = self.backend.get_health_check(hc_id)
+    if hc.type_ == "CALCULATED":
+        # API reference, GetHealthCheckStatus: "You can't use GetHealthCheckStatus to get the status
+        # of a calculated health check" (its status is in the console and CloudWatch).
+        raise InvalidInput(f"Invalid parameter : health check {hc_id} is a calculated health check; "
+                           "GetHealthCheckStatus does not report calculated health checks")
     if hc.id not in health._STATE:
         health.track(hc, {}, self.current_account)
     # Per-checker observations from real probes (see health.py).
@@ -369,6 +416,9 @@ def get_health_check_status(self):
 def get_health_check_last_failure_reason(self):
     hc_id = self._get_param("HealthCheckId")
     hc = self.backend.get_health_check(hc_id)
+    if hc.type_ == "CALCULATED":
+        raise InvalidInput(f"Invalid parameter : health check {hc_id} is a calculated health check; "
+                           "it has no checkers and no failure reasons")
     if hc.id not in health._STATE:
         health.track(hc, {}, self.current_account)
     return ActionResult({"HealthCheckObservations": health.last_failures(hc.id)})

@@ -146,7 +146,27 @@ def last_failures(hc_id):
     return out
 
 
-def overall(st):
+def healthy_children(st, depth=0):
+    """A CALCULATED check's children that Route 53 considers healthy (a child that does not exist
+    any more counts as unhealthy; a cycle through calculated checks too)."""
+    count = 0
+    for child in st["hc"].children or []:
+        cst = _STATE.get(child)
+        if cst is not None and not cst["deleted"] and depth < 8 and overall(cst, depth + 1):
+            count += 1
+    return count
+
+
+def overall(st, depth=0):
+    hc = st["hc"]
+    if hc.type_ == "CALCULATED":
+        if hc.disabled:
+            # API reference, Disabled: a disabled calculated check stops aggregating and is healthy.
+            return True
+        # API reference, HealthThreshold: healthy when at least this many children are healthy;
+        # 0 is always healthy, more than the number of children always unhealthy. Inverted applies.
+        threshold = int(hc.health_threshold or 0)
+        return (healthy_children(st, depth) >= threshold) != bool(hc.inverted)
     # Dev guide: if more than 18% of health checkers report healthy, Route 53 considers it healthy.
     regions = _regions(st)
     healthy = sum(1 for r in regions if _reported(st, r)[0])
@@ -163,6 +183,14 @@ def describe_all():
     out = []
     for hc_id, st in _STATE.items():
         hc = st["hc"]
+        if hc.type_ == "CALCULATED":
+            out.append({"id": hc_id, "CallerReference": hc.caller_reference, "config": st["config"],
+                        "version": hc.health_check_version, "deleted": st["deleted"],
+                        "healthy": overall(st), "status": "Healthy" if overall(st) else "Unhealthy",
+                        "children": list(hc.children or []),
+                        "threshold": int(hc.health_threshold or 0),
+                        "healthy_children": healthy_children(st), "probes": 0, "observations": []})
+            continue
         out.append({"id": hc_id, "CallerReference": hc.caller_reference, "config": st["config"],
                     "version": hc.health_check_version, "deleted": st["deleted"],
                     "healthy": overall(st), "status": "Healthy" if overall(st) else "Unhealthy",
