@@ -34,6 +34,8 @@ pub enum Target {
 }
 
 /// How an endpoint's health is judged.
+// Two per Desired and short-lived: boxing the config would buy nothing but indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DesiredHealth {
     /// No health check (secondary, or alias relying on target health).
