@@ -311,13 +311,14 @@ fn health_check_config(
         return signal_check_config(hc);
     }
     let mut errs = Vec::new();
-    if hc.alarm.is_some() || hc.insufficient_data_health_status.is_some() {
-        errs.push(
-            "alarm and insufficientDataHealthStatus apply only to CLOUDWATCH_METRIC".to_string(),
-        );
+    if hc.alarm.is_some() {
+        errs.push(ALARM_ONLY.to_string());
+    }
+    if hc.insufficient_data_health_status.is_some() {
+        errs.push(INSUFFICIENT_DATA_ONLY.to_string());
     }
     if hc.routing_control_arn.is_some() {
-        errs.push("routingControlArn applies only to RECOVERY_CONTROL".to_string());
+        errs.push(ARN_ONLY.to_string());
     }
     if t.is_str_match() != hc.search_string.is_some() {
         errs.push("searchString is required for HTTP_STR_MATCH and HTTPS_STR_MATCH and not allowed for other types".to_string());
@@ -437,6 +438,13 @@ fn health_check_config(
     })
 }
 
+/// The CRD's messages for the kind-specific fields, repeated by the operator.
+const ALARM_ONLY: &str = "alarm is required for CLOUDWATCH_METRIC and not allowed for other types";
+const INSUFFICIENT_DATA_ONLY: &str =
+    "insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC";
+const ARN_ONLY: &str =
+    "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types";
+
 /// A check that follows a signal instead of contacting the endpoint: `CLOUDWATCH_METRIC` (an alarm)
 /// or `RECOVERY_CONTROL` (a routing control). The same rules as the CRD's, plus Route 53's alarm
 /// regions; `requestInterval` and `failureThreshold` are ignored (they have defaults in the schema).
@@ -458,8 +466,7 @@ fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<St
     let cloudwatch = t == HealthCheckType::CloudwatchMetric;
     let recovery = t == HealthCheckType::RecoveryControl;
     match (&hc.alarm, cloudwatch) {
-        (None, true) => errs.push("alarm is required for CLOUDWATCH_METRIC".into()),
-        (Some(_), false) => errs.push("alarm is allowed only for CLOUDWATCH_METRIC".into()),
+        (None, true) | (Some(_), false) => errs.push(ALARM_ONLY.into()),
         (Some(a), true) => {
             if !crate::crd::CLOUDWATCH_REGIONS.contains(&a.region.as_str()) {
                 errs.push(format!(
@@ -474,13 +481,10 @@ fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<St
         (None, false) => {}
     }
     if hc.insufficient_data_health_status.is_some() && !cloudwatch {
-        errs.push("insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC".into());
+        errs.push(INSUFFICIENT_DATA_ONLY.into());
     }
     match (&hc.routing_control_arn, recovery) {
-        (None, true) => errs.push("routingControlArn is required for RECOVERY_CONTROL".into()),
-        (Some(_), false) => {
-            errs.push("routingControlArn is allowed only for RECOVERY_CONTROL".into())
-        }
+        (None, true) | (Some(_), false) => errs.push(ARN_ONLY.into()),
         (Some(arn), true) if !valid_routing_control_arn(arn) => errs.push(format!(
             "routingControlArn {arn:?} is not a routing control ARN (arn:aws:route53-recovery-control::ACCOUNT:controlpanel/ID/routingcontrol/ID, at most 255 characters)"
         )),
@@ -847,11 +851,11 @@ mod kinds_tests {
             ),
             (
                 "{type: HTTP, fqdn: db.example.com, alarm: {region: eu-west-1, name: x}}",
-                "apply only to CLOUDWATCH_METRIC",
+                "alarm is required for CLOUDWATCH_METRIC and not allowed for other types",
             ),
             (
                 "{type: HTTP, fqdn: db.example.com, routingControlArn: x}",
-                "routingControlArn applies only to RECOVERY_CONTROL",
+                "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types",
             ),
         ] {
             let errs = desired(check).expect_err(check);
