@@ -314,11 +314,9 @@ pub enum HealthCheckType {
     /// (`routingControlArn`): healthy while it is `On`, unhealthy while it is `Off`.
     #[serde(rename = "RECOVERY_CONTROL")]
     RecoveryControl,
-    /// A calculated check: healthy when at least `HealthThreshold` of its child checks are healthy.
-    /// The operator creates these itself (the failover switch's gate, see `spec.failover`); not a
-    /// choice for `healthCheck.type`, so the schema leaves it out.
+    /// A calculated check: healthy while at least `healthThreshold` of its `children` (other
+    /// Route 53 health checks) are healthy. Contacts no endpoint.
     #[serde(rename = "CALCULATED")]
-    #[schemars(skip)]
     Calculated,
 }
 
@@ -539,8 +537,8 @@ impl HealthCheckRegion {
 }
 
 /// A Route 53 health check owned by the FailoverRecord: an endpoint check (HTTP, HTTPS, the STR_MATCH
-/// types, TCP), a CloudWatch-alarm check (`CLOUDWATCH_METRIC`, for private endpoints) or a routing
-/// control check (`RECOVERY_CONTROL`). Changes to `type`, `requestInterval`, `measureLatency`,
+/// types, TCP), a CloudWatch-alarm check (`CLOUDWATCH_METRIC`, for private endpoints), a routing
+/// control check (`RECOVERY_CONTROL`) or a check of other checks (`CALCULATED`). Changes to `type`, `requestInterval`, `measureLatency`,
 /// `routingControlArn`, or between checking by IP and by name only, replace the check (Route 53 cannot change
 /// them in place): the operator creates the new check, repoints the record, then deletes the old one.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -554,7 +552,9 @@ impl HealthCheckRegion {
     validation = Rule::new("(self.type == 'CLOUDWATCH_METRIC') == has(self.alarm)").message("alarm is required for CLOUDWATCH_METRIC and not allowed for other types"),
     validation = Rule::new("!has(self.insufficientDataHealthStatus) || self.type == 'CLOUDWATCH_METRIC'").message("insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC"),
     validation = Rule::new("(self.type == 'RECOVERY_CONTROL') == has(self.routingControlArn)").message("routingControlArn is required for RECOVERY_CONTROL and not allowed for other types"),
-    validation = Rule::new("self.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP'] || !(has(self.ipAddress) || has(self.fqdn) || has(self.port) || has(self.resourcePath) || has(self.regions) || (has(self.enableSNI) && self.enableSNI) || (has(self.measureLatency) && self.measureLatency))").message("a CLOUDWATCH_METRIC or RECOVERY_CONTROL check contacts no endpoint: ipAddress, fqdn, port, resourcePath, regions, enableSNI and measureLatency are not allowed")
+    validation = Rule::new("self.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP'] || !(has(self.ipAddress) || has(self.fqdn) || has(self.port) || has(self.resourcePath) || has(self.regions) || (has(self.enableSNI) && self.enableSNI) || (has(self.measureLatency) && self.measureLatency))").message("a CLOUDWATCH_METRIC, RECOVERY_CONTROL or CALCULATED check contacts no endpoint: ipAddress, fqdn, port, resourcePath, regions, enableSNI and measureLatency are not allowed"),
+    validation = Rule::new("(self.type == 'CALCULATED') == has(self.children)").message("children are required for CALCULATED and not allowed for other types"),
+    validation = Rule::new("(self.type == 'CALCULATED') == has(self.healthThreshold)").message("healthThreshold is required for CALCULATED and not allowed for other types")
 )]
 pub struct HealthCheckSpec {
     /// How Route 53 checks the endpoint.
@@ -644,6 +644,22 @@ pub struct HealthCheckSpec {
         )
     )]
     pub routing_control_arn: Option<String>,
+
+    /// The child health checks of a `CALCULATED` check (required for that type, not allowed for
+    /// others): 1 to 256 ids of existing Route 53 health checks, for example one made elsewhere or
+    /// this object's other endpoint's check (`status.secondary.healthCheckId`). Not this endpoint's
+    /// own check, nor a check another FailoverRecord owns: the operator refuses those
+    /// (`Ready=False reason=InvalidSpec`) and writes nothing. Changed in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 256), inner(length(min = 1, max = 64)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub children: Vec<String>,
+
+    /// How many `children` must be healthy for a `CALCULATED` check to be healthy (0–256; 0 is
+    /// always healthy, more than the number of children always unhealthy). Changed in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 256))]
+    pub health_threshold: Option<i32>,
 }
 
 fn default_request_interval() -> i32 {

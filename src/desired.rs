@@ -302,12 +302,6 @@ fn health_check_config(
 ) -> Result<HealthCheckConfig, Vec<String>> {
     let t = hc.check_type;
     if !t.is_endpoint() {
-        if t == crate::crd::HealthCheckType::Calculated {
-            return Err(vec![format!(
-                "healthCheck.type {} is not a type of endpoint check",
-                t.as_str()
-            )]);
-        }
         return signal_check_config(hc);
     }
     let mut errs = Vec::new();
@@ -319,6 +313,12 @@ fn health_check_config(
     }
     if hc.routing_control_arn.is_some() {
         errs.push(ARN_ONLY.to_string());
+    }
+    if !hc.children.is_empty() {
+        errs.push(CHILDREN_ONLY.to_string());
+    }
+    if hc.health_threshold.is_some() {
+        errs.push(THRESHOLD_ONLY.to_string());
     }
     if t.is_str_match() != hc.search_string.is_some() {
         errs.push("searchString is required for HTTP_STR_MATCH and HTTPS_STR_MATCH and not allowed for other types".to_string());
@@ -444,9 +444,13 @@ const INSUFFICIENT_DATA_ONLY: &str =
     "insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC";
 const ARN_ONLY: &str =
     "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types";
+const CHILDREN_ONLY: &str = "children are required for CALCULATED and not allowed for other types";
+const THRESHOLD_ONLY: &str =
+    "healthThreshold is required for CALCULATED and not allowed for other types";
 
-/// A check that follows a signal instead of contacting the endpoint: `CLOUDWATCH_METRIC` (an alarm)
-/// or `RECOVERY_CONTROL` (a routing control). The same rules as the CRD's, plus Route 53's alarm
+/// A check that follows a signal instead of contacting the endpoint: `CLOUDWATCH_METRIC` (an alarm),
+/// `RECOVERY_CONTROL` (a routing control) or `CALCULATED` (other health checks, whose ids are
+/// checked against Route 53 by the reconciler before anything is written). The same rules as the CRD's, plus Route 53's alarm
 /// regions; `requestInterval` and `failureThreshold` are ignored (they have defaults in the schema).
 fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<String>> {
     use crate::crd::HealthCheckType;
@@ -462,6 +466,37 @@ fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<St
         || hc.measure_latency
     {
         errs.push(format!("a {} check contacts no endpoint: ipAddress, fqdn, port, resourcePath, searchString, regions, enableSNI and measureLatency are not allowed", t.as_str()));
+    }
+    let calculated = t == HealthCheckType::Calculated;
+    if calculated == hc.children.is_empty() {
+        errs.push(CHILDREN_ONLY.into());
+    }
+    if calculated != hc.health_threshold.is_some() {
+        errs.push(THRESHOLD_ONLY.into());
+    }
+    if hc.children.len() > crate::route53::MAX_CHILD_HEALTH_CHECKS {
+        errs.push(format!(
+            "children must list at most {} health checks",
+            crate::route53::MAX_CHILD_HEALTH_CHECKS
+        ));
+    }
+    for child in &hc.children {
+        if !valid_health_check_id(child) {
+            errs.push(format!(
+                "children: {child:?} is not a Route 53 health check id"
+            ));
+        }
+    }
+    let mut unique = hc.children.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != hc.children.len() {
+        errs.push("children must not repeat a health check".into());
+    }
+    if let Some(n) = hc.health_threshold {
+        if !(0..=crate::route53::MAX_CHILD_HEALTH_CHECKS as i32).contains(&n) {
+            errs.push(format!("healthThreshold must be 0 to 256, not {n}"));
+        }
     }
     let cloudwatch = t == HealthCheckType::CloudwatchMetric;
     let recovery = t == HealthCheckType::RecoveryControl;
@@ -493,6 +528,13 @@ fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<St
     if !errs.is_empty() {
         return Err(errs);
     }
+    if calculated {
+        return Ok(HealthCheckConfig::calculated(
+            hc.children.clone(),
+            hc.health_threshold.unwrap_or(0),
+            hc.inverted,
+        ));
+    }
     Ok(HealthCheckConfig {
         check_type: t,
         ip_address: None,
@@ -514,6 +556,12 @@ fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<St
         child_health_checks: Vec::new(),
         health_threshold: 0,
     })
+}
+
+/// A Route 53 health check id as `existingHealthCheckId` and `children` take it: 1–64 letters,
+/// digits and dashes.
+pub fn valid_health_check_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// `arn:aws[-partition]:route53-recovery-control::<12 digits>:controlpanel/<id>/routingcontrol/<id>`,
@@ -892,6 +940,53 @@ mod kinds_tests {
         );
         assert!(!x.matches(&y));
         assert!(!y.updatable_from(&a), "a type change replaces the check");
+    }
+
+    #[test]
+    fn kinds_calculated_check_of_children_and_threshold() {
+        let c = managed(
+            &desired(
+                "{type: CALCULATED, children: [b-2, a-1], healthThreshold: 1, inverted: true}",
+            )
+            .expect("valid"),
+        );
+        assert_eq!(
+            c,
+            HealthCheckConfig::calculated(vec!["a-1".into(), "b-2".into()], 1, true)
+        );
+        for (check, needle) in [
+            (
+                "{type: CALCULATED, healthThreshold: 1}",
+                "children are required",
+            ),
+            (
+                "{type: CALCULATED, children: [a]}",
+                "healthThreshold is required",
+            ),
+            (
+                "{type: CALCULATED, children: [a, a], healthThreshold: 1}",
+                "must not repeat",
+            ),
+            (
+                "{type: CALCULATED, children: [\"not an id\"], healthThreshold: 1}",
+                "is not a Route 53 health check id",
+            ),
+            (
+                "{type: CALCULATED, children: [a], healthThreshold: 257}",
+                "healthThreshold must be 0 to 256",
+            ),
+            (
+                "{type: CALCULATED, children: [a], healthThreshold: 1, port: 80}",
+                "contacts no endpoint",
+            ),
+            (
+                "{type: TCP, port: 5432, fqdn: db.example.com, children: [a], healthThreshold: 1}",
+                "children are required for CALCULATED and not allowed for other types",
+            ),
+        ] {
+            let errs = desired(check).expect_err(check);
+            assert!(errs.iter().any(|e| e.contains(needle)), "{check}: {errs:?}");
+        }
     }
 
     #[test]

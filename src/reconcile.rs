@@ -810,8 +810,12 @@ async fn survey_once<R: Route53>(
     }
     // A health check managed elsewhere must exist before a record is pointed at it.
     for role in Role::ALL {
-        if let DesiredHealth::Existing(id) = &desired.endpoint(role).health {
-            check_existing(r53, role, id).await?;
+        match &desired.endpoint(role).health {
+            DesiredHealth::Existing(id) => check_existing(r53, role, id).await?,
+            DesiredHealth::Managed(cfg) if !cfg.child_health_checks.is_empty() => {
+                check_children(r53, input, role, &cfg.child_health_checks).await?
+            }
+            _ => {}
         }
     }
     let prefix = naming::caller_reference_object_prefix(input.uid);
@@ -1130,6 +1134,40 @@ async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(),
             role.short()
         ))),
     }
+}
+
+/// The children of a CALCULATED check must exist, and may be checks made elsewhere or this object's
+/// other endpoint's check, but neither the endpoint's own check nor a check of another FailoverRecord
+/// (which that object may replace or delete at any time).
+async fn check_children<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    role: Role,
+    children: &[String],
+) -> Result<(), Error> {
+    let r = role.short();
+    let own = naming::caller_reference_role_prefix(input.owner, input.uid, role);
+    let object = naming::caller_reference_object_prefix(input.uid);
+    for child in children {
+        let Some(hc) = r53.get_health_check(child).await? else {
+            return Err(Error::HealthCheckNotFound(format!(
+                "child health check {child} of the {r} endpoint does not exist in Route 53; nothing was written"
+            )));
+        };
+        let reference = &hc.caller_reference;
+        if reference.starts_with(&own) {
+            return Err(Error::InvalidSpec(format!(
+                "{r}.healthCheck.children: {child} is the {r} endpoint's own health check; a calculated check cannot be its own child"
+            )));
+        }
+        if reference.starts_with(naming::CALLER_REFERENCE_PREFIX) && !reference.starts_with(&object)
+        {
+            return Err(Error::InvalidSpec(format!(
+                "{r}.healthCheck.children: {child} is a health check of another FailoverRecord, which may replace or delete it; name a check made elsewhere or one of this object's"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The tags the owned checks in use lack (or carry with another value); tags of others stay. Checks

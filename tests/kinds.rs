@@ -750,6 +750,18 @@ async fn admission_refuses_bad_alarm_and_routing_control_checks() {
             "{type: RECOVERY_CONTROL, routingControlArn: \"arn:aws:s3:::bucket\"}",
             "spec.primary.healthCheck.routingControlArn",
         ),
+        (
+            "{type: CALCULATED, healthThreshold: 1}",
+            "children are required for CALCULATED",
+        ),
+        (
+            "{type: CALCULATED, children: [a], healthThreshold: 300}",
+            "spec.primary.healthCheck.healthThreshold",
+        ),
+        (
+            "{type: HTTP, ipAddress: 52.94.76.10, children: [a], healthThreshold: 1}",
+            "children are required for CALCULATED and not allowed for other types",
+        ),
     ] {
         let err = fails(&w.kube.kubectl_stdin(
             &["apply", "--server-side", "-f", "-"],
@@ -766,4 +778,154 @@ async fn admission_refuses_bad_alarm_and_routing_control_checks() {
         &["apply", "--server-side", "--dry-run=server", "-f", "-"],
         &ok_yaml,
     ));
+}
+
+/// A RECOVERY_CONTROL check made outside the operator (a child for calculated checks).
+async fn foreign_rc_check(w: &R53World, reference: &str, arn: &str) -> String {
+    create(
+        &w.client().await,
+        reference,
+        HealthCheckConfig::builder()
+            .r#type(HealthCheckType::RecoveryControl)
+            .routing_control_arn(arn)
+            .build()
+            .expect("cfg"),
+    )
+    .await
+    .expect("foreign check")
+}
+
+fn ready_reason(o: &FailoverRecord) -> Option<(String, String, String)> {
+    find_condition(o.status.as_ref(), "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+        .filter(|_| o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation)
+}
+
+fn calculated(children: &[&str], threshold: i32) -> String {
+    format!(
+        "{{type: CALCULATED, children: [{}], healthThreshold: {threshold}}}",
+        children.join(", ")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calculated_check_follows_its_children_and_refuses_itself_and_other_objects_checks() {
+    let w = world().await;
+    let arn = |n: &str| ARN.replace("4567cdef", n);
+    for n in ["c1", "c2", "c3"] {
+        routing_control(&w.r53, &arn(n), "On");
+    }
+    let c1 = foreign_rc_check(&w.r53, "elsewhere-1", &arn("c1")).await;
+    let c2 = foreign_rc_check(&w.r53, "elsewhere-2", &arn("c2")).await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+
+    // Both children must be healthy.
+    apply(&w, &manifest("calc", &calculated(&[&c1, &c2], 2)));
+    wait_for(&w, "calc", "Ready on the primary", |o| {
+        ready_synced(o)
+            && primary_health(o) == Some(Health::Healthy)
+            && active(o) == Some(Role::Primary)
+    })
+    .await;
+    let own = primary_check_id(&w, "calc").await;
+    let cfg = live_checks(&w)
+        .into_iter()
+        .find(|c| c["id"] == own.as_str())
+        .expect("the calculated check")["config"]
+        .clone();
+    assert_eq!(cfg["Type"], "CALCULATED", "{cfg}");
+    assert_eq!(cfg["HealthThreshold"], 2, "{cfg}");
+    routing_control(&w.r53, &arn("c1"), "Off");
+    wait_for(&w, "calc", "failed over with one child down", |o| {
+        active(o) == Some(Role::Secondary) && primary_health(o) == Some(Health::Unhealthy)
+    })
+    .await;
+
+    // A threshold of 1 is an UpdateHealthCheck of the same check: one healthy child is enough.
+    apply(&w, &manifest("calc", &calculated(&[&c1, &c2], 1)));
+    wait_for(&w, "calc", "back on the primary with threshold 1", |o| {
+        ready_synced(o) && active(o) == Some(Role::Primary)
+    })
+    .await;
+    assert_eq!(primary_check_id(&w, "calc").await, own, "updated in place");
+    routing_control(&w.r53, &arn("c1"), "On");
+
+    // The endpoint's own check as a child: refused, nothing written.
+    w.r53.reset_counters();
+    apply(&w, &manifest("calc", &calculated(&[&c1, &own], 1)));
+    let obj = wait_for(&w, "calc", "Ready=False InvalidSpec", |o| {
+        ready_reason(o).is_some_and(|(s, r, _)| s == "False" && r == "InvalidSpec")
+    })
+    .await;
+    let (_, _, msg) = ready_reason(&obj).expect("ready");
+    assert!(msg.contains("own health check"), "{msg}");
+    // Another object's check as a child: refused, nothing written.
+    apply(&w, &manifest("other", &calculated(&[&own], 1)));
+    let other = wait_for(&w, "other", "Ready=False InvalidSpec", |o| {
+        ready_reason(o).is_some_and(|(s, r, _)| s == "False" && r == "InvalidSpec")
+    })
+    .await;
+    let (_, _, msg) = ready_reason(&other).expect("ready");
+    assert!(msg.contains("another FailoverRecord"), "{msg}");
+    for op in [
+        "CreateHealthCheck",
+        "UpdateHealthCheck",
+        "ChangeResourceRecordSets",
+    ] {
+        assert_eq!(
+            w.r53.counter("requests", op),
+            0,
+            "{op}: {}",
+            w.r53.counters()
+        );
+    }
+
+    // The object's other endpoint's check is a valid child.
+    let with_secondary = format!(
+        r#"apiVersion: route53.failover.io/v1alpha1
+kind: FailoverRecord
+metadata:
+  name: pair
+  namespace: default
+spec:
+  hostedZone: {{name: example.test}}
+  name: pair.example.test
+  type: A
+  primary:
+    values: ["10.0.0.10"]
+    healthCheck: {primary}
+  secondary:
+    values: ["10.0.1.10"]
+    healthCheck: {{type: RECOVERY_CONTROL, routingControlArn: "{rc}"}}
+"#,
+        primary = calculated(&[&c2], 1),
+        rc = arn("c3"),
+    );
+    apply(&w, &with_secondary);
+    let pair = wait_for(&w, "pair", "Ready", ready_synced).await;
+    let sid = pair
+        .status
+        .as_ref()
+        .and_then(|s| s.secondary.as_ref())
+        .and_then(|s| s.health_check_id.clone())
+        .expect("secondary check id");
+    apply(
+        &w,
+        &with_secondary.replace(&calculated(&[&c2], 1), &calculated(&[&c2, &sid], 2)),
+    );
+    wait_for(
+        &w,
+        "pair",
+        "Ready with the secondary's check as a child",
+        |o| ready_synced(o) && primary_health(o) == Some(Health::Healthy),
+    )
+    .await;
+    routing_control(&w.r53, &arn("c3"), "Off");
+    wait_for(
+        &w,
+        "pair",
+        "primary unhealthy with the secondary's check down",
+        |o| primary_health(o) == Some(Health::Unhealthy),
+    )
+    .await;
 }

@@ -230,6 +230,20 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
             "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types",
         ),
         (
+            "CALCULATED without children",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "CALCULATED", "healthThreshold": 1})
+            }),
+            "children are required for CALCULATED and not allowed for other types",
+        ),
+        (
+            "CALCULATED without a threshold",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "CALCULATED", "children": ["a1"]})
+            }),
+            "healthThreshold is required for CALCULATED and not allowed for other types",
+        ),
+        (
             "endpoint settings on a CLOUDWATCH_METRIC check",
             edit(|v| {
                 v["primary"]["healthCheck"] = json!({"type": "CLOUDWATCH_METRIC", "port": 443,
@@ -352,6 +366,16 @@ primary: {values: ["10.0.1.15"], healthCheck: {type: CLOUDWATCH_METRIC, alarm: {
 secondary: {values: ["10.0.2.15"]}
 "#,
         ),
+        // A CALCULATED primary of two checks made elsewhere.
+        yaml(
+            r#"
+hostedZone: {name: example.com}
+name: calc.example.com
+type: A
+primary: {values: ["10.0.1.15"], healthCheck: {type: CALCULATED, children: [0b9c6f1e-1111-2222-3333-444455556666, 1c9c6f1e-1111-2222-3333-444455556666], healthThreshold: 1}}
+secondary: {values: ["10.0.2.15"]}
+"#,
+        ),
         // A CNAME behind an ARC routing control.
         yaml(
             r#"
@@ -435,7 +459,7 @@ pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
         ),
         (
             "check type",
-            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")),
+            edit(|v| v["primary"]["healthCheck"]["type"] = json!("SMTP")),
             "spec.primary.healthCheck.type",
         ),
         (
