@@ -122,10 +122,10 @@ macro_rules! not_public {
     validation = Rule::new("!has(self.secondary.alias) || ![self.secondary.alias.dnsName.lowerAscii(), self.secondary.alias.dnsName.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("an alias cannot point at the record itself").field_path(".secondary"),
     validation = Rule::new("!has(self.primary.healthCheck) || !has(self.primary.healthCheck.fqdn) || ![self.primary.healthCheck.fqdn.lowerAscii(), self.primary.healthCheck.fqdn.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP").field_path(".primary"),
     validation = Rule::new("!has(self.secondary.healthCheck) || !has(self.secondary.healthCheck.fqdn) || ![self.secondary.healthCheck.fqdn.lowerAscii(), self.secondary.healthCheck.fqdn.lowerAscii() + '.'].exists(a, [self.name, self.name + '.'].exists(n, a == n))").message("a health check whose fqdn is the record name itself gives unpredictable results: check each endpoint by its own name or IP").field_path(".secondary"),
-    validation = Rule::new("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || has(self.primary.target) || (has(self.primary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked) or a target (its address is then checked)").field_path(".primary"),
-    validation = Rule::new("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || has(self.secondary.target) || (has(self.secondary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked) or a target (its address is then checked)").field_path(".secondary"),
-    validation = Rule::new(concat!("!has(self.primary.healthCheck) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || !has(self.primary.values) || self.type == 'CNAME' || !isIP(self.primary.values[0]) || (ip(self.primary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.primary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".primary"),
-    validation = Rule::new(concat!("!has(self.secondary.healthCheck) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || !has(self.secondary.values) || self.type == 'CNAME' || !isIP(self.secondary.values[0]) || (ip(self.secondary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.secondary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".secondary"),
+    validation = Rule::new("!has(self.primary.healthCheck) || !(self.primary.healthCheck.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP']) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || has(self.primary.target) || (has(self.primary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked) or a target (its address is then checked)").field_path(".primary"),
+    validation = Rule::new("!has(self.secondary.healthCheck) || !(self.secondary.healthCheck.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP']) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || has(self.secondary.target) || (has(self.secondary.values) && self.type != 'CNAME')").message("a health check needs ipAddress or fqdn unless the endpoint has A/AAAA values (the first value is then checked) or a target (its address is then checked)").field_path(".secondary"),
+    validation = Rule::new(concat!("!has(self.primary.healthCheck) || !(self.primary.healthCheck.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP']) || has(self.primary.healthCheck.ipAddress) || has(self.primary.healthCheck.fqdn) || !has(self.primary.values) || self.type == 'CNAME' || !isIP(self.primary.values[0]) || (ip(self.primary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.primary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".primary"),
+    validation = Rule::new(concat!("!has(self.secondary.healthCheck) || !(self.secondary.healthCheck.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP']) || has(self.secondary.healthCheck.ipAddress) || has(self.secondary.healthCheck.fqdn) || !has(self.secondary.values) || self.type == 'CNAME' || !isIP(self.secondary.values[0]) || (ip(self.secondary.values[0]).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.secondary.values[0])))")).message(concat!("the health check would probe the first value, which is not a public address: ", not_public!(), "; set healthCheck.ipAddress or fqdn")).field_path(".secondary"),
     validation = Rule::new("!has(self.hostedZone.name) || [self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z || n.endsWith('.' + z)))").message("name must be inside the hosted zone"),
     validation = Rule::new("self.type != 'CNAME' || !has(self.hostedZone.name) || ![self.name, self.name + '.'].exists(n, [self.hostedZone.name, self.hostedZone.name + '.'].exists(z, n == z))").message("a CNAME cannot be created at the zone apex")
 )]
@@ -368,6 +368,19 @@ pub enum HealthCheckType {
     HttpsStrMatch,
     /// TCP connection.
     TCP,
+    /// Route 53 follows a CloudWatch alarm (`alarm`): healthy while it is `OK`, unhealthy in
+    /// `ALARM`, `insufficientDataHealthStatus` while it has too little data. No checker contacts
+    /// the endpoint, so it works for private endpoints and private hosted zones.
+    #[serde(rename = "CLOUDWATCH_METRIC")]
+    CloudwatchMetric,
+    /// Route 53 follows a Route 53 Application Recovery Controller routing control
+    /// (`routingControlArn`): healthy while it is `On`, unhealthy while it is `Off`.
+    #[serde(rename = "RECOVERY_CONTROL")]
+    RecoveryControl,
+    /// A calculated check: healthy while at least `healthThreshold` of its `children` (other
+    /// Route 53 health checks) are healthy. Contacts no endpoint.
+    #[serde(rename = "CALCULATED")]
+    Calculated,
 }
 
 impl HealthCheckType {
@@ -379,6 +392,9 @@ impl HealthCheckType {
             HealthCheckType::HttpStrMatch => "HTTP_STR_MATCH",
             HealthCheckType::HttpsStrMatch => "HTTPS_STR_MATCH",
             HealthCheckType::TCP => "TCP",
+            HealthCheckType::CloudwatchMetric => "CLOUDWATCH_METRIC",
+            HealthCheckType::RecoveryControl => "RECOVERY_CONTROL",
+            HealthCheckType::Calculated => "CALCULATED",
         }
     }
 
@@ -390,6 +406,9 @@ impl HealthCheckType {
             "HTTP_STR_MATCH" => HealthCheckType::HttpStrMatch,
             "HTTPS_STR_MATCH" => HealthCheckType::HttpsStrMatch,
             "TCP" => HealthCheckType::TCP,
+            "CLOUDWATCH_METRIC" => HealthCheckType::CloudwatchMetric,
+            "RECOVERY_CONTROL" => HealthCheckType::RecoveryControl,
+            "CALCULATED" => HealthCheckType::Calculated,
             _ => return None,
         })
     }
@@ -408,6 +427,128 @@ impl HealthCheckType {
             self,
             HealthCheckType::HttpStrMatch | HealthCheckType::HttpsStrMatch
         )
+    }
+
+    /// A type whose checkers contact an endpoint (HTTP, HTTPS, the STR_MATCH types, TCP): only
+    /// these have an address, port, path, interval, threshold, regions, SNI and latency settings.
+    pub fn is_endpoint(self) -> bool {
+        !matches!(
+            self,
+            HealthCheckType::Calculated
+                | HealthCheckType::CloudwatchMetric
+                | HealthCheckType::RecoveryControl
+        )
+    }
+}
+
+/// The regions a `CLOUDWATCH_METRIC` health check's alarm can be in: Route 53's `CloudWatchRegion`
+/// enum (API reference, `AlarmIdentifier.Region`; the same list as aws-sdk-route53 1.132 and the
+/// Route 53 double's botocore model). An alarm anywhere else is refused at admission (the CRD's
+/// `alarm.region` enum), by [`crate::desired::Desired::from_spec`] and by Route 53.
+pub const CLOUDWATCH_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-isoe-west-1",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-iso-east-1",
+    "us-iso-west-1",
+    "us-isob-east-1",
+    "us-isob-west-1",
+    "us-isof-east-1",
+    "us-isof-south-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+fn alarm_region_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    serde_json::from_value(serde_json::json!({
+        "type": "string",
+        "description": "The region the CloudWatch alarm was created in: one of the regions Route 53 accepts \
+            for alarms (its CloudWatchRegion list).",
+        "enum": CLOUDWATCH_REGIONS,
+    }))
+    .unwrap_or_default()
+}
+
+/// The CloudWatch alarm a `CLOUDWATCH_METRIC` health check follows (Route 53's `AlarmIdentifier`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmRef {
+    /// The region the alarm was created in, one of those Route 53 accepts for alarms.
+    #[schemars(schema_with = "alarm_region_schema")]
+    pub region: String,
+    /// The alarm's name (1 to 256 characters). Route 53 supports alarms on standard-resolution
+    /// metrics with the statistics Average, Minimum, Maximum, Sum or SampleCount.
+    #[schemars(length(min = 1, max = 256))]
+    pub name: String,
+}
+
+/// What a `CLOUDWATCH_METRIC` health check reports while its alarm has too little data
+/// (`INSUFFICIENT_DATA`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum InsufficientDataHealthStatus {
+    /// Healthy.
+    Healthy,
+    /// Unhealthy.
+    Unhealthy,
+    /// The status from the last time the alarm had enough data (healthy for a new check); Route
+    /// 53's default.
+    #[default]
+    LastKnownStatus,
+}
+
+impl InsufficientDataHealthStatus {
+    /// The Route 53 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InsufficientDataHealthStatus::Healthy => "Healthy",
+            InsufficientDataHealthStatus::Unhealthy => "Unhealthy",
+            InsufficientDataHealthStatus::LastKnownStatus => "LastKnownStatus",
+        }
+    }
+
+    /// Parse the Route 53 spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "Healthy" => InsufficientDataHealthStatus::Healthy,
+            "Unhealthy" => InsufficientDataHealthStatus::Unhealthy,
+            "LastKnownStatus" => InsufficientDataHealthStatus::LastKnownStatus,
+            _ => return None,
+        })
     }
 }
 
@@ -458,8 +599,10 @@ impl HealthCheckRegion {
     }
 }
 
-/// A Route 53 health check owned by the FailoverRecord. Changes to `type`, `requestInterval`,
-/// `measureLatency`, or between checking by IP and by name only, replace the check (Route 53 cannot change
+/// A Route 53 health check owned by the FailoverRecord: an endpoint check (HTTP, HTTPS, the STR_MATCH
+/// types, TCP), a CloudWatch-alarm check (`CLOUDWATCH_METRIC`, for private endpoints), a routing
+/// control check (`RECOVERY_CONTROL`) or a check of other checks (`CALCULATED`). Changes to `type`, `requestInterval`, `measureLatency`,
+/// `routingControlArn`, or between checking by IP and by name only, replace the check (Route 53 cannot change
 /// them in place): the operator creates the new check, repoints the record, then deletes the old one.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -468,7 +611,13 @@ impl HealthCheckRegion {
     validation = Rule::new("self.type != 'TCP' || !has(self.resourcePath)").message("resourcePath is not allowed for TCP health checks"),
     validation = Rule::new("self.type != 'TCP' || has(self.port)").message("a TCP health check needs a port"),
     validation = Rule::new("!has(self.enableSNI) || !self.enableSNI || self.type == 'HTTPS' || self.type == 'HTTPS_STR_MATCH'").message("enableSNI applies only to HTTPS and HTTPS_STR_MATCH"),
-    validation = Rule::new(concat!("!has(self.ipAddress) || !isIP(self.ipAddress) || (ip(self.ipAddress).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.ipAddress)))")).message(concat!("ipAddress is not a public address: ", not_public!()))
+    validation = Rule::new(concat!("!has(self.ipAddress) || !isIP(self.ipAddress) || (ip(self.ipAddress).isGlobalUnicast() && !", special_use_cidrs!(), ".exists(c, c.containsIP(self.ipAddress)))")).message(concat!("ipAddress is not a public address: ", not_public!())),
+    validation = Rule::new("(self.type == 'CLOUDWATCH_METRIC') == has(self.alarm)").message("alarm is required for CLOUDWATCH_METRIC and not allowed for other types"),
+    validation = Rule::new("!has(self.insufficientDataHealthStatus) || self.type == 'CLOUDWATCH_METRIC'").message("insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC"),
+    validation = Rule::new("(self.type == 'RECOVERY_CONTROL') == has(self.routingControlArn)").message("routingControlArn is required for RECOVERY_CONTROL and not allowed for other types"),
+    validation = Rule::new("self.type in ['HTTP', 'HTTPS', 'HTTP_STR_MATCH', 'HTTPS_STR_MATCH', 'TCP'] || !(has(self.ipAddress) || has(self.fqdn) || has(self.port) || has(self.resourcePath) || has(self.regions) || (has(self.enableSNI) && self.enableSNI) || (has(self.measureLatency) && self.measureLatency))").message("a CLOUDWATCH_METRIC, RECOVERY_CONTROL or CALCULATED check contacts no endpoint: ipAddress, fqdn, port, resourcePath, regions, enableSNI and measureLatency are not allowed"),
+    validation = Rule::new("(self.type == 'CALCULATED') == has(self.children)").message("children are required for CALCULATED and not allowed for other types"),
+    validation = Rule::new("(self.type == 'CALCULATED') == has(self.healthThreshold)").message("healthThreshold is required for CALCULATED and not allowed for other types")
 )]
 pub struct HealthCheckSpec {
     /// How Route 53 checks the endpoint.
@@ -532,6 +681,48 @@ pub struct HealthCheckSpec {
     /// Measure latency between checker regions and the endpoint. Changing it replaces the check.
     #[serde(default)]
     pub measure_latency: bool,
+
+    /// The CloudWatch alarm a `CLOUDWATCH_METRIC` check follows (required for that type, not allowed
+    /// for others): healthy while the alarm is `OK`, unhealthy in `ALARM`. Route 53 reads the alarm
+    /// itself; the operator needs no CloudWatch permission for it. `requestInterval` and
+    /// `failureThreshold` do not apply (the alarm's own periods decide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmRef>,
+
+    /// The status of a `CLOUDWATCH_METRIC` check while its alarm is `INSUFFICIENT_DATA`: `Healthy`,
+    /// `Unhealthy`, or `LastKnownStatus` (Route 53's default: the last status from enough data, healthy
+    /// for a new check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insufficient_data_health_status: Option<InsufficientDataHealthStatus>,
+
+    /// The ARN of the Route 53 Application Recovery Controller routing control a `RECOVERY_CONTROL`
+    /// check follows (required for that type, not allowed for others): healthy while the routing
+    /// control is `On`, unhealthy while it is `Off`. Route 53 cannot change it in place: a new ARN
+    /// replaces the check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(
+            pattern = r"^arn:aws[a-z-]*:route53-recovery-control::[0-9]{12}:controlpanel/[^/]+/routingcontrol/[^/]+$"
+        )
+    )]
+    pub routing_control_arn: Option<String>,
+
+    /// The child health checks of a `CALCULATED` check (required for that type, not allowed for
+    /// others): 1 to 256 ids of existing Route 53 health checks, for example one made elsewhere or
+    /// this object's other endpoint's check (`status.secondary.healthCheckId`). Not this endpoint's
+    /// own check, nor a check another FailoverRecord owns: the operator refuses those
+    /// (`Ready=False reason=InvalidSpec`) and writes nothing. Changed in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 256), inner(length(min = 1, max = 64)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub children: Vec<String>,
+
+    /// How many `children` must be healthy for a `CALCULATED` check to be healthy (0–256; 0 is
+    /// always healthy, more than the number of children always unhealthy). Changed in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 256))]
+    pub health_threshold: Option<i32>,
 }
 
 fn default_request_interval() -> i32 {

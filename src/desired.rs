@@ -34,6 +34,8 @@ pub enum Target {
 }
 
 /// How an endpoint's health is judged.
+// Two per Desired and short-lived: boxing the config would buy nothing but indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DesiredHealth {
     /// No health check (secondary, or alias relying on target health).
@@ -314,8 +316,26 @@ fn health_check_config(
     ep: &Endpoint,
     hc: &HealthCheckSpec,
 ) -> Result<HealthCheckConfig, Vec<String>> {
-    let mut errs = Vec::new();
     let t = hc.check_type;
+    if !t.is_endpoint() {
+        return signal_check_config(hc);
+    }
+    let mut errs = Vec::new();
+    if hc.alarm.is_some() {
+        errs.push(ALARM_ONLY.to_string());
+    }
+    if hc.insufficient_data_health_status.is_some() {
+        errs.push(INSUFFICIENT_DATA_ONLY.to_string());
+    }
+    if hc.routing_control_arn.is_some() {
+        errs.push(ARN_ONLY.to_string());
+    }
+    if !hc.children.is_empty() {
+        errs.push(CHILDREN_ONLY.to_string());
+    }
+    if hc.health_threshold.is_some() {
+        errs.push(THRESHOLD_ONLY.to_string());
+    }
     if t.is_str_match() != hc.search_string.is_some() {
         errs.push("searchString is required for HTTP_STR_MATCH and HTTPS_STR_MATCH and not allowed for other types".to_string());
     }
@@ -425,7 +445,165 @@ fn health_check_config(
         inverted: hc.inverted,
         enable_sni: t.is_https() && hc.enable_sni.unwrap_or(hc.fqdn.is_some()),
         measure_latency: hc.measure_latency,
+        alarm_region: None,
+        alarm_name: None,
+        insufficient_data_health_status: None,
+        routing_control_arn: None,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     })
+}
+
+/// The CRD's messages for the kind-specific fields, repeated by the operator.
+const ALARM_ONLY: &str = "alarm is required for CLOUDWATCH_METRIC and not allowed for other types";
+const INSUFFICIENT_DATA_ONLY: &str =
+    "insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC";
+const ARN_ONLY: &str =
+    "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types";
+const CHILDREN_ONLY: &str = "children are required for CALCULATED and not allowed for other types";
+const THRESHOLD_ONLY: &str =
+    "healthThreshold is required for CALCULATED and not allowed for other types";
+
+/// A check that follows a signal instead of contacting the endpoint: `CLOUDWATCH_METRIC` (an alarm),
+/// `RECOVERY_CONTROL` (a routing control) or `CALCULATED` (other health checks, whose ids are
+/// checked against Route 53 by the reconciler before anything is written). The same rules as the CRD's, plus Route 53's alarm
+/// regions; `requestInterval` and `failureThreshold` are ignored (they have defaults in the schema).
+fn signal_check_config(hc: &HealthCheckSpec) -> Result<HealthCheckConfig, Vec<String>> {
+    use crate::crd::HealthCheckType;
+    let t = hc.check_type;
+    let mut errs = Vec::new();
+    if hc.ip_address.is_some()
+        || hc.fqdn.is_some()
+        || hc.port.is_some()
+        || hc.resource_path.is_some()
+        || hc.search_string.is_some()
+        || !hc.regions.is_empty()
+        || hc.enable_sni == Some(true)
+        || hc.measure_latency
+    {
+        errs.push(format!("a {} check contacts no endpoint: ipAddress, fqdn, port, resourcePath, searchString, regions, enableSNI and measureLatency are not allowed", t.as_str()));
+    }
+    let calculated = t == HealthCheckType::Calculated;
+    if calculated == hc.children.is_empty() {
+        errs.push(CHILDREN_ONLY.into());
+    }
+    if calculated != hc.health_threshold.is_some() {
+        errs.push(THRESHOLD_ONLY.into());
+    }
+    if hc.children.len() > crate::route53::MAX_CHILD_HEALTH_CHECKS {
+        errs.push(format!(
+            "children must list at most {} health checks",
+            crate::route53::MAX_CHILD_HEALTH_CHECKS
+        ));
+    }
+    for child in &hc.children {
+        if !valid_health_check_id(child) {
+            errs.push(format!(
+                "children: {child:?} is not a Route 53 health check id"
+            ));
+        }
+    }
+    let mut unique = hc.children.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != hc.children.len() {
+        errs.push("children must not repeat a health check".into());
+    }
+    if let Some(n) = hc.health_threshold {
+        if !(0..=crate::route53::MAX_CHILD_HEALTH_CHECKS as i32).contains(&n) {
+            errs.push(format!("healthThreshold must be 0 to 256, not {n}"));
+        }
+    }
+    let cloudwatch = t == HealthCheckType::CloudwatchMetric;
+    let recovery = t == HealthCheckType::RecoveryControl;
+    match (&hc.alarm, cloudwatch) {
+        (None, true) | (Some(_), false) => errs.push(ALARM_ONLY.into()),
+        (Some(a), true) => {
+            if !crate::crd::CLOUDWATCH_REGIONS.contains(&a.region.as_str()) {
+                errs.push(format!(
+                    "alarm.region {:?} is not a region Route 53 can read CloudWatch alarms in",
+                    a.region
+                ));
+            }
+            if a.name.is_empty() || a.name.chars().count() > 256 {
+                errs.push("alarm.name must hold 1 to 256 characters".into());
+            }
+        }
+        (None, false) => {}
+    }
+    if hc.insufficient_data_health_status.is_some() && !cloudwatch {
+        errs.push(INSUFFICIENT_DATA_ONLY.into());
+    }
+    match (&hc.routing_control_arn, recovery) {
+        (None, true) | (Some(_), false) => errs.push(ARN_ONLY.into()),
+        (Some(arn), true) if !valid_routing_control_arn(arn) => errs.push(format!(
+            "routingControlArn {arn:?} is not a routing control ARN (arn:aws:route53-recovery-control::ACCOUNT:controlpanel/ID/routingcontrol/ID, at most 255 characters)"
+        )),
+        _ => {}
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    if calculated {
+        return Ok(HealthCheckConfig::calculated(
+            hc.children.clone(),
+            hc.health_threshold.unwrap_or(0),
+            hc.inverted,
+        ));
+    }
+    Ok(HealthCheckConfig {
+        check_type: t,
+        ip_address: None,
+        fqdn: None,
+        port: 0,
+        resource_path: None,
+        search_string: None,
+        request_interval: 0,
+        failure_threshold: 0,
+        regions: Vec::new(),
+        inverted: hc.inverted,
+        enable_sni: false,
+        measure_latency: false,
+        alarm_region: hc.alarm.as_ref().map(|a| a.region.clone()),
+        alarm_name: hc.alarm.as_ref().map(|a| a.name.clone()),
+        insufficient_data_health_status: cloudwatch
+            .then(|| hc.insufficient_data_health_status.unwrap_or_default()),
+        routing_control_arn: hc.routing_control_arn.clone(),
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
+    })
+}
+
+/// A Route 53 health check id as `existingHealthCheckId` and `children` take it: 1–64 letters,
+/// digits and dashes.
+pub fn valid_health_check_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// `arn:aws[-partition]:route53-recovery-control::<12 digits>:controlpanel/<id>/routingcontrol/<id>`,
+/// at most 255 characters (the CRD's pattern).
+pub fn valid_routing_control_arn(arn: &str) -> bool {
+    let Some(rest) = arn.strip_prefix("arn:aws") else {
+        return false;
+    };
+    let Some((partition, rest)) = rest.split_once(":route53-recovery-control::") else {
+        return false;
+    };
+    let Some((account, rest)) = rest.split_once(':') else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    arn.len() <= 255
+        && partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && parts.len() == 4
+        && parts[0] == "controlpanel"
+        && parts[2] == "routingcontrol"
+        && !parts[1].is_empty()
+        && !parts[3].is_empty()
 }
 
 fn check_value(rtype: RecordType, v: &str) -> Option<String> {
@@ -647,6 +825,199 @@ mod special_use_tests {
             let len: u32 = len.parse().expect(cidr);
             assert!(len <= if net.is_ipv4() { 32 } else { 128 }, "{cidr}");
             assert!(cidr_contains(cidr, net), "{cidr}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod kinds_tests {
+    use super::*;
+    use crate::crd::{HealthCheckType, InsufficientDataHealthStatus};
+
+    const ARN: &str = "arn:aws:route53-recovery-control::123456789012:controlpanel/0123abcd/routingcontrol/4567cdef";
+
+    fn desired(check: &str) -> Result<Desired, Vec<String>> {
+        let spec: FailoverRecordSpec = serde_yaml::from_str(&format!(
+            "hostedZone: {{name: corp.internal}}\nname: db.corp.internal\ntype: CNAME\nprimary:\n  values: [db-a.corp.internal]\n  healthCheck: {check}\nsecondary:\n  values: [db-b.corp.internal]\n"
+        ))
+        .expect("spec yaml");
+        Desired::from_spec(&spec, "owner", "uid")
+    }
+
+    fn managed(d: &Desired) -> HealthCheckConfig {
+        match &d.endpoint(Role::Primary).health {
+            DesiredHealth::Managed(c) => c.clone(),
+            other => panic!("not managed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kinds_alarm_check_of_a_cname_has_no_endpoint_settings_and_defaults_to_last_known_status() {
+        let d = desired("{type: CLOUDWATCH_METRIC, alarm: {region: eu-west-1, name: db-down}}")
+            .expect("valid");
+        let c = managed(&d);
+        assert_eq!(c.check_type, HealthCheckType::CloudwatchMetric);
+        assert_eq!(c.alarm_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.alarm_name.as_deref(), Some("db-down"));
+        assert_eq!(
+            c.insufficient_data_health_status,
+            Some(InsufficientDataHealthStatus::LastKnownStatus)
+        );
+        assert_eq!((c.port, c.request_interval, c.failure_threshold), (0, 0, 0));
+        assert_eq!(
+            (c.ip_address.as_ref(), c.resource_path.as_ref()),
+            (None, None)
+        );
+        // What Route 53 echoes, normalised, matches what is wanted.
+        let mut echoed = c.clone();
+        echoed.port = 80;
+        echoed.request_interval = 30;
+        echoed.failure_threshold = 3;
+        assert!(c.matches(&echoed.without_endpoint_settings()));
+    }
+
+    #[test]
+    fn kinds_private_first_value_is_fine_for_an_alarm_check() {
+        let spec: FailoverRecordSpec = serde_yaml::from_str(
+            "hostedZone: {name: corp.internal}\nname: db.corp.internal\ntype: A\nprimary:\n  values: [\"10.0.0.10\"]\n  healthCheck: {type: CLOUDWATCH_METRIC, alarm: {region: us-east-1, name: db}}\nsecondary:\n  values: [\"10.0.1.10\"]\n",
+        )
+        .expect("spec");
+        Desired::from_spec(&spec, "owner", "uid").expect("a private endpoint behind an alarm");
+    }
+
+    #[test]
+    fn kinds_bad_input_is_refused_with_the_reason() {
+        for (check, needle) in [
+            (
+                "{type: CLOUDWATCH_METRIC}",
+                "alarm is required for CLOUDWATCH_METRIC",
+            ),
+            (
+                "{type: CLOUDWATCH_METRIC, alarm: {region: moon-east-1, name: x}}",
+                "alarm.region \"moon-east-1\" is not a region Route 53 can read CloudWatch alarms in",
+            ),
+            (
+                "{type: CLOUDWATCH_METRIC, alarm: {region: eu-west-1, name: \"\"}}",
+                "alarm.name must hold 1 to 256 characters",
+            ),
+            (
+                "{type: CLOUDWATCH_METRIC, alarm: {region: eu-west-1, name: x}, port: 443}",
+                "contacts no endpoint",
+            ),
+            (
+                "{type: RECOVERY_CONTROL, routingControlArn: \"arn:aws:s3:::b\"}",
+                "is not a routing control ARN",
+            ),
+            ("{type: RECOVERY_CONTROL}", "routingControlArn is required"),
+            (
+                "{type: RECOVERY_CONTROL, routingControlArn: x, insufficientDataHealthStatus: Healthy}",
+                "insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC",
+            ),
+            (
+                "{type: HTTP, fqdn: db.example.com, alarm: {region: eu-west-1, name: x}}",
+                "alarm is required for CLOUDWATCH_METRIC and not allowed for other types",
+            ),
+            (
+                "{type: HTTP, fqdn: db.example.com, routingControlArn: x}",
+                "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types",
+            ),
+        ] {
+            let errs = desired(check).expect_err(check);
+            assert!(errs.iter().any(|e| e.contains(needle)), "{check}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_routing_control_arn_is_immutable_and_the_alarm_is_not() {
+        let a = managed(
+            &desired(&format!(
+                "{{type: RECOVERY_CONTROL, routingControlArn: \"{ARN}\"}}"
+            ))
+            .expect("a"),
+        );
+        let b = managed(
+            &desired(&format!(
+                "{{type: RECOVERY_CONTROL, routingControlArn: \"{}\"}}",
+                ARN.replace("4567cdef", "89ab")
+            ))
+            .expect("b"),
+        );
+        assert!(!b.updatable_from(&a), "a new ARN replaces the check");
+        let x = managed(
+            &desired("{type: CLOUDWATCH_METRIC, alarm: {region: eu-west-1, name: x}}").expect("x"),
+        );
+        let y = managed(
+            &desired("{type: CLOUDWATCH_METRIC, alarm: {region: us-east-2, name: y}, insufficientDataHealthStatus: Unhealthy}")
+                .expect("y"),
+        );
+        assert!(
+            y.updatable_from(&x),
+            "alarm and insufficient-data status update in place"
+        );
+        assert!(!x.matches(&y));
+        assert!(!y.updatable_from(&a), "a type change replaces the check");
+    }
+
+    #[test]
+    fn kinds_calculated_check_of_children_and_threshold() {
+        let c = managed(
+            &desired(
+                "{type: CALCULATED, children: [b-2, a-1], healthThreshold: 1, inverted: true}",
+            )
+            .expect("valid"),
+        );
+        assert_eq!(
+            c,
+            HealthCheckConfig::calculated(vec!["a-1".into(), "b-2".into()], 1, true)
+        );
+        for (check, needle) in [
+            (
+                "{type: CALCULATED, healthThreshold: 1}",
+                "children are required",
+            ),
+            (
+                "{type: CALCULATED, children: [a]}",
+                "healthThreshold is required",
+            ),
+            (
+                "{type: CALCULATED, children: [a, a], healthThreshold: 1}",
+                "must not repeat",
+            ),
+            (
+                "{type: CALCULATED, children: [\"not an id\"], healthThreshold: 1}",
+                "is not a Route 53 health check id",
+            ),
+            (
+                "{type: CALCULATED, children: [a], healthThreshold: 257}",
+                "healthThreshold must be 0 to 256",
+            ),
+            (
+                "{type: CALCULATED, children: [a], healthThreshold: 1, port: 80}",
+                "contacts no endpoint",
+            ),
+            (
+                "{type: TCP, port: 5432, fqdn: db.example.com, children: [a], healthThreshold: 1}",
+                "children are required for CALCULATED and not allowed for other types",
+            ),
+        ] {
+            let errs = desired(check).expect_err(check);
+            assert!(errs.iter().any(|e| e.contains(needle)), "{check}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_routing_control_arns() {
+        assert!(valid_routing_control_arn(ARN));
+        assert!(valid_routing_control_arn(
+            "arn:aws-us-gov:route53-recovery-control::123456789012:controlpanel/a/routingcontrol/b"
+        ));
+        for bad in [
+            "arn:aws:route53-recovery-control::1234:controlpanel/a/routingcontrol/b",
+            "arn:aws:route53-recovery-control::123456789012:controlpanel/a",
+            "arn:aws:route53-recovery-control::123456789012:controlpanel//routingcontrol/b",
+            "arn:aws:s3:::bucket",
+        ] {
+            assert!(!valid_routing_control_arn(bad), "{bad}");
         }
     }
 }

@@ -245,6 +245,9 @@ impl Preview {
 
 /// `HTTPS 52.94.76.10:443/health every 30s, threshold 3`, for plan output.
 fn describe_check(c: &HealthCheckConfig) -> String {
+    if !c.check_type.is_endpoint() {
+        return describe_signal_check(c);
+    }
     let host = c
         .ip_address
         .clone()
@@ -266,6 +269,25 @@ fn describe_check(c: &HealthCheckConfig) -> String {
         " every {}s, threshold {}",
         c.request_interval, c.failure_threshold
     ));
+    if c.inverted {
+        s.push_str(", inverted");
+    }
+    s
+}
+
+/// `CLOUDWATCH_METRIC alarm eu-west-1/db-down, insufficient data LastKnownStatus` or
+/// `RECOVERY_CONTROL arn:...`, for plan output.
+fn describe_signal_check(c: &HealthCheckConfig) -> String {
+    let mut s = c.check_type.as_str().to_string();
+    if let (Some(region), Some(name)) = (&c.alarm_region, &c.alarm_name) {
+        s.push_str(&format!(" alarm {region}/{name}"));
+    }
+    if let Some(status) = c.insufficient_data_health_status {
+        s.push_str(&format!(", insufficient data {}", status.as_str()));
+    }
+    if let Some(arn) = &c.routing_control_arn {
+        s.push_str(&format!(" {arn}"));
+    }
     if c.inverted {
         s.push_str(", inverted");
     }
@@ -317,6 +339,22 @@ fn check_diff(before: &HealthCheckConfig, after: &HealthCheckConfig) -> String {
         "enableSNI",
         before.enable_sni.to_string(),
         after.enable_sni.to_string(),
+    );
+    let alarm = |c: &HealthCheckConfig| match (&c.alarm_region, &c.alarm_name) {
+        (Some(r), Some(n)) => format!("{r}/{n}"),
+        _ => "-".into(),
+    };
+    cmp("alarm", alarm(before), alarm(after));
+    cmp(
+        "insufficientDataHealthStatus",
+        before
+            .insufficient_data_health_status
+            .map_or("-", |s| s.as_str())
+            .to_string(),
+        after
+            .insufficient_data_health_status
+            .map_or("-", |s| s.as_str())
+            .to_string(),
     );
     if d.is_empty() {
         describe_check(after)
@@ -770,17 +808,21 @@ async fn survey_once<R: Route53>(
     if let RecordPlan::Conflict(msg) = plan::plan_records(desired, &[None, None], &observed) {
         return Err(Error::Conflict(msg));
     }
-    // The inventory first: it also answers whether a check managed elsewhere exists.
     let prefix = naming::caller_reference_object_prefix(input.uid);
     let listed = if fresh {
         r53.list_health_checks_fresh(&prefix).await?
     } else {
         r53.list_health_checks(&prefix).await?
     };
-    // A health check managed elsewhere must exist before a record is pointed at it.
+    // A health check managed elsewhere must exist before a record is pointed at it (the inventory,
+    // listed just now, answers for most).
     for role in Role::ALL {
-        if let DesiredHealth::Existing(id) = &desired.endpoint(role).health {
-            check_existing(r53, role, id).await?;
+        match &desired.endpoint(role).health {
+            DesiredHealth::Existing(id) => check_existing(r53, role, id).await?,
+            DesiredHealth::Managed(cfg) if !cfg.child_health_checks.is_empty() => {
+                check_children(r53, input, role, &cfg.child_health_checks).await?
+            }
+            _ => {}
         }
     }
     let mut owned = owned_checks(input, &listed);
@@ -1093,6 +1135,40 @@ async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(),
             role.short()
         ))),
     }
+}
+
+/// The children of a CALCULATED check must exist, and may be checks made elsewhere or this object's
+/// other endpoint's check, but neither the endpoint's own check nor a check of another FailoverRecord
+/// (which that object may replace or delete at any time).
+async fn check_children<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    role: Role,
+    children: &[String],
+) -> Result<(), Error> {
+    let r = role.short();
+    let own = naming::caller_reference_role_prefix(input.owner, input.uid, role);
+    let object = naming::caller_reference_object_prefix(input.uid);
+    for child in children {
+        let Some(hc) = r53.get_health_check(child).await? else {
+            return Err(Error::HealthCheckNotFound(format!(
+                "child health check {child} of the {r} endpoint does not exist in Route 53; nothing was written"
+            )));
+        };
+        let reference = &hc.caller_reference;
+        if reference.starts_with(&own) {
+            return Err(Error::InvalidSpec(format!(
+                "{r}.healthCheck.children: {child} is the {r} endpoint's own health check; a calculated check cannot be its own child"
+            )));
+        }
+        if reference.starts_with(naming::CALLER_REFERENCE_PREFIX) && !reference.starts_with(&object)
+        {
+            return Err(Error::InvalidSpec(format!(
+                "{r}.healthCheck.children: {child} is a health check of another FailoverRecord, which may replace or delete it; name a check made elsewhere or one of this object's"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The tags the owned checks in use lack (or carry with another value); tags of others stay. Checks

@@ -1185,6 +1185,12 @@ async fn their_pair(h: &Harness) -> (Vec<RecordSet>, String) {
         inverted: false,
         enable_sni: false,
         measure_latency: false,
+        alarm_region: None,
+        alarm_name: None,
+        insufficient_data_health_status: None,
+        routing_control_arn: None,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
     };
     let hc = h
         .r53

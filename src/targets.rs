@@ -433,7 +433,7 @@ pub fn resolved_spec(
             }
         };
         if let (Some(hc), Some((ip, fqdn))) = (ep.health_check.as_mut(), checked) {
-            if hc.ip_address.is_none() && hc.fqdn.is_none() {
+            if hc.check_type.is_endpoint() && hc.ip_address.is_none() && hc.fqdn.is_none() {
                 hc.ip_address = ip;
                 hc.fqdn = fqdn;
             }
@@ -605,6 +605,11 @@ mod tests {
             inverted: false,
             enable_sni: None,
             measure_latency: false,
+            alarm: None,
+            insufficient_data_health_status: None,
+            routing_control_arn: None,
+            children: Vec::new(),
+            health_threshold: None,
         };
         let mut spec = FailoverRecordSpec::default();
         spec.primary.target = Some(KubernetesTarget {

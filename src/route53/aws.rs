@@ -17,7 +17,7 @@ use super::{
     Alias, Change, ChangeInfo, HealthCheck, HealthCheckConfig, R53Result, RecordSet, Route53,
     Route53Error, Route53ErrorKind, Zone, fqdn, strip_id, unescape_name,
 };
-use crate::crd::{HealthCheckRegion, HealthCheckType, Role};
+use crate::crd::{HealthCheckRegion, HealthCheckType, InsufficientDataHealthStatus, Role};
 use crate::leader::Fence;
 use crate::metrics::Metrics;
 
@@ -474,30 +474,52 @@ fn record_to(rs: &RecordSet) -> Result<t::ResourceRecordSet, Route53Error> {
 fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
     let config = hc.health_check_config().and_then(|c| {
         let check_type = HealthCheckType::parse(c.r#type().as_str())?;
+        if check_type == HealthCheckType::Calculated {
+            // Endpoint fields mean nothing for a calculated check: normalised away, as
+            // HealthCheckConfig::calculated leaves them.
+            return Some(HealthCheckConfig::calculated(
+                c.child_health_checks().to_vec(),
+                c.health_threshold().unwrap_or(0),
+                c.inverted().unwrap_or(false),
+            ));
+        }
         let mut regions: Vec<HealthCheckRegion> = c
             .regions()
             .iter()
             .filter_map(|r| region_from(r.as_str()))
             .collect();
         regions.sort();
-        Some(HealthCheckConfig {
-            check_type,
-            ip_address: c.ip_address().map(str::to_string),
-            fqdn: c
-                .fully_qualified_domain_name()
-                .map(|f| f.trim_end_matches('.').to_ascii_lowercase()),
-            port: c
-                .port()
-                .unwrap_or(if check_type.is_https() { 443 } else { 80 }),
-            resource_path: c.resource_path().map(str::to_string),
-            search_string: c.search_string().map(str::to_string),
-            request_interval: c.request_interval().unwrap_or(30),
-            failure_threshold: c.failure_threshold().unwrap_or(3),
-            regions,
-            inverted: c.inverted().unwrap_or(false),
-            enable_sni: c.enable_sni().unwrap_or(false),
-            measure_latency: c.measure_latency().unwrap_or(false),
-        })
+        Some(
+            HealthCheckConfig {
+                check_type,
+                ip_address: c.ip_address().map(str::to_string),
+                fqdn: c
+                    .fully_qualified_domain_name()
+                    .map(|f| f.trim_end_matches('.').to_ascii_lowercase()),
+                port: c
+                    .port()
+                    .unwrap_or(if check_type.is_https() { 443 } else { 80 }),
+                resource_path: c.resource_path().map(str::to_string),
+                search_string: c.search_string().map(str::to_string),
+                request_interval: c.request_interval().unwrap_or(30),
+                failure_threshold: c.failure_threshold().unwrap_or(3),
+                regions,
+                inverted: c.inverted().unwrap_or(false),
+                enable_sni: c.enable_sni().unwrap_or(false),
+                measure_latency: c.measure_latency().unwrap_or(false),
+                alarm_region: c
+                    .alarm_identifier()
+                    .map(|a| a.region().as_str().to_string()),
+                alarm_name: c.alarm_identifier().map(|a| a.name().to_string()),
+                insufficient_data_health_status: c
+                    .insufficient_data_health_status()
+                    .and_then(|s| InsufficientDataHealthStatus::parse(s.as_str())),
+                routing_control_arn: c.routing_control_arn().map(str::to_string),
+                child_health_checks: Vec::new(),
+                health_threshold: 0,
+            }
+            .without_endpoint_settings(),
+        )
     });
     HealthCheck {
         id: hc.id().to_string(),
@@ -616,35 +638,30 @@ impl AwsRoute53 {
         tags: &[(String, String)],
     ) -> R53Result<HealthCheck> {
         let op = "CreateHealthCheck";
-        let cfg = t::HealthCheckConfig::builder()
-            .r#type(sdk_type(config.check_type))
-            .set_ip_address(config.ip_address.clone())
-            .set_fully_qualified_domain_name(config.fqdn.clone())
-            .port(config.port)
-            .set_resource_path(config.resource_path.clone())
-            .set_search_string(config.search_string.clone())
-            .request_interval(config.request_interval)
-            .failure_threshold(config.failure_threshold)
-            .set_regions(if config.regions.is_empty() {
-                None
-            } else {
-                Some(
+        let cfg = if config.check_type == HealthCheckType::Calculated {
+            t::HealthCheckConfig::builder()
+                .r#type(sdk_type(config.check_type))
+                .set_child_health_checks(Some(config.child_health_checks.clone()))
+                .health_threshold(config.health_threshold)
+                .inverted(config.inverted)
+                .build()
+                .map_err(|e| build_err(op, e))?
+        } else if config.check_type.is_endpoint() {
+            endpoint_check_config(op, config)?
+        } else {
+            t::HealthCheckConfig::builder()
+                .r#type(sdk_type(config.check_type))
+                .inverted(config.inverted)
+                .set_alarm_identifier(alarm_identifier(op, config)?)
+                .set_insufficient_data_health_status(
                     config
-                        .regions
-                        .iter()
-                        .map(|r| t::HealthCheckRegion::from(r.as_str()))
-                        .collect(),
+                        .insufficient_data_health_status
+                        .map(|s| t::InsufficientDataHealthStatus::from(s.as_str())),
                 )
-            })
-            .inverted(config.inverted)
-            .set_enable_sni(if config.check_type.is_https() {
-                Some(config.enable_sni)
-            } else {
-                None
-            })
-            .measure_latency(config.measure_latency)
-            .build()
-            .map_err(|e| build_err(op, e))?;
+                .set_routing_control_arn(config.routing_control_arn.clone())
+                .build()
+                .map_err(|e| build_err(op, e))?
+        };
         let reference = caller_reference.to_string();
         let out = self
             .call(op, |c| {
@@ -665,7 +682,61 @@ impl AwsRoute53 {
         self.raw_tag_health_check(&hc.id, tags).await?;
         Ok(hc)
     }
+}
 
+/// The AlarmIdentifier of a CLOUDWATCH_METRIC config, `None` for other types.
+fn alarm_identifier(
+    op: &'static str,
+    config: &HealthCheckConfig,
+) -> R53Result<Option<t::AlarmIdentifier>> {
+    match (&config.alarm_region, &config.alarm_name) {
+        (Some(region), Some(name)) => t::AlarmIdentifier::builder()
+            .region(t::CloudWatchRegion::from(region.as_str()))
+            .name(name)
+            .build()
+            .map(Some)
+            .map_err(|e| build_err(op, e)),
+        _ => Ok(None),
+    }
+}
+
+/// The HealthCheckConfig of an endpoint check (HTTP, HTTPS, STR_MATCH types, TCP).
+fn endpoint_check_config(
+    op: &'static str,
+    config: &HealthCheckConfig,
+) -> R53Result<t::HealthCheckConfig> {
+    t::HealthCheckConfig::builder()
+        .r#type(sdk_type(config.check_type))
+        .set_ip_address(config.ip_address.clone())
+        .set_fully_qualified_domain_name(config.fqdn.clone())
+        .port(config.port)
+        .set_resource_path(config.resource_path.clone())
+        .set_search_string(config.search_string.clone())
+        .request_interval(config.request_interval)
+        .failure_threshold(config.failure_threshold)
+        .set_regions(if config.regions.is_empty() {
+            None
+        } else {
+            Some(
+                config
+                    .regions
+                    .iter()
+                    .map(|r| t::HealthCheckRegion::from(r.as_str()))
+                    .collect(),
+            )
+        })
+        .inverted(config.inverted)
+        .set_enable_sni(if config.check_type.is_https() {
+            Some(config.enable_sni)
+        } else {
+            None
+        })
+        .measure_latency(config.measure_latency)
+        .build()
+        .map_err(|e| build_err(op, e))
+}
+
+impl AwsRoute53 {
     async fn raw_tag_health_check(&self, id: &str, tags: &[(String, String)]) -> R53Result<()> {
         if tags.is_empty() {
             return Ok(());
@@ -693,6 +764,12 @@ impl AwsRoute53 {
         config: &HealthCheckConfig,
     ) -> R53Result<HealthCheck> {
         let op = "UpdateHealthCheck";
+        if config.check_type == HealthCheckType::Calculated {
+            return self.raw_update_calculated(id, version, config).await;
+        }
+        if !config.check_type.is_endpoint() {
+            return self.update_signal_check(id, version, config).await;
+        }
         let mut reset = Vec::new();
         if config.fqdn.is_none() {
             reset.push(t::ResettableElementName::FullyQualifiedDomainName);
@@ -738,6 +815,82 @@ impl AwsRoute53 {
                         Some(reset.clone())
                     })
                     .send()
+            })
+            .await?;
+        out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })
+    }
+
+    /// UpdateHealthCheck of a CLOUDWATCH_METRIC or RECOVERY_CONTROL check: only what applies to it
+    /// (Inverted; the alarm and InsufficientDataHealthStatus of a CLOUDWATCH_METRIC check).
+    async fn update_signal_check(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        let op = "UpdateHealthCheck";
+        let alarm = alarm_identifier(op, config)?;
+        let status = config
+            .insufficient_data_health_status
+            .map(|s| t::InsufficientDataHealthStatus::from(s.as_str()));
+        let inverted = config.inverted;
+        let id = id.to_string();
+        let out = self
+            .call(op, |c| {
+                c.update_health_check()
+                    .health_check_id(&id)
+                    .health_check_version(version)
+                    .inverted(inverted)
+                    .set_alarm_identifier(alarm.clone())
+                    .set_insufficient_data_health_status(status.clone())
+                    .send()
+            })
+            .await?;
+        out.health_check().map(health_check_from).ok_or_else(|| {
+            Route53Error::new(
+                op,
+                Route53ErrorKind::Other,
+                "NoHealthCheck",
+                "no HealthCheck in response",
+            )
+        })
+    }
+
+    /// UpdateHealthCheck of a CALCULATED check: children, threshold and Inverted, in one call. An
+    /// empty child list is sent as ResetElements=ChildHealthChecks (an empty element would be
+    /// ignored as "unchanged").
+    async fn raw_update_calculated(
+        &self,
+        id: &str,
+        version: i64,
+        config: &HealthCheckConfig,
+    ) -> R53Result<HealthCheck> {
+        let op = "UpdateHealthCheck";
+        let children = config.child_health_checks.clone();
+        let threshold = config.health_threshold;
+        let inverted = config.inverted;
+        let id = id.to_string();
+        let out = self
+            .call(op, |c| {
+                let req = c
+                    .update_health_check()
+                    .health_check_id(&id)
+                    .health_check_version(version)
+                    .health_threshold(threshold)
+                    .inverted(inverted);
+                if children.is_empty() {
+                    req.reset_elements(t::ResettableElementName::ChildHealthChecks)
+                        .send()
+                } else {
+                    req.set_child_health_checks(Some(children.clone())).send()
+                }
             })
             .await?;
         out.health_check().map(health_check_from).ok_or_else(|| {

@@ -765,6 +765,12 @@ mod tests {
                 inverted: false,
                 enable_sni: false,
                 measure_latency: false,
+                alarm_region: None,
+                alarm_name: None,
+                insufficient_data_health_status: None,
+                routing_control_arn: None,
+                child_health_checks: Vec::new(),
+                health_threshold: 0,
             },
         );
         let (theirs, adopt) = adoption(1, &check);

@@ -27,6 +27,7 @@ struct State {
     failures: HashMap<&'static str, VecDeque<Route53Error>>,
     next_id: u64,
     auto_insync: bool,
+    target_health: HashMap<String, bool>,
 }
 
 /// In-memory Route 53.
@@ -199,12 +200,86 @@ impl FakeRoute53 {
     }
 }
 
-/// What GetHealthCheckStatus answers for `id`.
+/// What GetHealthCheckStatus answers for `id`. Route 53 refuses it for a calculated check (its
+/// status is in CloudWatch and the console only).
 fn observations(s: &State, id: &str) -> R53Result<Vec<CheckerObservation>> {
     if !s.checks.contains_key(id) && !s.health.contains_key(id) {
         return Err(err("GetHealthCheckStatus", "NoSuchHealthCheck", id));
     }
+    if is_calculated(s, id) {
+        return Err(err(
+            "GetHealthCheckStatus",
+            "InvalidInput",
+            format!(
+                "health check {id} is a calculated health check: GetHealthCheckStatus does not report calculated checks"
+            ),
+        ));
+    }
     Ok(s.health.get(id).cloned().unwrap_or_default())
+}
+
+/// The API reference's rules for a CALCULATED config: HealthThreshold 0–256, at most 256 children,
+/// each an existing health check.
+fn check_calculated(s: &State, op: &'static str, c: &HealthCheckConfig) -> R53Result<()> {
+    if c.check_type != crate::crd::HealthCheckType::Calculated {
+        return Ok(());
+    }
+    if !(0..=256).contains(&c.health_threshold) {
+        return Err(err(op, "InvalidInput", "HealthThreshold must be 0 to 256"));
+    }
+    if c.child_health_checks.len() > super::MAX_CHILD_HEALTH_CHECKS {
+        return Err(err(op, "InvalidInput", "at most 256 ChildHealthChecks"));
+    }
+    if let Some(missing) = c
+        .child_health_checks
+        .iter()
+        .find(|id| !s.checks.contains_key(id.as_str()))
+    {
+        return Err(err(
+            op,
+            "InvalidInput",
+            format!("child health check {missing} does not exist"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_calculated(s: &State, id: &str) -> bool {
+    s.checks
+        .get(id)
+        .and_then(|h| h.config.as_ref())
+        .is_some_and(|c| c.check_type == crate::crd::HealthCheckType::Calculated)
+}
+
+/// Route 53's judgement of a check: an endpoint check is healthy when more than 18% of its
+/// checkers say so (healthy before any data, as a new check is); a calculated check when at least
+/// HealthThreshold children are healthy; Inverted flips either. `depth` guards against cycles.
+fn check_healthy(s: &State, id: &str, depth: usize) -> bool {
+    let Some(hc) = s.checks.get(id) else {
+        return false;
+    };
+    let Some(cfg) = hc.config.as_ref() else {
+        return true;
+    };
+    if cfg.check_type == crate::crd::HealthCheckType::Calculated {
+        if depth > 8 {
+            return false;
+        }
+        let healthy = cfg
+            .child_health_checks
+            .iter()
+            .filter(|c| check_healthy(s, c, depth + 1))
+            .count();
+        let met = i64::try_from(healthy).unwrap_or(i64::MAX) >= i64::from(cfg.health_threshold);
+        return met != cfg.inverted;
+    }
+    let obs = s.health.get(id).cloned().unwrap_or_default();
+    if obs.is_empty() {
+        return true;
+    }
+    let up = obs.iter().filter(|o| o.healthy).count();
+    // set_health already reports what Inverted would make of the endpoint.
+    up * 100 > obs.len() * 18
 }
 
 fn err(op: &'static str, code: &str, msg: impl Into<String>) -> Route53Error {
@@ -400,6 +475,10 @@ impl Route53 for FakeRoute53 {
         const OP: &str = "CreateHealthCheck";
         let mut s = self.lock();
         self.enter(&mut s, OP)?;
+        if let Some(why) = signal_refusal(config) {
+            return Err(err(OP, "InvalidInput", why));
+        }
+        check_calculated(&s, OP, config)?;
         if s.deleted_refs.contains(caller_reference) {
             return Err(err(
                 OP,
@@ -445,12 +524,16 @@ impl Route53 for FakeRoute53 {
         const OP: &str = "UpdateHealthCheck";
         let mut s = self.lock();
         self.enter(&mut s, OP)?;
+        check_calculated(&s, OP, config)?;
         let hc = s
             .checks
             .get_mut(id)
             .ok_or_else(|| err(OP, "NoSuchHealthCheck", id))?;
         if hc.version != version {
             return Err(err(OP, "HealthCheckVersionMismatch", "version mismatch"));
+        }
+        if let Some(why) = signal_refusal(config) {
+            return Err(err(OP, "InvalidInput", why));
         }
         if hc
             .config
@@ -542,6 +625,73 @@ impl FakeRoute53 {
 }
 
 impl FakeRoute53 {
+    /// Route 53's judgement of a health check right now (see [`check_healthy`]); calculated
+    /// checks are evaluated from their children.
+    pub fn is_healthy(&self, id: &str) -> bool {
+        check_healthy(&self.lock(), id, 0)
+    }
+
+    /// Set the health of an alias target that is an AWS resource (an ELB name, say), as
+    /// EvaluateTargetHealth would see it; targets not set are healthy.
+    pub fn set_target_health(&self, dns_name: &str, healthy: bool) {
+        self.lock().target_health.insert(fqdn(dns_name), healthy);
+    }
+
+    /// The failover record Route 53 would answer `name`/`rtype` with now: the PRIMARY while it is
+    /// healthy, else the SECONDARY while that is healthy, else the PRIMARY (both unhealthy). A
+    /// record is healthy when its health check (if any) is, and, with EvaluateTargetHealth, its
+    /// alias target is too (a record of the same zone by that record's own answer, another target
+    /// by [`FakeRoute53::set_target_health`]). `None` when the name has no failover record.
+    pub fn answer(&self, zone_id: &str, name: &str, rtype: &str) -> Option<crate::crd::Role> {
+        let s = self.lock();
+        answer_in(&s, zone_id, name, rtype, 0).map(|(role, _)| role)
+    }
+}
+
+/// The answering role and its health, for [`FakeRoute53::answer`].
+fn answer_in(
+    s: &State,
+    zone_id: &str,
+    name: &str,
+    rtype: &str,
+    depth: usize,
+) -> Option<(crate::crd::Role, bool)> {
+    use crate::crd::Role;
+    let sets = s.records.get(zone_id)?;
+    let healthy = |r: &RecordSet| -> bool {
+        let check = r
+            .health_check_id
+            .as_ref()
+            .is_none_or(|id| check_healthy(s, id, 0));
+        let target = match &r.alias {
+            Some(a) if a.evaluate_target_health => {
+                if a.hosted_zone_id == zone_id && depth < 8 {
+                    answer_in(s, zone_id, &a.dns_name, rtype, depth + 1).is_some_and(|(_, h)| h)
+                } else {
+                    s.target_health
+                        .get(&fqdn(&a.dns_name))
+                        .copied()
+                        .unwrap_or(true)
+                }
+            }
+            _ => true,
+        };
+        check && target
+    };
+    let of = |role: Role| {
+        sets.iter()
+            .find(|r| fqdn(&r.name) == fqdn(name) && r.rtype == rtype && r.failover == Some(role))
+    };
+    match (of(Role::Primary), of(Role::Secondary)) {
+        (Some(p), _) if healthy(p) => Some((Role::Primary, true)),
+        (Some(_), Some(sec)) if healthy(sec) => Some((Role::Secondary, true)),
+        (Some(_), _) => Some((Role::Primary, false)),
+        (None, Some(sec)) => Some((Role::Secondary, healthy(sec))),
+        (None, None) => None,
+    }
+}
+
+impl FakeRoute53 {
     /// Add a health check created outside the operator (for `existingHealthCheckId`).
     pub fn add_foreign_health_check(
         &self,
@@ -561,5 +711,32 @@ impl FakeRoute53 {
             },
         );
         id
+    }
+}
+
+/// What Route 53 refuses in a CLOUDWATCH_METRIC or RECOVERY_CONTROL config (API reference,
+/// HealthCheckConfig): a missing alarm or routing control ARN, an alarm region outside
+/// CloudWatchRegion, an alarm name or ARN of the wrong length.
+fn signal_refusal(config: &HealthCheckConfig) -> Option<&'static str> {
+    use crate::crd::{CLOUDWATCH_REGIONS, HealthCheckType};
+    match config.check_type {
+        HealthCheckType::CloudwatchMetric => match (&config.alarm_region, &config.alarm_name) {
+            (Some(region), Some(name)) => {
+                if !CLOUDWATCH_REGIONS.contains(&region.as_str()) {
+                    Some("AlarmIdentifier.Region is not a CloudWatchRegion")
+                } else if name.is_empty() || name.chars().count() > 256 {
+                    Some("AlarmIdentifier.Name must hold 1 to 256 characters")
+                } else {
+                    None
+                }
+            }
+            _ => Some("AlarmIdentifier is required for CLOUDWATCH_METRIC"),
+        },
+        HealthCheckType::RecoveryControl => match &config.routing_control_arn {
+            Some(arn) if !arn.is_empty() && arn.len() <= 255 => None,
+            Some(_) => Some("RoutingControlArn must hold 1 to 255 characters"),
+            None => Some("RoutingControlArn is required for RECOVERY_CONTROL"),
+        },
+        _ => None,
     }
 }

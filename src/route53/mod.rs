@@ -15,7 +15,7 @@ pub mod snapshot;
 
 use std::future::Future;
 
-use crate::crd::{HealthCheckRegion, HealthCheckType, Role};
+use crate::crd::{HealthCheckRegion, HealthCheckType, InsufficientDataHealthStatus, Role};
 
 /// A record set as Route 53 holds it, normalised: lower-case names with a trailing dot, zone ids
 /// without the `/hostedzone/` prefix.
@@ -126,15 +126,65 @@ pub struct HealthCheckConfig {
     pub enable_sni: bool,
     /// Latency measurement.
     pub measure_latency: bool,
+    /// CLOUDWATCH_METRIC: the region of the alarm (`AlarmIdentifier.Region`).
+    pub alarm_region: Option<String>,
+    /// CLOUDWATCH_METRIC: the alarm's name (`AlarmIdentifier.Name`).
+    pub alarm_name: Option<String>,
+    /// CLOUDWATCH_METRIC: the status while the alarm has insufficient data.
+    pub insufficient_data_health_status: Option<InsufficientDataHealthStatus>,
+    /// RECOVERY_CONTROL: the routing control's ARN (cannot be changed in place).
+    pub routing_control_arn: Option<String>,
+    /// Child health checks of a CALCULATED check, sorted; empty for endpoint checks.
+    pub child_health_checks: Vec<String>,
+    /// HealthThreshold of a CALCULATED check (0–256): healthy when at least this many children
+    /// are. 0 is always healthy; more than the number of children is always unhealthy. 0 for
+    /// endpoint checks.
+    pub health_threshold: i32,
 }
 
+/// Most child health checks of a CALCULATED check, and the largest HealthThreshold (API reference).
+pub const MAX_CHILD_HEALTH_CHECKS: usize = 256;
+
 impl HealthCheckConfig {
+    /// A CALCULATED check of `children` (sorted here) and `threshold`. The endpoint fields are
+    /// zero/empty, as the adapters normalise a calculated check they read.
+    pub fn calculated(mut children: Vec<String>, threshold: i32, inverted: bool) -> Self {
+        children.sort();
+        children.dedup();
+        HealthCheckConfig {
+            check_type: HealthCheckType::Calculated,
+            ip_address: None,
+            fqdn: None,
+            port: 0,
+            resource_path: None,
+            search_string: None,
+            request_interval: 0,
+            failure_threshold: 0,
+            regions: Vec::new(),
+            inverted,
+            enable_sni: false,
+            measure_latency: false,
+            alarm_region: None,
+            alarm_name: None,
+            insufficient_data_health_status: None,
+            routing_control_arn: None,
+            child_health_checks: children,
+            health_threshold: threshold,
+        }
+    }
+
     /// The part of the config Route 53 cannot change in place: the check type (which includes string
-    /// matching), the request interval, latency measurement, and whether the endpoint is specified by IP
-    /// address or by domain name only. A difference here means create-new, repoint, delete-old.
+    /// matching), the request interval, latency measurement, whether the endpoint is specified by IP
+    /// address or by domain name only, and a routing control's ARN (UpdateHealthCheck has no
+    /// `RoutingControlArn`). A difference here means create-new, repoint, delete-old.
     pub fn immutable_key(&self) -> String {
+        if self.check_type == HealthCheckType::Calculated {
+            // ChildHealthChecks, HealthThreshold and Inverted are all updatable in place
+            // (UpdateHealthCheck); only the type is not.
+            return self.check_type.as_str().to_string();
+        }
         format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             self.check_type.as_str(),
             self.request_interval,
             self.measure_latency,
@@ -142,8 +192,28 @@ impl HealthCheckConfig {
                 "ip"
             } else {
                 "name"
-            }
+            },
+            self.routing_control_arn.as_deref().unwrap_or("")
         )
+    }
+
+    /// A CLOUDWATCH_METRIC or RECOVERY_CONTROL config with every endpoint setting cleared (zero
+    /// port, interval and threshold, no address, path, string, regions, SNI or latency), the form
+    /// in which the operator wants and compares such checks whatever Route 53 echoes for them.
+    pub fn without_endpoint_settings(mut self) -> Self {
+        if !self.check_type.is_endpoint() {
+            self.ip_address = None;
+            self.fqdn = None;
+            self.port = 0;
+            self.resource_path = None;
+            self.search_string = None;
+            self.request_interval = 0;
+            self.failure_threshold = 0;
+            self.regions.clear();
+            self.enable_sni = false;
+            self.measure_latency = false;
+        }
+        self
     }
 
     /// Whether `observed` can be turned into `self` with UpdateHealthCheck.

@@ -218,6 +218,52 @@ pub fn invalid_cases() -> Vec<(&'static str, Value, &'static str)> {
             edit(|v| v["primary"]["healthCheck"]["ipAddress"] = json!("not-an-ip")),
             "IPv4 or IPv6 address",
         ),
+        (
+            "CLOUDWATCH_METRIC without an alarm",
+            edit(|v| v["primary"]["healthCheck"] = json!({"type": "CLOUDWATCH_METRIC"})),
+            "alarm is required for CLOUDWATCH_METRIC and not allowed for other types",
+        ),
+        (
+            "alarm on an HTTPS check",
+            edit(|v| {
+                v["primary"]["healthCheck"]["alarm"] = json!({"region": "eu-west-1", "name": "x"})
+            }),
+            "alarm is required for CLOUDWATCH_METRIC and not allowed for other types",
+        ),
+        (
+            "insufficientDataHealthStatus on an HTTPS check",
+            edit(|v| {
+                v["primary"]["healthCheck"]["insufficientDataHealthStatus"] = json!("Healthy")
+            }),
+            "insufficientDataHealthStatus applies only to CLOUDWATCH_METRIC",
+        ),
+        (
+            "RECOVERY_CONTROL without a routing control",
+            edit(|v| v["primary"]["healthCheck"] = json!({"type": "RECOVERY_CONTROL"})),
+            "routingControlArn is required for RECOVERY_CONTROL and not allowed for other types",
+        ),
+        (
+            "CALCULATED without children",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "CALCULATED", "healthThreshold": 1})
+            }),
+            "children are required for CALCULATED and not allowed for other types",
+        ),
+        (
+            "CALCULATED without a threshold",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "CALCULATED", "children": ["a1"]})
+            }),
+            "healthThreshold is required for CALCULATED and not allowed for other types",
+        ),
+        (
+            "endpoint settings on a CLOUDWATCH_METRIC check",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "CLOUDWATCH_METRIC", "port": 443,
+                    "alarm": {"region": "eu-west-1", "name": "x"}})
+            }),
+            "contacts no endpoint",
+        ),
     ]
 }
 
@@ -323,6 +369,36 @@ secondary: {values: [shop-us.example.net], existingHealthCheckId: 0b9c6f1e-1111-
         edit(
             |v| v["secondary"] = json!({"alias": {"dnsName": "d111111abcdef8.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2", "evaluateTargetHealth": false}}),
         ),
+        // Private values behind a CloudWatch alarm (a private hosted zone).
+        yaml(
+            r#"
+hostedZone: {id: Z0123456789ABCDEFGHIJ}
+name: db.corp.internal
+type: A
+primary: {values: ["10.0.1.15"], healthCheck: {type: CLOUDWATCH_METRIC, alarm: {region: eu-west-1, name: db-down}, insufficientDataHealthStatus: Unhealthy}}
+secondary: {values: ["10.0.2.15"]}
+"#,
+        ),
+        // A CALCULATED primary of two checks made elsewhere.
+        yaml(
+            r#"
+hostedZone: {name: example.com}
+name: calc.example.com
+type: A
+primary: {values: ["10.0.1.15"], healthCheck: {type: CALCULATED, children: [0b9c6f1e-1111-2222-3333-444455556666, 1c9c6f1e-1111-2222-3333-444455556666], healthThreshold: 1}}
+secondary: {values: ["10.0.2.15"]}
+"#,
+        ),
+        // A CNAME behind an ARC routing control.
+        yaml(
+            r#"
+hostedZone: {name: example.com}
+name: shop.example.com
+type: CNAME
+primary: {values: [shop-eu.example.net], healthCheck: {type: RECOVERY_CONTROL, routingControlArn: "arn:aws:route53-recovery-control::111122223333:controlpanel/abc/routingcontrol/def"}}
+secondary: {values: [shop-us.example.net]}
+"#,
+        ),
     ]
 }
 
@@ -341,6 +417,22 @@ pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
             "spec.name",
         ),
         ("ttl", edit(|v| v["ttl"] = json!(-1)), "spec.ttl"),
+        (
+            "alarm region Route 53 cannot use",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "CLOUDWATCH_METRIC",
+                    "alarm": {"region": "moon-east-1", "name": "x"}})
+            }),
+            "spec.primary.healthCheck.alarm.region",
+        ),
+        (
+            "routing control ARN",
+            edit(|v| {
+                v["primary"]["healthCheck"] = json!({"type": "RECOVERY_CONTROL",
+                    "routingControlArn": "arn:aws:s3:::bucket"})
+            }),
+            "spec.primary.healthCheck.routingControlArn",
+        ),
         (
             "port",
             edit(|v| v["primary"]["healthCheck"]["port"] = json!(70000)),
@@ -380,7 +472,7 @@ pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
         ),
         (
             "check type",
-            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")),
+            edit(|v| v["primary"]["healthCheck"]["type"] = json!("SMTP")),
             "spec.primary.healthCheck.type",
         ),
         (
@@ -397,6 +489,7 @@ pub fn immutable_cases(old: &Value) -> Vec<(&'static str, Value)> {
         ("name", json!("www.example.com")),
         ("type", json!("AAAA")),
         ("hostedZone", json!({"id": "Z999"})),
+        ("awsRoleArn", json!("arn:aws:iam::123456789012:role/team-b")),
     ]
     .into_iter()
     .map(|(field, value)| {

@@ -238,6 +238,31 @@ impl R53World {
         self.control("GET", "/_world/routes", None)["routes"].clone()
     }
 
+    /// What Route 53 would answer now for `name`/`rtype` in `zone`, health included
+    /// (`GET /_world/resolve`): `{"role": "PRIMARY"|"SECONDARY"|null, "answer": [...], "healthy",
+    /// "records": [...]}`.
+    pub fn resolve(&self, zone: &str, name: &str, rtype: &str) -> serde_json::Value {
+        self.control(
+            "GET",
+            &format!("/_world/resolve?zone={zone}&name={name}&type={rtype}"),
+            None,
+        )
+    }
+
+    /// The failover role Route 53 would answer with now (see [`R53World::resolve`]).
+    pub fn answering_role(&self, zone: &str, name: &str, rtype: &str) -> Option<String> {
+        self.resolve(zone, name, rtype)["role"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Set the health EvaluateTargetHealth sees for an alias target outside the zone (an ELB
+    /// name, say): `POST /_world/targets`.
+    pub fn set_target_health(&self, dns_name: &str, healthy: bool) {
+        let body = serde_json::json!({"dnsName": dns_name, "healthy": healthy});
+        self.control("POST", "/_world/targets", Some(&body.to_string()));
+    }
+
     /// Create a public hosted zone; returns its id without the `/hostedzone/` prefix.
     pub async fn create_zone(&self, name: &str) -> String {
         static SEQ: AtomicU64 = AtomicU64::new(0);

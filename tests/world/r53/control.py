@@ -24,8 +24,12 @@ _LOCK = threading.Lock()
 
 # metric_period None: 60 x hc_scale (Route 53 publishes its health-check metrics once a minute).
 # refuse_answer_gaps: not Route 53 behaviour, an assertion aid (see fixes.answer_gaps).
+# alarm_delay None: 60 x hc_scale (see alarm_delay()).
 SETTINGS = {"hc_scale": 1.0, "change_delay": 2.0, "quota": None, "faults": None,
-            "metric_period": None, "cloudwatch_quota": None, "refuse_answer_gaps": False}
+            "metric_period": None, "cloudwatch_quota": None, "refuse_answer_gaps": False,
+            "alarm_delay": None}
+# Route 53 ARC routing control ARN -> "On" | "Off" (moto has no ARC): PUT /_world/routing-controls.
+ROUTING_CONTROLS = {}
 COUNTERS = {"requests": {}, "throttled": {}, "faults": {}}
 # (service, key) -> (tokens, last_refill); key None = the service's account bucket, else an operation.
 _BUCKETS = {}
@@ -97,6 +101,15 @@ def metric_period():
     return period if period is not None else 60.0 * SETTINGS["hc_scale"]
 
 
+def alarm_delay():
+    """Seconds before a CLOUDWATCH_METRIC check follows a change of its alarm's state (alarm_delay,
+    else 60 x hc_scale). Route 53 documents no figure for it; one minute is the granularity of the
+    standard-resolution alarms it supports (high-resolution ones are refused), so a check follows
+    its alarm about one alarm period late. A test sets it to see the lag, or 0 to drop it."""
+    delay = SETTINGS["alarm_delay"]
+    return delay if delay is not None else 60.0 * SETTINGS["hc_scale"]
+
+
 def configure(cfg):
     """Apply a partial settings update (the body of POST /_world/config)."""
     period = cfg.get("metric_period")
@@ -110,6 +123,9 @@ def configure(cfg):
             SETTINGS["refuse_answer_gaps"] = bool(cfg["refuse_answer_gaps"])
         if "metric_period" in cfg:  # null: back to 60 x hc_scale
             SETTINGS["metric_period"] = float(period) if period is not None else None
+        if "alarm_delay" in cfg:  # null: back to 60 x hc_scale
+            delay = cfg["alarm_delay"]
+            SETTINGS["alarm_delay"] = max(0.0, float(delay)) if delay is not None else None
         for key in ("quota", "faults", "cloudwatch_quota"):
             if key in cfg:
                 SETTINGS[key] = cfg[key] or None
@@ -371,6 +387,35 @@ class Middleware:
             except addresses.RouteError as e:
                 return _json(start_response, {"error": str(e)}, "400 Bad Request")
             return _json(start_response, {"routes": table})
+        if path == "/_world/routing-controls" and method in ("GET", "PUT", "POST"):
+            # {"<routing control ARN>": "On" | "Off", ...}: PUT replaces, POST merges; both return all.
+            if method != "GET":
+                bad = {k: v for k, v in body.items() if v not in ("On", "Off")}
+                if bad:
+                    return _json(start_response, {"error": f"states must be On or Off: {bad}"},
+                                 "400 Bad Request")
+                with STATE_LOCK:
+                    if method == "PUT":
+                        ROUTING_CONTROLS.clear()
+                    ROUTING_CONTROLS.update(body)
+            with STATE_LOCK:
+                return _json(start_response, dict(ROUTING_CONTROLS))
+        if path == "/_world/resolve" and method == "GET":
+            # ?zone=ZONEID&name=app.example.com&type=A: the record Route 53 would answer with now.
+            from . import resolve
+            q = parse_qs(environ.get("QUERY_STRING", ""))
+            zone, name = (q.get("zone") or [""])[0], (q.get("name") or [""])[0]
+            rtype = (q.get("type") or ["A"])[0]
+            out = resolve.resolve(zone, name, rtype)
+            if out is None:
+                return _json(start_response, {"error": f"no hosted zone {zone}"}, "404 Not Found")
+            return _json(start_response, out)
+        if path == "/_world/targets" and method in ("GET", "POST"):
+            # POST {"dnsName": "lb.elb.amazonaws.com", "healthy": false}: an alias target's health.
+            from . import resolve
+            if method == "POST":
+                resolve.set_target(body["dnsName"], body.get("healthy", True))
+            return _json(start_response, {"targets": resolve.targets()})
         if path == "/_world/checkers" and method == "POST":
             # {"id": hc_id, "failing_regions": ["us-east-1", ...]}  ([] clears the override)
             self.health.force_failing(body["id"], body.get("failing_regions") or [])

@@ -7,11 +7,12 @@ import random
 import string
 import time
 
+import botocore.session
 import moto.route53.urls as r53_urls
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 from moto.route53 import exceptions as r53_exc
-from moto.route53.models import RecordSet
+from moto.route53.models import HealthCheck, RecordSet
 from moto.route53.responses import Route53
 
 from . import addresses, control, health
@@ -98,12 +99,14 @@ def _change_info(cid):
 
 # ---------------------------------------------------------------- health checks
 
-def _hc_config(cfg):
+def _hc_config(cfg, backend=None):
     """Validate a HealthCheckConfig (API reference constraints) and fill in documented defaults."""
     t = cfg.get("Type")
     if t not in HC_TYPES:
         raise _enum_error(t, HC_TYPES)
     c = {"Type": t}
+    if t == "CALCULATED":
+        return _calculated_config(cfg, c, backend)
     if t in health.ENDPOINT_TYPES:
         # Port: 1-65535; default 80 for HTTP*, 443 for HTTPS*; TCP requires a port.
         port = cfg.get("Port")
@@ -143,6 +146,95 @@ def _hc_config(cfg):
         c[k] = bool(cfg.get(k) or False)
     c["HealthThreshold"] = cfg.get("HealthThreshold")
     c["ChildHealthChecks"] = sorted(cfg.get("ChildHealthChecks") or []) or None
+    c.update(_signal_config(t, cfg))
+    return c
+
+
+# AlarmIdentifier.Region: the CloudWatchRegion enum of the Route 53 service model.
+_MODEL = botocore.session.get_session().get_service_model("route53")
+CLOUDWATCH_REGIONS = list(_MODEL.shape_for("AlarmIdentifier").members["Region"].enum)
+INSUFFICIENT_DATA_STATUSES = list(_MODEL.shape_for("InsufficientDataHealthStatus").enum)
+
+
+def _signal_config(t, cfg):
+    """AlarmIdentifier, InsufficientDataHealthStatus and RoutingControlArn (API reference,
+    HealthCheckConfig): required by CLOUDWATCH_METRIC and RECOVERY_CONTROL respectively."""
+    alarm, status = cfg.get("AlarmIdentifier"), cfg.get("InsufficientDataHealthStatus")
+    arn = cfg.get("RoutingControlArn")
+    if t == "CLOUDWATCH_METRIC" and not alarm:
+        raise InvalidInput("Invalid parameter : AlarmIdentifier is required for health checks of type CLOUDWATCH_METRIC")
+    if alarm is not None:
+        _check_alarm(alarm)
+    if status is not None and status not in INSUFFICIENT_DATA_STATUSES:
+        raise _enum_error(status, INSUFFICIENT_DATA_STATUSES)
+    if t == "RECOVERY_CONTROL" and not arn:
+        raise InvalidInput("Invalid parameter : RoutingControlArn is required for health checks of type RECOVERY_CONTROL")
+    _check_length("healthCheckConfig.routingControlArn", arn, 255)
+    return {"AlarmIdentifier": {"Region": alarm["Region"], "Name": alarm["Name"]} if alarm else None,
+            "InsufficientDataHealthStatus": status, "RoutingControlArn": arn}
+
+
+def _check_alarm(alarm):
+    # AlarmIdentifier: Region (CloudWatchRegion enum, required) and Name (1-256 characters, required).
+    region, name = alarm.get("Region"), alarm.get("Name")
+    if region not in CLOUDWATCH_REGIONS:
+        raise _enum_error(region, CLOUDWATCH_REGIONS)
+    if not name:
+        raise InvalidInput("Invalid parameter : AlarmIdentifier.Name is required")
+    _check_length("healthCheckConfig.alarmIdentifier.name", name, 256)
+
+
+def _set_signal(hc, c):
+    hc.alarm_identifier = c.get("AlarmIdentifier")
+    hc.insufficient_data_health_status = c.get("InsufficientDataHealthStatus")
+    hc.routing_control_arn = c.get("RoutingControlArn")
+
+
+def _health_check_config(self):
+    """moto's HealthCheck.health_check_config, plus the settings of CLOUDWATCH_METRIC and
+    RECOVERY_CONTROL checks; those types have no endpoint, so no IPAddress, Port, RequestInterval,
+    FailureThreshold or MeasureLatency are echoed for them."""
+    config = _orig_hc_config(self)
+    if self.type_ in ("CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
+        for k in ("IPAddress", "Port", "RequestInterval", "FailureThreshold", "MeasureLatency",
+                  "ResourcePath", "FullyQualifiedDomainName", "SearchString", "EnableSNI", "Regions"):
+            config.pop(k, None)
+    if getattr(self, "alarm_identifier", None):
+        config["AlarmIdentifier"] = self.alarm_identifier
+    if getattr(self, "insufficient_data_health_status", None):
+        config["InsufficientDataHealthStatus"] = self.insufficient_data_health_status
+    if getattr(self, "routing_control_arn", None):
+        config["RoutingControlArn"] = self.routing_control_arn
+    return config
+
+
+def _check_children(children, threshold, backend, own_id=None):
+    """CALCULATED (API reference): HealthThreshold 0-256; ChildHealthChecks at most 256 ids of at
+    most 64 characters. A child must be an existing health check (Route 53 answers InvalidInput;
+    the exact wording is not documented) and not the check itself. The API reference documents no
+    rule against a calculated child, so one is accepted (health.py evaluates it, cycles unhealthy)."""
+    if threshold is not None and (e := _range_error("healthCheckConfig.healthThreshold", int(threshold), 0, 256)):
+        raise e
+    children = list(children or [])
+    if len(children) > 256:
+        raise InvalidInput("1 validation error detected: Value at 'healthCheckConfig.childHealthChecks' "
+                           "failed to satisfy constraint: Member must have length less than or equal to 256")
+    for child in children:
+        _check_length("healthCheckConfig.childHealthChecks.member", child, 64)
+        if child == own_id:
+            raise InvalidInput(f"Invalid parameter : a calculated health check cannot be its own child ({child})")
+        if backend is not None and child not in backend.health_checks:
+            raise InvalidInput(f"Invalid parameter : child health check {child} does not exist")
+
+
+def _calculated_config(cfg, c, backend):
+    children = cfg.get("ChildHealthChecks") or []
+    threshold = cfg.get("HealthThreshold")
+    _check_children(children, threshold, backend)
+    c["HealthThreshold"] = None if threshold is None else int(threshold)
+    c["ChildHealthChecks"] = sorted(children) or None
+    for k in ("Inverted", "Disabled"):
+        c[k] = bool(cfg.get(k) or False)
     return c
 
 
@@ -189,8 +281,8 @@ def _check_regions(regions):
 
 def create_health_check(self):
     ref = self._get_param("CallerReference")
-    config = _hc_config(self._get_param("HealthCheckConfig") or {})
     backend = self.backend
+    config = _hc_config(self._get_param("HealthCheckConfig") or {}, backend)
     # CallerReference (API reference): the same reference and settings return the existing check;
     # different settings, or the reference of a deleted check, give HealthCheckAlreadyExists.
     for hc in backend.health_checks.values():
@@ -204,8 +296,13 @@ def create_health_check(self):
     hc = result.result["HealthCheck"]
     if "Port" in config:
         hc.port = config["Port"]
-    hc.failure_threshold = config["FailureThreshold"]
-    hc.set_regions(config["Regions"])
+    if "FailureThreshold" in config:
+        hc.failure_threshold = config["FailureThreshold"]
+    hc.set_regions(config.get("Regions"))
+    if config["Type"] == "CALCULATED":
+        hc.health_threshold = config["HealthThreshold"]
+        hc.set_children(config["ChildHealthChecks"] or [])
+    _set_signal(hc, config)
     health.track(hc, config, self.current_account)
     result.result["Location"] = f"https://route53.amazonaws.com/2013-04-01/healthcheck/{hc.id}"
     return result
@@ -231,10 +328,23 @@ def update_health_check(self):
         _check_ip(self._get_param("IPAddress"))
     _check_path_and_string(None, self._get_param("ResourcePath"), self._get_param("SearchString"))
     _check_regions(self._get_param("Regions"))
+    if self._get_param("HealthThreshold") is not None or self._get_param("ChildHealthChecks") is not None:
+        if hc.type_ != "CALCULATED":
+            raise InvalidInput("Invalid parameter : HealthThreshold and ChildHealthChecks apply only to "
+                               "CALCULATED health checks")
+        _check_children(self._get_param("ChildHealthChecks"), self._get_param("HealthThreshold"),
+                        self.backend, hc.id)
     reset = self._get_param("ResetElements") or []
     for element in reset:
         if element not in RESETTABLE:
             raise _enum_error(element, list(RESETTABLE))
+    # AlarmIdentifier and InsufficientDataHealthStatus can be updated (UpdateHealthCheck request);
+    # RoutingControlArn and Type cannot.
+    alarm, status = self._get_param("AlarmIdentifier"), self._get_param("InsufficientDataHealthStatus")
+    if alarm is not None:
+        _check_alarm(alarm)
+    if status is not None and status not in INSUFFICIENT_DATA_STATUSES:
+        raise _enum_error(status, INSUFFICIENT_DATA_STATUSES)
     kept = {"regions": hc.regions, "children": hc.children}
     result = _orig["update_health_check"](self)
     # Elements missing from an UpdateHealthCheck request keep their values (moto clears these two).
@@ -245,12 +355,19 @@ def update_health_check(self):
     # ResetElements (API reference): reset the listed elements to their default values.
     for element in reset:
         setattr(hc, RESETTABLE[element], None)
+    if alarm is not None:
+        hc.alarm_identifier = {"Region": alarm["Region"], "Name": alarm["Name"]}
+    if status is not None:
+        hc.insufficient_data_health_status = status
     # HealthCheckVersion increments with every update (API reference).
     hc.health_check_version += 1
     st = health._STATE.get(hc.id)
     if st:
         st["config"] = dict(st["config"], **{k: v for k, v in hc.health_check_config.items()
                                               if k in st["config"]})
+        if alarm is not None or status is not None:
+            st["config"].update(AlarmIdentifier=getattr(hc, "alarm_identifier", None),
+                                InsufficientDataHealthStatus=getattr(hc, "insufficient_data_health_status", None))
     return result
 
 
@@ -285,6 +402,11 @@ def list_health_checks(self):
 def get_health_check_status(self):
     hc_id = self._get_param("HealthCheckId")
     hc = self.backend.get_health_check(hc_id)
+    if hc.type_ == "CALCULATED":
+        # API reference, GetHealthCheckStatus: "You can't use GetHealthCheckStatus to get the status
+        # of a calculated health check" (its status is in the console and CloudWatch).
+        raise InvalidInput(f"Invalid parameter : health check {hc_id} is a calculated health check; "
+                           "GetHealthCheckStatus does not report calculated health checks")
     if hc.id not in health._STATE:
         health.track(hc, {}, self.current_account)
     # Per-checker observations from real probes (see health.py).
@@ -294,6 +416,9 @@ def get_health_check_status(self):
 def get_health_check_last_failure_reason(self):
     hc_id = self._get_param("HealthCheckId")
     hc = self.backend.get_health_check(hc_id)
+    if hc.type_ == "CALCULATED":
+        raise InvalidInput(f"Invalid parameter : health check {hc_id} is a calculated health check; "
+                           "it has no checkers and no failure reasons")
     if hc.id not in health._STATE:
         health.track(hc, {}, self.current_account)
     return ActionResult({"HealthCheckObservations": health.last_failures(hc.id)})
@@ -662,8 +787,12 @@ def _zone_ids_start_with_z():
     r53_models.HostedZoneIdentifier.generate = zone_id
 
 
+_orig_hc_config = HealthCheck.health_check_config.fget
+
+
 def apply():
     _zone_ids_start_with_z()
+    HealthCheck.health_check_config = property(_health_check_config)
     for fn in _PATCHES:
         _orig[fn.__name__] = getattr(Route53, fn.__name__, None)
         setattr(Route53, fn.__name__, fn)

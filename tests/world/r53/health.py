@@ -20,6 +20,8 @@ from . import addresses, control
 DEFAULT_REGIONS = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
                    "ap-southeast-2", "ap-northeast-1", "sa-east-1"]
 ENDPOINT_TYPES = {"HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP"}
+# Checks that follow a signal instead of probing: a CloudWatch alarm, an ARC routing control.
+SIGNAL_TYPES = {"CLOUDWATCH_METRIC", "RECOVERY_CONTROL"}
 _STATE = {}    # hc id -> dict (kept after deletion, flagged "deleted")
 _FORCED = {}   # hc id -> set of regions forced to report failure
 
@@ -64,9 +66,62 @@ def _reported(st, region):
     if hc.disabled:
         # API reference: after you disable a health check, Route 53 considers it always healthy.
         return True, "Health check is disabled"
+    if hc.type_ in SIGNAL_TYPES:
+        healthy, detail = st.get("signal") or evaluate_signal(st, time.monotonic())
+        return healthy != bool(hc.inverted), detail
     r = _region_state(st, region)
     # API reference, Inverted: consider a health check unhealthy when it would be healthy, and vice versa.
     return r["healthy"] != bool(hc.inverted), r["detail"]
+
+
+def _alarm_state(st):
+    """The state of the check's CloudWatch alarm in moto's CloudWatch (its account, the alarm's
+    region); INSUFFICIENT_DATA when there is no such alarm."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarm = getattr(st["hc"], "alarm_identifier", None) or {}
+    region, name = alarm.get("Region"), alarm.get("Name")
+    try:
+        found = cloudwatch_backends[st["account"]][region].alarms.get(name)
+    except KeyError:  # a region moto has no CloudWatch backend for
+        found = None
+    return found.state_value if found is not None else "INSUFFICIENT_DATA"
+
+
+def evaluate_signal(st, now):
+    """(healthy, detail) of a CLOUDWATCH_METRIC or RECOVERY_CONTROL check at monotonic time `now`,
+    before Inverted (called under control.STATE_LOCK). Stored in st["signal"].
+
+    CLOUDWATCH_METRIC (API reference, HealthCheckConfig.Type): OK is healthy, ALARM unhealthy,
+    INSUFFICIENT_DATA as InsufficientDataHealthStatus says (LastKnownStatus: the status from the last
+    time the alarm had enough data, healthy for a new check). Route 53 sees an alarm state change
+    only after control.alarm_delay() seconds: the state it uses is the newest one that has lasted that
+    long. RECOVERY_CONTROL: healthy while the routing control is On (control.ROUTING_CONTROLS, set by
+    PUT /_world/routing-controls; a routing control is Off until set, as ARC creates them)."""
+    hc = st["hc"]
+    if hc.type_ == "RECOVERY_CONTROL":
+        arn = getattr(hc, "routing_control_arn", None)
+        state = control.ROUTING_CONTROLS.get(arn, "Off")
+        result = (state == "On", f"Routing control state is {state.upper()}")
+    else:
+        seen = _alarm_state(st)
+        history = st.setdefault("alarm_history", [])
+        if not history or history[-1][1] != seen:
+            history.append((now, seen))
+        delay = control.alarm_delay()
+        visible = [state for at, state in history if now - at >= delay]
+        # Before any state has lasted the delay, Route 53 has no data from the alarm yet.
+        state = visible[-1] if visible else "INSUFFICIENT_DATA"
+        del history[:max(0, len(visible) - 1)]  # keep the visible state and newer ones
+        if state in ("OK", "ALARM"):
+            st["last_known"] = state == "OK"
+            result = (state == "OK", f"CloudWatch alarm state is {state}")
+        else:
+            mode = getattr(hc, "insufficient_data_health_status", None) or "LastKnownStatus"
+            healthy = {"Healthy": True, "Unhealthy": False}.get(mode, st.get("last_known", True))
+            result = (healthy, f"CloudWatch alarm state is INSUFFICIENT_DATA (InsufficientDataHealthStatus {mode})")
+    st["signal"] = result
+    return result
 
 
 def observations(hc_id):
@@ -91,7 +146,27 @@ def last_failures(hc_id):
     return out
 
 
-def overall(st):
+def healthy_children(st, depth=0):
+    """A CALCULATED check's children that Route 53 considers healthy (a child that does not exist
+    any more counts as unhealthy; a cycle through calculated checks too)."""
+    count = 0
+    for child in st["hc"].children or []:
+        cst = _STATE.get(child)
+        if cst is not None and not cst["deleted"] and depth < 8 and overall(cst, depth + 1):
+            count += 1
+    return count
+
+
+def overall(st, depth=0):
+    hc = st["hc"]
+    if hc.type_ == "CALCULATED":
+        if hc.disabled:
+            # API reference, Disabled: a disabled calculated check stops aggregating and is healthy.
+            return True
+        # API reference, HealthThreshold: healthy when at least this many children are healthy;
+        # 0 is always healthy, more than the number of children always unhealthy. Inverted applies.
+        threshold = int(hc.health_threshold or 0)
+        return (healthy_children(st, depth) >= threshold) != bool(hc.inverted)
     # Dev guide: if more than 18% of health checkers report healthy, Route 53 considers it healthy.
     regions = _regions(st)
     healthy = sum(1 for r in regions if _reported(st, r)[0])
@@ -108,6 +183,14 @@ def describe_all():
     out = []
     for hc_id, st in _STATE.items():
         hc = st["hc"]
+        if hc.type_ == "CALCULATED":
+            out.append({"id": hc_id, "CallerReference": hc.caller_reference, "config": st["config"],
+                        "version": hc.health_check_version, "deleted": st["deleted"],
+                        "healthy": overall(st), "status": "Healthy" if overall(st) else "Unhealthy",
+                        "children": list(hc.children or []),
+                        "threshold": int(hc.health_threshold or 0),
+                        "healthy_children": healthy_children(st), "probes": 0, "observations": []})
+            continue
         out.append({"id": hc_id, "CallerReference": hc.caller_reference, "config": st["config"],
                     "version": hc.health_check_version, "deleted": st["deleted"],
                     "healthy": overall(st), "status": "Healthy" if overall(st) else "Unhealthy",
@@ -222,6 +305,8 @@ def checker_loop():
             due = []
             for hc_id, st in _STATE.items():
                 hc = st["hc"]
+                if not st["deleted"] and hc.type_ in SIGNAL_TYPES:
+                    evaluate_signal(st, now)
                 if st["deleted"] or st["inflight"] or hc.disabled or hc.type_ not in ENDPOINT_TYPES:
                     continue
                 if now >= st["next_due"]:

@@ -27,14 +27,24 @@ _PRUNED = [0.0]  # monotonic time of the last pruning
 
 
 def publishes(st):
-    """Live endpoint checks: probed ones, and disabled ones (which Route 53 considers healthy).
-    CALCULATED, CLOUDWATCH_METRIC and RECOVERY_CONTROL checks are not evaluated by the double."""
-    return not st["deleted"] and st["hc"].type_ in health.ENDPOINT_TYPES
+    """Live endpoint checks (probed ones, and disabled ones, which Route 53 considers healthy) and
+    live CALCULATED, CLOUDWATCH_METRIC and RECOVERY_CONTROL checks (health.overall, health.evaluate_signal)."""
+    return not st["deleted"] and (st["hc"].type_ in health.ENDPOINT_TYPES | health.SIGNAL_TYPES
+                                  or st["hc"].type_ == "CALCULATED")
 
 
 def datapoints(st, timestamp):
-    """The two metrics of one check at `timestamp`, in put_metric_data's shape."""
+    """The metrics of one check at `timestamp`, in put_metric_data's shape: HealthCheckStatus and
+    HealthCheckPercentageHealthy of an endpoint check; HealthCheckStatus and
+    ChildHealthCheckHealthyCount of a calculated one (the dev guide's metrics for each kind)."""
     dims = [{"Name": "HealthCheckId", "Value": st["hc"].id}]
+    if st["hc"].type_ == "CALCULATED":
+        return [
+            {"MetricName": "HealthCheckStatus", "Dimensions": dims, "Timestamp": timestamp,
+             "Value": 1.0 if health.overall(st) else 0.0, "Unit": "None"},
+            {"MetricName": "ChildHealthCheckHealthyCount", "Dimensions": dims, "Timestamp": timestamp,
+             "Value": float(health.healthy_children(st)), "Unit": "Count"},
+        ]
     return [
         {"MetricName": "HealthCheckStatus", "Dimensions": dims, "Timestamp": timestamp,
          "Value": 1.0 if health.overall(st) else 0.0, "Unit": "None"},
