@@ -583,7 +583,14 @@ async fn apply<R: Route53>(
                     .filter_map(|e| e.1.clone()),
             );
         }
-        let next = next_status(prev, observation, Timestamp::now(), s.slow_retry);
+        let mut observation = observation.clone();
+        if let Some(sw) = observation.switch.as_mut() {
+            if let Some((by, at)) = crate::switch::who_set_mode(&obj.metadata) {
+                sw.set_by = Some(by);
+                sw.set_at = at;
+            }
+        }
+        let next = next_status(prev, &observation, Timestamp::now(), s.slow_retry);
         announce_transitions(ctx, &oref, prev, &next, announce).await;
         ctx.metrics
             .set_record_state(&uid, &object_labels(&obj), record_state(&next));

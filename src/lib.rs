@@ -22,6 +22,7 @@ pub mod reconcile;
 pub mod route53;
 pub mod secure_metrics;
 pub mod status;
+pub mod switch;
 pub mod telemetry;
 pub mod text;
 pub mod watched;
