@@ -1492,6 +1492,7 @@ async fn observe_and_preview_write_nothing_and_list_what_apply_then_does() {
 
 // ------------------------------------------------------------------ the failover switch
 
+#[allow(clippy::unwrap_used)]
 mod switch {
     use super::*;
     use crate::crd::{SwitchMode, SwitchStatus};

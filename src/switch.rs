@@ -257,6 +257,7 @@ pub fn plan_gate(gates: &[HealthCheck], want: &HealthCheckConfig) -> (GateAction
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -932,6 +932,9 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
             if s["deletionPolicy"] == "Retain" {
                 seen.insert("Retain");
             }
+            if s["failover"]["failback"] == "Manual" {
+                seen.insert("manual switch with hold");
+            }
         }
     }
     let want: BTreeSet<&str> = [
@@ -942,6 +945,7 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
         "CNAME STR_MATCH",
         "existingHealthCheckId",
         "Retain",
+        "manual switch with hold",
     ]
     .into();
     assert_eq!(seen, want, "examples do not cover every documented case");

@@ -757,13 +757,33 @@ async fn the_switch_works_on_an_alias_primary() {
     assert_eq!(role(&w).as_deref(), Some("SECONDARY"));
     w.r53.set_target_health(LB, true);
     assert_eq!(role(&w).as_deref(), Some("PRIMARY"));
-    // The switch forces the secondary with the target healthy.
+    // The switch forces the secondary with the target healthy: the README's kubectl recipe.
     w.r53.reset_counters();
-    subcommand(&w, &["switch", "app", "--to", "secondary", "-n", "default"]);
+    ok(&w.kube.kubectl(&[
+        "patch",
+        "frec",
+        "app",
+        "-n",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"failover":{"mode":"Secondary"}}}"#,
+    ]));
     let o = wait_for(&w, "flipped", |o| {
         synced(o) && gate_state(o).as_deref() == Some("ForceSecondary")
     })
     .await;
+    let by = o
+        .status
+        .as_ref()
+        .unwrap()
+        .failover
+        .as_ref()
+        .unwrap()
+        .set_by
+        .clone();
+    assert_eq!(by.as_deref(), Some("kubectl-patch"));
     assert_eq!(role(&w).as_deref(), Some("SECONDARY"));
     assert_eq!(
         active(&o),

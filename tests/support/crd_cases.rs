@@ -306,6 +306,10 @@ primary: {values: [shop-eu.example.net], healthCheck: {type: HTTPS_STR_MATCH, fq
 secondary: {values: [shop-us.example.net], existingHealthCheckId: 0b9c6f1e-1111-2222-3333-444455556666}
 "#,
         ),
+        // The manual switch with hold.
+        edit(
+            |v| v["failover"] = json!({"mode": "Secondary", "failback": "Manual", "acknowledge": "2026-12-02T15:00:00Z"}),
+        ),
         // CloudFront secondary.
         edit(
             |v| v["secondary"] = json!({"alias": {"dnsName": "d111111abcdef8.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2", "evaluateTargetHealth": false}}),
@@ -317,6 +321,21 @@ secondary: {values: [shop-us.example.net], existingHealthCheckId: 0b9c6f1e-1111-
 pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
     vec![
         ("type", edit(|v| v["type"] = json!("MX")), "spec.type"),
+        (
+            "switch mode",
+            edit(|v| v["failover"] = json!({"mode": "Sideways"})),
+            "spec.failover.mode",
+        ),
+        (
+            "failback policy",
+            edit(|v| v["failover"] = json!({"failback": "Never"})),
+            "spec.failover.failback",
+        ),
+        (
+            "calculated health check type",
+            edit(|v| v["primary"]["healthCheck"]["type"] = json!("CALCULATED")),
+            "spec.primary.healthCheck.type",
+        ),
         (
             "zone id",
             edit(|v| v["hostedZone"] = json!({"id": "/hostedzone/Z1"})),
