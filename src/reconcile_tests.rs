@@ -1797,6 +1797,47 @@ failover: {{mode: Secondary}}
         assert_eq!(answer(&h), Some(Role::Primary));
     }
 
+    async fn preview_lines(h: &Harness) -> Vec<String> {
+        let input = SyncInput {
+            owner: OWNER,
+            uid: UID,
+            generation: h.generation,
+            object_ref: "default/app",
+            spec: &h.spec,
+            status: h.status.as_ref(),
+            full: true,
+            check_tags: false,
+            health: &h.r53,
+        };
+        preview(&h.r53, &input).await.expect("preview").lines()
+    }
+
+    #[tokio::test]
+    async fn the_plan_shows_the_gate() {
+        let mut h = Harness::new(&with_switch(BASIC, "{mode: Automatic}"));
+        h.r53.auto_insync();
+        let lines = preview_lines(&h).await;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("+ CREATE gate health check")),
+            "{lines:?}"
+        );
+        h.run(true).await.result.expect("create");
+        assert!(preview_lines(&h).await.is_empty(), "in sync");
+        h.set_spec(&with_switch(BASIC, "{mode: Secondary}"));
+        let lines = preview_lines(&h).await;
+        assert_eq!(lines.len(), 1, "a flip is one change: {lines:?}");
+        assert!(
+            lines[0].starts_with("~ UPDATE gate health check"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[0].contains("ForceSecondary, HealthThreshold 2"),
+            "{lines:?}"
+        );
+    }
+
     #[tokio::test]
     async fn deleting_the_object_removes_the_gate_after_the_records() {
         let mut h = Harness::new(&with_switch(BASIC, "{mode: Automatic}"));
