@@ -91,12 +91,16 @@ def main():
                     help="owned: one health check of its own per record (CreateHealthCheck-bound); "
                          "shared: every primary uses one existing check (existingHealthCheckId), to measure "
                          "reads, writes, restart and memory at thousands of records without the create floor")
+    ap.add_argument("--health-poll", type=float, default=30.0,
+                    help="operator --health-poll-interval, seconds (the status lag after a flip is bounded by it "
+                         "plus CloudWatch's one-minute period, 3 s in this scaled world)")
     a = ap.parse_args()
     if a.steady is None:
         a.steady = 1.5 * a.resync
 
     work = tempfile.mkdtemp(prefix="bench-")
     procs = []
+    stopping = []
     try:
         r53, r53_port = start("r53_server.py", work, "--hc-scale", "0.05", "--change-delay", "1")
         procs.append(r53)
@@ -143,7 +147,7 @@ def main():
         def start_operator():
             return subprocess.Popen([a.binary, "run", "--admin-address", f"127.0.0.1:{admin_port}",
                                      "--no-leader-election",
-                                     "--owner-id", "bench", "--health-poll-interval", "30s",
+                                     "--owner-id", "bench", "--health-poll-interval", f"{a.health_poll:g}s",
                                      # The double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
                                      "--health-metric-period", "3s", "--resync-interval", f"{a.resync:g}s",
                                      "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
@@ -177,14 +181,40 @@ spec:
   secondary:
     values: ["198.51.100.{i % 250 + 1}"]
 """)
+        # One watch on the objects (not a listing per poll: at thousands of objects that listing would
+        # load the API server and this machine more than the operator does): the first status of every
+        # object (wall clock, to compare with the double's commit times of the records), and each
+        # object's latest Ready status and activeRole.
+        first_status, latest = {}, {}
+
+        def read_watch():
+            # The API server ends a watch after a while: kubectl then exits, and the watch is started again.
+            while not stopping:
+                watch = subprocess.Popen([KUBECTL, "get", "frec", "--watch", "-o",
+                                          'jsonpath={.metadata.name}|{.status.observedGeneration}|'
+                                          '{.status.conditions[?(@.type=="Ready")].status}|{.status.activeRole}{"\\n"}'],
+                                         stdout=subprocess.PIPE, text=True,
+                                         env={**os.environ, "KUBECONFIG": kubeconfig})
+                procs.append(watch)
+                for line in watch.stdout:
+                    parts = line.rstrip("\n").split("|")
+                    if len(parts) != 4:
+                        continue
+                    name, generation, ready, role = parts
+                    if generation and name not in first_status:
+                        first_status[name] = time.time()
+                    latest[name] = (ready, role)
+                watch.wait()
+                procs.remove(watch)
+
+        import threading
+        threading.Thread(target=read_watch, daemon=True).start()
         t0 = time.monotonic()
         for at in range(0, len(docs), 500):
             kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin="---\n".join(docs[at:at + 500]))
 
         def all_ready():
-            items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
-            return sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
-                       if c["type"] == "Ready" and c["status"] == "True") == a.records
+            return sum(1 for ready, _ in list(latest.values()) if ready == "True") == a.records
 
         ready_at = None
         while time.monotonic() - t0 < 3600:
@@ -194,6 +224,10 @@ spec:
             time.sleep(2)
         counters = http(r53_port, "/_world/counters")
         stats = http(kube_port, "/_world/stats")
+        committed = {}
+        for e in http(r53_port, "/_world/answers"):
+            committed.setdefault(e["name"].rstrip(".").split(".")[0], e["time"])
+        lags = sorted(first_status[k] - t for k, t in committed.items() if k in first_status)
         # Let the last changes settle and the first resync after creation begin, then observe.
         time.sleep(min(a.resync, 5))
         http(r53_port, "/_world/counters/reset", {})
@@ -214,6 +248,11 @@ spec:
         print(f"records                         {n}")
         print(f"emulated quota                  {a.quota or 'none'} req/s; operator budget {a.operator_rate} req/s")
         print(f"time to all Ready               {ready_at:.1f} s" if ready_at else "time to all Ready               TIMEOUT")
+        if lags:
+            def pct(q):
+                return lags[min(len(lags) - 1, int(q * len(lags)))]
+            print(f"records written → first status  p50 {pct(0.5):.1f} s, p95 {pct(0.95):.1f} s, max {lags[-1]:.1f} s "
+                  f"({len(lags)} objects; a watch sees the status, the double's commit time of the records)")
         print(f"Route 53 requests to Ready      {total} ({total / n:.2f} per record)")
         for k in sorted(reqs):
             print(f"  {k:<30}{reqs[k]:>6}  ({reqs[k] / n:.2f}/record)")
@@ -266,14 +305,15 @@ spec:
                 obs = client.get_health_check_status(HealthCheckId=ids[0])["HealthCheckObservations"]
                 if obs and all(not o["StatusReport"]["Status"].startswith("Success") for o in obs):
                     r53_flip = time.monotonic() - t_kill
-            items = json.loads(kubectl(kubeconfig, "get", "frec", "-o", "json"))["items"]
-            if all((o.get("status") or {}).get("activeRole") == "Secondary" for o in items):
+            if sum(1 for _, role in list(latest.values()) if role == "Secondary") == a.records:
                 status_flip = time.monotonic() - t_kill
             time.sleep(0.5)
-        print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died")
+        print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died "
+              f"(health poll {a.health_poll:g} s)")
         after = http(r53_port, "/_world/counters")["requests"]
         print(f"health reads after all Ready   GetMetricData {after.get('GetMetricData', 0)}, GetHealthCheckStatus {after.get('GetHealthCheckStatus', 0)} (bench's own probe included)")
     finally:
+        stopping.append(True)
         for p in reversed(procs):
             p.kill()
             p.wait()

@@ -225,6 +225,14 @@ pub struct RunArgs {
     #[arg(long, env = "ASSUME_ROLE_EXTERNAL_ID", requires = "assume_role_arn")]
     pub assume_role_external_id: Option<String>,
 
+    /// A YAML or JSON file mapping namespaces to the IAM roles (ARN and external id) their
+    /// FailoverRecords use, each assumed from the installation's credentials, with an optional
+    /// default (see the README, "Cross-account zones"). An object whose namespace has no role
+    /// gets Ready=False, reason RoleNotAllowed, and no Route 53 call. Unset: every object uses the
+    /// installation's credentials. Read and validated at start-up.
+    #[arg(long, env = "NAMESPACE_ROLES", value_name = "FILE")]
+    pub namespace_roles: Option<std::path::PathBuf>,
+
     /// Serve /metrics over HTTPS on --metrics-address instead of on the admin server, to callers
     /// whose bearer token the API server authenticates (TokenReview) and authorizes for `get` on
     /// the non-resource URL /metrics (SubjectAccessReview).

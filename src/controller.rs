@@ -18,6 +18,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, field, info, info_span, warn};
 
+use crate::accounts::{self, Accounts};
 use crate::crd::{FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
 use crate::health::HealthSource;
@@ -96,8 +97,9 @@ struct ObjectMemory {
 pub struct Context<R> {
     /// Kubernetes client.
     pub client: Client,
-    /// Route 53 (and health source).
-    pub route53: Arc<R>,
+    /// The Route 53 stack of each AWS account, picked by the object's namespace
+    /// ([`crate::accounts`]).
+    pub accounts: Accounts<R>,
     /// Event recorder.
     pub recorder: Recorder,
     /// Metrics.
@@ -110,8 +112,18 @@ pub struct Context<R> {
 }
 
 impl<R> Context<R> {
-    /// Build a context.
+    /// Build a context with one account for every object.
     pub fn new(client: Client, route53: Arc<R>, metrics: Arc<Metrics>, settings: Settings) -> Self {
+        Self::with_accounts(client, Accounts::single(route53), metrics, settings)
+    }
+
+    /// Build a context whose objects use the account of their namespace.
+    pub fn with_accounts(
+        client: Client,
+        accounts: Accounts<R>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -119,7 +131,7 @@ impl<R> Context<R> {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            route53,
+            accounts,
             metrics,
             health: Arc::new(Monitor::new(settings.health_poll)),
             settings,
@@ -174,6 +186,7 @@ impl<R> Context<R> {
         if let Some(key) = monitor_key(meta) {
             self.health.forget(&key);
         }
+        self.accounts.checks().forget(uid);
         self.memory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -269,10 +282,22 @@ async fn release_undecodable<R: Route53>(watched: &Watched, ctx: &Context<R>) ->
     let (api, name) = dynamic_api(meta, ctx)?;
     let oref = undecodable_ref(meta, &name);
     let span = info_span!("cleanup", object = %format!("{}/{name}", meta.namespace.as_deref().unwrap_or_default()));
-    let notes = if watched.cleanup.deletes() {
+    let account = ctx.accounts.for_namespace(
+        meta.namespace.as_deref().unwrap_or_default(),
+        watched.cleanup.aws_role_arn.as_deref(),
+    );
+    let notes = if let (true, Err(e)) = (watched.cleanup.deletes(), &account) {
+        no_account_cleanup(
+            e,
+            watched
+                .status
+                .as_ref()
+                .is_some_and(|s| s.hosted_zone_id.is_some()),
+        )?
+    } else if let (true, Ok(account)) = (watched.cleanup.deletes(), &account) {
         let pending = ctx.memory(&uid, |m| m.pending_delete.clone());
         let res = reconcile::cleanup_undecodable(
-            ctx.route53.as_ref(),
+            account.route53.as_ref(),
             &ctx.settings.owner_id,
             &uid,
             meta.generation.unwrap_or(1),
@@ -535,26 +560,31 @@ async fn apply<R: Route53>(
     // Tags are checked until a full reconcile of this generation has succeeded in this process.
     let check_tags = full && ctx.memory(&uid, |m| m.last_full.is_none_or(|(g, _)| g != generation));
     let object_ref = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    // The namespace policy is judged before anything is read for writing or written.
-    let out = match policy_gate(ctx, &obj, &uid, generation).await {
-        Some(denied) => denied,
-        None => {
-            let input = SyncInput {
-                owner: &s.owner_id,
-                uid: &uid,
+    // The account comes first (no Route 53 call without one the namespace may use), then the
+    // namespace policy is judged before anything is read for writing or written.
+    let account = ctx.accounts.for_namespace(
+        &obj.namespace().unwrap_or_default(),
+        obj.spec.aws_role_arn.as_deref(),
+    );
+    let (out, account_key) = match account {
+        Err(e) => (
+            policy::refused(generation, accounts::ROLE_NOT_ALLOWED, e),
+            None,
+        ),
+        Ok(account) => {
+            let out = sync_in(
+                ctx,
+                &account.route53,
+                &obj,
+                prev,
+                &uid,
                 generation,
-                object_ref: &object_ref,
-                spec: &obj.spec,
-                status: prev,
                 full,
                 check_tags,
-                health: ctx.health.as_ref(),
-            };
-            if s.observe_only {
-                reconcile::sync_observe(ctx.route53.as_ref(), input).await
-            } else {
-                reconcile::sync(ctx.route53.as_ref(), input).await
-            }
+                &object_ref,
+            )
+            .await;
+            (out, Some(account.key))
         }
     };
     // A transient failure before this generation was ever reported: Reconciling, so that kstatus
@@ -574,14 +604,19 @@ async fn apply<R: Route53>(
     }
     if let Some(observation) = out.observation.as_ref().or(retried.as_ref()) {
         if let (Some(key), None) = (monitor_key(&obj.metadata), &retried) {
-            ctx.health.watch(
-                &key,
-                observation
-                    .endpoints
-                    .iter()
-                    .flatten()
-                    .filter_map(|e| e.1.clone()),
+            let ids: Vec<String> = observation
+                .endpoints
+                .iter()
+                .flatten()
+                .filter_map(|e| e.1.clone())
+                .collect();
+            // The health source reads each check in the account of the object that uses it.
+            ctx.accounts.checks().set(
+                &uid,
+                account_key.as_deref().unwrap_or_default(),
+                ids.clone(),
             );
+            ctx.health.watch(&key, ids);
         }
         let mut observation = observation.clone();
         if let Some(sw) = observation.switch.as_mut() {
@@ -620,10 +655,47 @@ async fn apply<R: Route53>(
     }))
 }
 
+/// One apply in the object's account: the namespace policy's gate, then the sync (or the
+/// observe-only sync).
+#[allow(clippy::too_many_arguments)]
+async fn sync_in<R: Route53>(
+    ctx: &Context<R>,
+    route53: &Arc<R>,
+    obj: &FailoverRecord,
+    prev: Option<&FailoverRecordStatus>,
+    uid: &str,
+    generation: i64,
+    full: bool,
+    check_tags: bool,
+    object_ref: &str,
+) -> reconcile::SyncOutcome {
+    let s = &ctx.settings;
+    if let Some(denied) = policy_gate(ctx, route53.as_ref(), obj, uid, generation).await {
+        return denied;
+    }
+    let input = SyncInput {
+        owner: &s.owner_id,
+        uid,
+        generation,
+        object_ref,
+        spec: &obj.spec,
+        status: prev,
+        full,
+        check_tags,
+        health: ctx.health.as_ref(),
+    };
+    if s.observe_only {
+        reconcile::sync_observe(route53.as_ref(), input).await
+    } else {
+        reconcile::sync(route53.as_ref(), input).await
+    }
+}
+
 /// The namespace policy's verdict ([`policy::gate`]), judged before anything is read for writing
 /// or written in Route 53: `None` when there is no policy or it allows the object.
 async fn policy_gate<R: Route53>(
     ctx: &Context<R>,
+    route53: &R,
     obj: &FailoverRecord,
     uid: &str,
     generation: i64,
@@ -631,16 +703,7 @@ async fn policy_gate<R: Route53>(
     let s = &ctx.settings;
     let p = s.namespace_policy.as_ref()?;
     let ns = obj.namespace().unwrap_or_default();
-    policy::gate(
-        p,
-        ctx.route53.as_ref(),
-        &ns,
-        &obj.spec,
-        &s.owner_id,
-        uid,
-        generation,
-    )
-    .await
+    policy::gate(p, route53, &ns, &obj.spec, &s.owner_id, uid, generation).await
 }
 
 async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Result<Action> {
@@ -659,6 +722,24 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
         )
         .await;
     } else {
+        let account = match ctx.accounts.for_namespace(
+            &obj.namespace().unwrap_or_default(),
+            obj.spec.aws_role_arn.as_deref(),
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                let wrote = obj
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.hosted_zone_id.is_some());
+                for note in &no_account_cleanup(&e, wrote)? {
+                    publish(ctx, &oref, note).await;
+                }
+                ctx.metrics.forget_record(&uid);
+                ctx.forget(&uid, &obj.metadata);
+                return Ok(Action::await_change());
+            }
+        };
         // A DELETE an earlier attempt left propagating (remembered here, and in status so that a
         // restart remembers it too), or a change of the last apply still propagating.
         let pending = ctx.memory(&uid, |m| m.pending_delete.clone()).or_else(|| {
@@ -669,7 +750,7 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
                 .map(|c| c.id.clone())
         });
         let res = reconcile::cleanup(
-            ctx.route53.as_ref(),
+            account.route53.as_ref(),
             &ctx.settings.owner_id,
             &uid,
             obj.metadata.generation.unwrap_or(0),
@@ -700,6 +781,26 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
     ctx.metrics.forget_record(&uid);
     ctx.forget(&uid, &obj.metadata);
     Ok(Action::await_change())
+}
+
+/// The deletion of an object whose namespace has no account it may use: when nothing was ever
+/// written for it (no hosted zone id in status: it was refused from the start), the finalizer is
+/// released with a note; otherwise what it owns is in an account the operator cannot reach now
+/// (the mapping changed), and the error keeps the finalizer until the mapping gives it back.
+fn no_account_cleanup(error: &Error, wrote: bool) -> Result<Vec<Note>> {
+    if wrote {
+        return Err(Error::RoleNotAllowed(format!(
+            "cannot clean up Route 53: {}",
+            error.inner()
+        )));
+    }
+    Ok(vec![Note {
+        warning: false,
+        reason: accounts::ROLE_NOT_ALLOWED,
+        message:
+            "no AWS role for this object: nothing was written to Route 53, nothing to clean up"
+                .into(),
+    }])
 }
 
 /// Server-side apply of the whole status under the operator's field manager.
@@ -795,6 +896,7 @@ async fn announce_transitions<R>(
                 "Conflict" => "Conflict",
                 "ZoneNotFound" => "ZoneNotFound",
                 policy::NOT_ALLOWED => policy::NOT_ALLOWED,
+                accounts::ROLE_NOT_ALLOWED => accounts::ROLE_NOT_ALLOWED,
                 _ => "Route53Error",
             };
             publish(
@@ -1128,6 +1230,19 @@ fn trigger_hash(meta: &ObjectMeta, status: Option<(u64, Option<&str>)>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nsroles_cleanup_without_an_account_releases_only_what_never_wrote() {
+        let e = Error::RoleNotAllowed("namespace x has no AWS role".into());
+        let notes = no_account_cleanup(&e, false).expect("nothing written: released");
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].reason, accounts::ROLE_NOT_ALLOWED);
+        assert!(!notes[0].warning);
+        // Written before the mapping changed: the finalizer stays until the role is back.
+        let err = no_account_cleanup(&e, true).expect_err("kept");
+        assert!(matches!(err, Error::RoleNotAllowed(ref m) if m.contains("namespace x")));
+        assert_eq!(err.retry(), Retry::AwaitChange);
+    }
     use std::collections::BTreeMap;
 
     #[test]

@@ -106,6 +106,7 @@ macro_rules! not_public {
 #[x_kube(
     validation = Rule::new("self.hostedZone == oldSelf.hostedZone").message("hostedZone is immutable: create a new FailoverRecord to move the record to another zone").reason(Reason::FieldValueForbidden),
     validation = Rule::new("self.name == oldSelf.name").message("name is immutable: create a new FailoverRecord for another record name").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("has(self.awsRoleArn) == has(oldSelf.awsRoleArn) && (!has(self.awsRoleArn) || self.awsRoleArn == oldSelf.awsRoleArn)").message("awsRoleArn is immutable: create a new FailoverRecord to move the record to another account").reason(Reason::FieldValueForbidden),
     validation = Rule::new("self.type == oldSelf.type").message("type is immutable: create a new FailoverRecord for another record type").reason(Reason::FieldValueForbidden),
     validation = Rule::new("!has(self.ttl) || !has(self.primary.alias) || !has(self.secondary.alias)").message("ttl cannot be set when both endpoints are aliases (Route 53 uses the alias target's TTL)"),
     validation = Rule::new("has(self.primary.alias) || has(self.primary.healthCheck) || has(self.primary.existingHealthCheckId)").message("a non-alias primary needs a health check (healthCheck or existingHealthCheckId): Route 53 rejects a non-alias PRIMARY without one"),
@@ -175,6 +176,16 @@ pub struct FailoverRecordSpec {
     /// that clashes (a CNAME), or another FailoverRecord's records are never taken over.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+
+    /// The AWS IAM role (ARN) whose account holds the hosted zone, when the operator's namespace-role
+    /// mapping (`--namespace-roles`, chart `operator.namespaceRoles`) lets this namespace use more
+    /// than one. It only picks among the roles the mapping allows for the namespace: any other role
+    /// (or any role at all without a mapping) is refused with `Ready=False`, reason
+    /// `RoleNotAllowed`, and nothing is written to Route 53. Unset: the namespace's first role, or
+    /// the mapping's default. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 20, max = 2048))]
+    pub aws_role_arn: Option<String>,
 
     /// A manual failover switch with hold. Without it Route 53 alone decides which record answers
     /// (the primary's health check or alias target health). With it the operator puts a calculated
@@ -779,7 +790,7 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                     "maxLength": 1024,
                     "minLength": 1,
                     "description": "Why, in CamelCase: Synced, Propagating, InvalidSpec, Conflict, ZoneNotFound, \
-                        HealthCheckNotFound, Route53Error, NotAllowed (Ready, Reconciling, Stalled); Healthy, \
+                        HealthCheckNotFound, Route53Error, NotAllowed, RoleNotAllowed (Ready, Reconciling, Stalled); Healthy, \
                         Unhealthy, NoData, NoHealthCheck, NotObserved (PrimaryHealthy, SecondaryHealthy)."
                 },
                 "status": {
@@ -824,6 +835,7 @@ impl Default for FailoverRecordSpec {
             secondary: Endpoint::default(),
             deletion_policy: DeletionPolicy::Delete,
             adopt: false,
+            aws_role_arn: None,
             failover: None,
         }
     }

@@ -26,6 +26,11 @@ pub enum Error {
     #[error("not allowed by the namespace policy: {0}")]
     NotAllowed(String),
 
+    /// The AWS role the object would use is not one its namespace may use (`--namespace-roles`):
+    /// waits for a spec change (the mapping is read at start-up).
+    #[error("role not allowed: {0}")]
+    RoleNotAllowed(String),
+
     /// Record sets this object does not own occupy the name.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -102,6 +107,7 @@ impl Error {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Conflict(_) => "Conflict",
             Error::NotAllowed(_) => "NotAllowed",
+            Error::RoleNotAllowed(_) => "RoleNotAllowed",
             Error::HealthCheckNotFound(_) => "HealthCheckNotFound",
             Error::ChangePending { .. } => "ChangePending",
             Error::Zone(_) => "Zone",
@@ -116,6 +122,7 @@ impl Error {
         match self.inner() {
             Error::InvalidSpec(_)
             | Error::NotAllowed(_)
+            | Error::RoleNotAllowed(_)
             | Error::MissingField(_)
             | Error::Serialization(_) => Retry::AwaitChange,
             Error::Conflict(_) | Error::Zone(_) | Error::HealthCheckNotFound(_) => Retry::Slow,
@@ -159,6 +166,14 @@ mod tests {
         assert_eq!(Error::Conflict("x".into()).retry(), Retry::Slow);
         assert_eq!(Error::NotAllowed("x".into()).retry(), Retry::AwaitChange);
         assert_eq!(Error::NotAllowed("x".into()).metric_label(), "NotAllowed");
+        assert_eq!(
+            Error::RoleNotAllowed("x".into()).retry(),
+            Retry::AwaitChange
+        );
+        assert_eq!(
+            Error::RoleNotAllowed("x".into()).metric_label(),
+            "RoleNotAllowed"
+        );
         let denied = Error::Route53(Route53Error::new(
             "CreateHealthCheck",
             Route53ErrorKind::AccessDenied,

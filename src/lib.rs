@@ -4,6 +4,7 @@
 //! The reconcile is a pipeline: read Route 53 → plan with pure functions ([`plan`]) → apply → write
 //! status ([`status`]). Route 53 sits behind the narrow [`route53::Route53`] trait.
 
+pub mod accounts;
 pub mod admin;
 pub mod cli;
 pub mod controller;

@@ -1,9 +1,13 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
 use prometheus_client::registry::Registry;
+use route53_failover_operator::accounts::{
+    self, Accounts, CheckAccounts, NamespaceRoles, PerAccount,
+};
 use route53_failover_operator::admin::{self, AdminState};
 use route53_failover_operator::cli::{Cli, Command, HealthSourceKind, PlanArgs, RunArgs};
 use route53_failover_operator::controller::{self, Context, Settings};
@@ -12,7 +16,7 @@ use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
 use route53_failover_operator::leader::{Fence, LeaderElector, LeaseConfig, default_identity};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::policy::NamespacePolicy;
-use route53_failover_operator::route53::aws::AwsRoute53;
+use route53_failover_operator::route53::aws::{self, AwsRoute53};
 use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::readonly::ReadOnly;
@@ -117,6 +121,14 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
             let policy = NamespacePolicy::load(path)?;
             tracing::info!(file = %path.display(), "namespace policy: {}", policy.summary());
             Some(Arc::new(policy))
+        }
+        None => None,
+    };
+    let namespace_roles = match &args.namespace_roles {
+        Some(path) => {
+            let roles = NamespaceRoles::load(path)?;
+            tracing::info!(file = %path.display(), "namespace roles: {}", roles.summary());
+            Some(Arc::new(roles))
         }
         None => None,
     };
@@ -229,24 +241,43 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     if args.observe_only {
         tracing::info!("observe-only mode: Route 53 is read, never written");
     }
-    let role = args.assume_role_arn.as_ref().map(|arn| {
-        route53_failover_operator::route53::aws::AssumeRole {
-            arn: arn.clone(),
-            external_id: args.assume_role_external_id.clone(),
-            session_name: format!("route53-failover-operator-{}", args.owner_id)
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
-                .take(64)
-                .collect(),
-        }
+    let session_name: String = format!("route53-failover-operator-{}", args.owner_id)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
+        .take(64)
+        .collect();
+    let role = args.assume_role_arn.as_ref().map(|arn| aws::AssumeRole {
+        arn: arn.clone(),
+        external_id: args.assume_role_external_id.clone(),
+        session_name: session_name.clone(),
     });
     if let Some(r) = &role {
         tracing::info!(role = %r.arn, external_id = r.external_id.is_some(), "assuming an IAM role for every AWS call");
     }
-    let shared = route53_failover_operator::route53::aws::sdk_config(role.as_ref()).await;
-    let sdk = AwsRoute53::client(&shared);
-    let cloudwatch = CloudWatchHealth::client(&shared);
-    let budget = Arc::new(Budget::new(args.route53_rate, args.route53_burst));
+    let shared = aws::sdk_config(role.as_ref()).await;
+    // One client set per AWS account: the installation's, and each role of the namespace-role
+    // mapping (assumed from the installation's credentials), each with its own Route 53 budget
+    // (the quota is per account).
+    let clients = |config: &aws_config::SdkConfig| AccountClients {
+        sdk: AwsRoute53::client(config),
+        cloudwatch: CloudWatchHealth::client(config),
+        budget: Arc::new(Budget::new(args.route53_rate, args.route53_burst)),
+    };
+    let mut account_clients = BTreeMap::new();
+    account_clients.insert(accounts::INSTALLATION.to_string(), clients(&shared));
+    for r in namespace_roles.iter().flat_map(|m| m.roles()) {
+        tracing::info!(role = %r.arn, external_id = r.external_id.is_some(), "a namespace role: assumed from the installation's credentials");
+        let config = aws::assume(
+            &shared,
+            &aws::AssumeRole {
+                arn: r.arn.clone(),
+                external_id: r.external_id.clone(),
+                session_name: session_name.clone(),
+            },
+        )
+        .await;
+        account_clients.insert(r.arn.clone(), clients(&config));
+    }
     // Terms of leadership: lead while the Lease is held, then go back to campaigning in the same
     // process (the fence has already stopped every write). Only a shutdown signal ends the loop.
     let mut stop = stop_rx.clone();
@@ -257,33 +288,58 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         }
         metrics.leader.set(1);
         admin_state.ready.store(false, Ordering::Release);
-        // Fresh caches each term: another leader may have changed Route 53 in between.
-        let route53 = Arc::new(
+        // Fresh caches each term: another leader may have changed Route 53 in between. Each account
+        // has its own adapter (caches, zone snapshots, budget) and batcher.
+        let mut sources = BTreeMap::new();
+        let mut stacks = BTreeMap::new();
+        for (key, c) in &account_clients {
             // What a resync confirms (zone snapshots, the health check inventory) is at most half a
             // resync interval old, so drift is repaired within one and a half resync intervals.
-            AwsRoute53::with_ttls(
-                sdk.clone(),
-                budget.clone(),
-                metrics.clone(),
-                Duration::from_secs(60),
-                args.resync_interval / 2,
-            )
-            .with_fence(fence.clone()),
-        );
-        // Reconciles write through the batcher (one ChangeResourceRecordSets per zone per window);
-        // the health source reads through the adapter itself.
-        // In observe-only mode every write is refused here, whatever a reconcile does.
-        let writes = Arc::new(ReadOnly::when(
-            args.observe_only,
-            Arc::new(Batched::new(
-                route53.clone(),
-                args.route53_batch_window,
-                metrics.clone(),
-            )),
-        ));
-        let ctx = Arc::new(Context::new(
+            let route53 = Arc::new(
+                AwsRoute53::with_ttls(
+                    c.sdk.clone(),
+                    c.budget.clone(),
+                    metrics.clone(),
+                    Duration::from_secs(60),
+                    args.resync_interval / 2,
+                )
+                .with_change_share(args.change_poll_interval)
+                .with_fence(fence.clone()),
+            );
+            // Reconciles write through the batcher (one ChangeResourceRecordSets per zone per
+            // window); the health source reads through the adapter itself. In observe-only mode
+            // every write is refused here, whatever a reconcile does.
+            let writes = Arc::new(ReadOnly::when(
+                args.observe_only,
+                Arc::new(Batched::new(
+                    route53.clone(),
+                    args.route53_batch_window,
+                    metrics.clone(),
+                )),
+            ));
+            // Each account's checks are read with that account's credentials.
+            let source = match args.health_source {
+                HealthSourceKind::Cloudwatch => Source::CloudWatch(CloudWatchHealth::new(
+                    c.cloudwatch.clone(),
+                    args.health_metric_period,
+                    metrics.clone(),
+                )),
+                HealthSourceKind::Route53 => Source::Route53(route53),
+            };
+            sources.insert(key.clone(), source);
+            stacks.insert(key.clone(), writes);
+        }
+        let checks = Arc::new(CheckAccounts::default());
+        let installation = stacks
+            .remove(accounts::INSTALLATION)
+            .ok_or("no installation account")?;
+        let accounts = match &namespace_roles {
+            Some(m) => Accounts::new(installation, m.clone(), stacks, checks.clone())?,
+            None => Accounts::single(installation),
+        };
+        let ctx = Arc::new(Context::with_accounts(
             client.clone(),
-            writes,
+            accounts,
             metrics.clone(),
             settings.clone(),
         ));
@@ -301,14 +357,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
                 }
             }
         };
-        let health = match args.health_source {
-            HealthSourceKind::Cloudwatch => Source::CloudWatch(CloudWatchHealth::new(
-                cloudwatch.clone(),
-                args.health_metric_period,
-                metrics.clone(),
-            )),
-            HealthSourceKind::Route53 => Source::Route53(route53.clone()),
-        };
+        let health = PerAccount::new(sources, checks);
         controller::run(
             ctx,
             Arc::new(health),
@@ -340,6 +389,13 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         m.await??;
     }
     Ok(())
+}
+
+/// The AWS clients of one account, kept across terms of leadership.
+struct AccountClients {
+    sdk: aws_sdk_route53::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    budget: Arc<Budget>,
 }
 
 async fn shutdown_signal() {

@@ -327,7 +327,7 @@ pub async fn gate<R: Route53>(
 
 /// `Ready=False` with `reason`; no hosted zone id (status keeps the one it had, so a later delete
 /// still finds what the object owns).
-fn refused(generation: i64, reason: &'static str, error: Error) -> SyncOutcome {
+pub(crate) fn refused(generation: i64, reason: &'static str, error: Error) -> SyncOutcome {
     SyncOutcome {
         observation: Some(Observation {
             generation: Some(generation),
@@ -466,7 +466,7 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 }
 
 /// A Kubernetes namespace name (RFC 1123 label).
-fn valid_namespace(ns: &str) -> bool {
+pub(crate) fn valid_namespace(ns: &str) -> bool {
     !ns.is_empty()
         && ns.len() <= 63
         && !ns.starts_with('-')

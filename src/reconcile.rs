@@ -899,18 +899,19 @@ async fn survey_once<R: Route53>(
     if let RecordPlan::Conflict(msg) = plan::plan_records(desired, &[None, None], &observed) {
         return Err(Error::Conflict(msg));
     }
-    // A health check managed elsewhere must exist before a record is pointed at it.
-    for role in Role::ALL {
-        if let DesiredHealth::Existing(id) = &desired.endpoint(role).health {
-            check_existing(r53, role, id).await?;
-        }
-    }
+    // The inventory first: it also answers whether a check managed elsewhere exists.
     let prefix = naming::caller_reference_object_prefix(input.uid);
     let listed = if fresh {
         r53.list_health_checks_fresh(&prefix).await?
     } else {
         r53.list_health_checks(&prefix).await?
     };
+    // A health check managed elsewhere must exist before a record is pointed at it.
+    for role in Role::ALL {
+        if let DesiredHealth::Existing(id) = &desired.endpoint(role).health {
+            check_existing(r53, role, id).await?;
+        }
+    }
     let mut owned = owned_checks(input, &listed);
     let mut gates = gates_of(input, &listed);
     if input.full {
@@ -1477,7 +1478,7 @@ async fn check_existing<R: Route53>(r53: &R, role: Role, id: &str) -> Result<(),
             role.short()
         )));
     }
-    match r53.get_health_check(id).await? {
+    match r53.get_health_check_cached(id).await? {
         Some(_) => Ok(()),
         None => Err(Error::HealthCheckNotFound(format!(
             "existingHealthCheckId {id} of the {} endpoint does not exist in Route 53; nothing was written",

@@ -41,6 +41,8 @@ pub struct CleanupHints {
     pub zone_name: Option<String>,
     /// `spec.deletionPolicy`: `None` when absent (the default, Delete), the raw value otherwise.
     pub deletion_policy: Option<String>,
+    /// `spec.awsRoleArn`: the account the object's Route 53 resources are in.
+    pub aws_role_arn: Option<String>,
 }
 
 impl CleanupHints {
@@ -51,6 +53,7 @@ impl CleanupHints {
             zone_id: s(status, "/hostedZoneId").or_else(|| s(spec, "/hostedZone/id")),
             zone_name: s(spec, "/hostedZone/name"),
             deletion_policy: s(spec, "/deletionPolicy"),
+            aws_role_arn: s(spec, "/awsRoleArn"),
         }
     }
 
@@ -208,6 +211,7 @@ mod tests {
                 zone_id: None,
                 zone_name: Some("example.test".into()),
                 deletion_policy: Some("Retain".into()),
+                aws_role_arn: None,
             }
         );
         assert!(!w.cleanup.deletes());

@@ -222,6 +222,19 @@ fn zone_name_and_type_are_immutable() {
         let err = cel(&new, Some(&old)).expect_err(field);
         assert!(err.contains("immutable"), "{field}: {err}");
     }
+    // The account (spec.awsRoleArn) cannot be set, changed or removed after creation.
+    let role = |arn: &str| {
+        let mut v = old.clone();
+        v["awsRoleArn"] = json!(arn);
+        v
+    };
+    let a = role("arn:aws:iam::111111111111:role/a");
+    let b = role("arn:aws:iam::111111111111:role/b");
+    for (from, to) in [(&old, &a), (&a, &b), (&a, &old)] {
+        let err = cel(to, Some(from)).expect_err("awsRoleArn");
+        assert!(err.contains("awsRoleArn is immutable"), "{err}");
+    }
+    cel(&a, Some(&a)).expect("the same role");
     // Everything else may change.
     let mut new = old.clone();
     new["ttl"] = json!(30);

@@ -544,6 +544,106 @@ fn namespace_policy_is_a_configmap_mounted_read_only_and_passed_with_the_flag() 
     );
 }
 
+const NAMESPACE_ROLES: &str = r#"operator.namespaceRoles={"namespaces": {"team-a": {"arn": "arn:aws:iam::111111111111:role/route53-failover-team-a", "externalId": "team-a"}, "team-b": [{"arn": "arn:aws:iam::222222222222:role/route53-failover-team-b"}, "installation"]}, "default": "deny"}"#;
+
+#[test]
+fn namespace_roles_are_a_configmap_mounted_read_only_and_passed_with_the_flag() {
+    let objs = docs(
+        &helm_template(&[
+            "--set-json",
+            NAMESPACE_ROLES,
+            "--set-json",
+            NAMESPACE_POLICY,
+        ])
+        .expect("helm template"),
+    );
+    let cm = find(&objs, "ConfigMap", &format!("{FULLNAME}-namespace-roles"));
+    let file = cm["data"]["namespace-roles.yaml"]
+        .as_str()
+        .expect("roles file");
+    let roles = route53_failover_operator::accounts::NamespaceRoles::parse(file)
+        .unwrap_or_else(|e| panic!("the rendered mapping is refused by the operator: {e}\n{file}"));
+    assert_eq!(
+        roles.summary(),
+        "2 namespace(s), 2 role(s), default: deny",
+        "{file}"
+    );
+    assert_eq!(
+        roles.choose("team-a", None).map(|t| t.key().to_string()),
+        Ok("arn:aws:iam::111111111111:role/route53-failover-team-a".to_string())
+    );
+    let dep = find(&objs, "Deployment", FULLNAME);
+    let pod = &dep["spec"]["template"]["spec"];
+    let args = args_of(dep);
+    let at = args
+        .iter()
+        .position(|a| a == "--namespace-roles")
+        .expect("--namespace-roles");
+    assert_eq!(
+        args[at + 1],
+        "/etc/route53-failover-operator-roles/namespace-roles.yaml"
+    );
+    // Next to the namespace policy, each in its own read-only mount.
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"],
+        json!([
+            {"name": "namespace-policy", "mountPath": "/etc/route53-failover-operator", "readOnly": true},
+            {"name": "namespace-roles", "mountPath": "/etc/route53-failover-operator-roles", "readOnly": true}
+        ])
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([
+            {"name": "namespace-policy", "configMap": {"name": format!("{FULLNAME}-namespace-policy")}},
+            {"name": "namespace-roles", "configMap": {"name": format!("{FULLNAME}-namespace-roles")}}
+        ])
+    );
+    // Read at start-up: a changed mapping rolls the pods.
+    let checksum = |objs: &[Value]| {
+        find(objs, "Deployment", FULLNAME)["spec"]["template"]["metadata"]["annotations"]
+            ["checksum/namespace-roles"]
+            .clone()
+    };
+    assert!(checksum(&objs).is_string());
+    let other = docs(
+        &helm_template(&[
+            "--set-json",
+            NAMESPACE_ROLES,
+            "--set",
+            "operator.namespaceRoles.default=installation",
+        ])
+        .expect("helm template"),
+    );
+    assert_ne!(checksum(&objs), checksum(&other));
+    {
+        use clap::Parser;
+        let mut argv = vec!["route53-failover-operator".to_string()];
+        argv.extend(
+            args.iter()
+                .map(|a| a.replace("$(POD_NAMESPACE)", NAMESPACE)),
+        );
+        let cli = route53_failover_operator::cli::Cli::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("chart args rejected by the CLI: {e}"));
+        let route53_failover_operator::cli::Command::Run(run) = cli.command else {
+            panic!("not run");
+        };
+        assert!(run.namespace_roles.is_some());
+    }
+    // The schema refuses what the operator would refuse at start-up.
+    for bad in [
+        r#"operator.namespaceRoles={"namespaces": {"a": {"arn": "not-an-arn"}}}"#,
+        r#"operator.namespaceRoles={"namespaces": {"a": []}}"#,
+        r#"operator.namespaceRoles={"namespaces": {"a": {"arn": "arn:aws:iam::111111111111:role/x", "extra": 1}}}"#,
+        r#"operator.namespaceRoles={"default": "allow"}"#,
+    ] {
+        assert!(helm_template(&["--set-json", bad]).is_err(), "{bad}");
+    }
+    let plain = docs(&helm_template(&[]).expect("helm template"));
+    assert!(
+        !args_of(find(&plain, "Deployment", FULLNAME)).contains(&"--namespace-roles".to_string())
+    );
+}
+
 /// Rules as (apiGroup, resource, verbs, resourceNames) tuples, sorted.
 fn rules(role: &Value) -> Vec<(String, String, Vec<String>, Vec<String>)> {
     let strings = |v: &Value| -> Vec<String> {
@@ -1103,6 +1203,22 @@ fn iam_policies_are_least_privilege_json() {
             .is_some_and(|p| p.contains(":role/"))
     );
     assert!(st["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+    // Per namespace: a team's role trusts the installation's identity, with the namespace's
+    // external id, for the operator's own session names.
+    let ns_role = json_file("deploy/iam/namespace-role-trust-policy.json");
+    let st = &ns_role["Statement"][0];
+    assert_eq!(st["Action"], "sts:AssumeRole");
+    assert!(
+        st["Principal"]["AWS"]
+            .as_str()
+            .is_some_and(|p| p.contains(":role/"))
+    );
+    assert!(st["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+    assert_eq!(
+        st["Condition"]["StringLike"]["sts:RoleSessionName"],
+        "route53-failover-operator-*"
+    );
+    assert!(read("deploy/iam/README.md").contains("namespace-role-trust-policy.json"));
     // The README explains every statement.
     let readme = read("deploy/iam/README.md");
     for st in stmts {

@@ -321,6 +321,67 @@ async fn health_check_inventory_is_listed_once_and_kept_in_step() {
     assert_eq!(err.code, "HealthCheckVersionMismatch");
 }
 
+/// `existingHealthCheckId`: a check made elsewhere that many records share is found in the inventory
+/// that the objects' own listings keep, not read with one GetHealthCheck per reconcile; a check the
+/// inventory does not list (made since, or never) is still asked of Route 53.
+#[tokio::test]
+async fn an_existing_check_listed_in_the_inventory_is_not_read_again() {
+    let w = R53World::start();
+    let (a, _) = adapter(&w, 0.0).await;
+    let shared = a
+        .create_health_check("made-elsewhere", &tcp(5), &[])
+        .await
+        .expect("create");
+    // A listing of our own checks (as every survey makes) fills the inventory of the account.
+    assert!(
+        a.list_health_checks("frec1-uid-x-")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    w.reset_counters();
+    for _ in 0..50 {
+        let hc = a.get_health_check_cached(&shared.id).await.expect("read");
+        assert_eq!(hc.map(|h| h.id), Some(shared.id.clone()));
+    }
+    assert_eq!(w.counter("requests", "GetHealthCheck"), 0);
+    // Not in the inventory: Route 53 answers, absent or present.
+    assert_eq!(
+        a.get_health_check_cached("00000000-0000-0000-0000-000000000000")
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(w.counter("requests", "GetHealthCheck"), 1);
+    let other = w
+        .client()
+        .await
+        .create_health_check()
+        .caller_reference("made-after-the-listing")
+        .health_check_config(
+            aws_sdk_route53::types::HealthCheckConfig::builder()
+                .r#type(aws_sdk_route53::types::HealthCheckType::Tcp)
+                .ip_address(PUBLIC)
+                .port(6)
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("create behind the adapter's back");
+    let id = other
+        .health_check()
+        .map(|h| h.id().to_string())
+        .expect("id");
+    assert!(
+        a.get_health_check_cached(&id)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert_eq!(w.counter("requests", "GetHealthCheck"), 2);
+}
+
 #[tokio::test]
 async fn a_private_health_check_address_is_invalid_input() {
     let w = R53World::start();
@@ -1327,6 +1388,28 @@ async fn polls_of_one_change_are_shared() {
         assert!(a.get_change(&info.id).await.expect("poll").insync);
     }
     assert_eq!(w.counter("requests", "GetChange"), 2, "INSYNC is final");
+    // With the controller's change poll interval as the share window, the objects of one batch
+    // polling it over several seconds still cost one call per interval.
+    w.configure(serde_json::json!({"change_delay": 4.0}));
+    let a = a.with_change_share(Duration::from_secs(3));
+    let info = a
+        .change_record_sets(
+            &zone,
+            "two",
+            &[Change::Create(simple("two.example.test.", "52.94.76.2"))],
+        )
+        .await
+        .expect("create");
+    w.reset_counters();
+    for _ in 0..10 {
+        assert!(!a.get_change(&info.id).await.expect("poll").insync);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        w.counter("requests", "GetChange"),
+        1,
+        "ten polls within the 3 s window, one call"
+    );
 }
 
 /// The SDK makes one attempt per request; `AwsRoute53::call` retries throttled attempts itself, each

@@ -114,27 +114,39 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
     }
 
     /// The next checks to read (at most `limit`): never-read checks first, then those due, oldest
-    /// reading first. Empty with the time the next one is due.
+    /// reading first, then (when at least one is due) those due within the next half interval, so
+    /// checks that started at different times fall into one read per interval instead of one read
+    /// each. Empty with the time the next one is due.
     fn due(&self, limit: usize) -> (Vec<String>, Option<Instant>) {
         let inner = self.lock();
         let now = Instant::now();
+        let horizon = now + self.poll / 2;
         let mut due: Vec<(Option<Instant>, &String)> = Vec::new();
+        let mut early: Vec<(Instant, &String)> = Vec::new();
         let mut next: Option<Instant> = None;
         for (id, e) in &inner.checks {
-            match e.read_at {
-                Some(at) if at + self.poll > now => {
-                    let at = at + self.poll;
+            match e.read_at.map(|at| at + self.poll) {
+                Some(at) if at > now => {
                     next = Some(next.map_or(at, |n| n.min(at)));
+                    if at <= horizon {
+                        early.push((at, id));
+                    }
                 }
                 at => due.push((at, id)),
             }
         }
+        if due.is_empty() {
+            return (Vec::new(), next);
+        }
         // `None` (never read) sorts first.
         due.sort();
+        early.sort();
         let ids: Vec<String> = due
             .into_iter()
+            .map(|(_, id)| id)
+            .chain(early.into_iter().map(|(_, id)| id))
             .take(limit)
-            .map(|(_, id)| id.clone())
+            .cloned()
             .collect();
         (ids, next)
     }
@@ -377,6 +389,35 @@ mod tests {
         assert_eq!(s.calls.load(Ordering::SeqCst), 3, "1,200 checks in 3 calls");
         assert_eq!(seen.lock().unwrap().len(), 1200);
         assert_eq!(m.reading("hc-7"), Some(reading(false)));
+        task.abort();
+    }
+
+    /// Checks that started one by one (objects created over time) are read together once they are
+    /// known: one call per interval for all of them, not one call per check.
+    #[tokio::test(start_paused = true)]
+    async fn checks_started_at_different_times_share_one_read_per_interval() {
+        let m = Arc::new(Monitor::new(Duration::from_secs(30)));
+        let s = Source::new(500);
+        let (task, _) = spawn(&m, &s);
+        for i in 0..30 {
+            let id = format!("hc-{i}");
+            s.set(&id, true);
+            let key: &'static str = format!("o{i}").leak();
+            m.watch(&key, [id]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // Each new check is read at once; then the staggered checks fall into step.
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        let before = s.calls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let calls = s.calls.load(Ordering::SeqCst) - before;
+        assert!(
+            calls <= 11,
+            "{calls} calls in 10 intervals of 30 s for 30 checks (one per check would be 300)"
+        );
+        for i in 0..30 {
+            assert_eq!(m.reading(&format!("hc-{i}")), Some(reading(true)));
+        }
         task.abort();
     }
 

@@ -32,9 +32,12 @@ pub struct AwsRoute53 {
     fence: Option<Arc<Fence>>,
     /// Attempts per call (the SDK's configured `max_attempts`), made by [`AwsRoute53::call`].
     max_attempts: u32,
+    /// How long a PENDING GetChange answer serves other polls of the same change.
+    change_share: Duration,
 }
 
-/// How long a PENDING GetChange answer serves other polls of the same change.
+/// How long a PENDING GetChange answer serves other polls of the same change, unless
+/// [`AwsRoute53::with_change_share`] says otherwise.
 const CHANGE_POLL_SHARE: Duration = Duration::from_secs(1);
 /// Remembered GetChange answers (cleared when full).
 const CHANGE_CACHE_LIMIT: usize = 10_000;
@@ -58,7 +61,7 @@ struct Caches {
     /// TTL of the health check inventory (and of zone snapshots, which keep their own).
     inventory_ttl: Duration,
     snapshots: Mutex<ZoneSnapshots>,
-    /// GetChange answers: INSYNC for good, PENDING for [`CHANGE_POLL_SHARE`].
+    /// GetChange answers: INSYNC for good, PENDING for [`AwsRoute53::with_change_share`].
     changes: Mutex<HashMap<String, (Instant, bool)>>,
     /// Held while a zone is listed, so concurrent reconciles wait for one listing.
     zone_listing: tokio::sync::Mutex<()>,
@@ -139,7 +142,16 @@ impl AwsRoute53 {
                 inventory: tokio::sync::Mutex::new(Inventory::default()),
             }),
             fence: None,
+            change_share: CHANGE_POLL_SHARE,
         }
+    }
+
+    /// How long a PENDING GetChange answer serves the other polls of the same change. The controller
+    /// sets its change poll interval: every object of a batched change polls it that often anyway,
+    /// so Route 53 is asked about each change at most once per interval, not once per object.
+    pub fn with_change_share(mut self, share: Duration) -> Self {
+        self.change_share = share;
+        self
     }
 
     /// Refuse every write unless `fence` is valid at the moment the request would be sent: a leader
@@ -298,17 +310,25 @@ pub struct AssumeRole {
 /// refreshed before they expire. Every client (Route 53, CloudWatch) is built from it.
 pub async fn sdk_config(role: Option<&AssumeRole>) -> aws_config::SdkConfig {
     let base = sdk_config_from_env().await;
-    let Some(role) = role else {
-        return base;
-    };
+    match role {
+        Some(role) => assume(&base, role).await,
+        None => base,
+    }
+}
+
+/// `base` with the credentials of `role`, assumed (STS `AssumeRole`, with its external id) with
+/// `base`'s own credentials and refreshed before they expire: the installation's role for
+/// [`sdk_config`], or a namespace's role ([`crate::accounts`]) assumed from the installation's.
+pub async fn assume(base: &aws_config::SdkConfig, role: &AssumeRole) -> aws_config::SdkConfig {
     let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.arn.clone())
         .session_name(role.session_name.clone())
-        .configure(&base);
+        .configure(base);
     if let Some(id) = &role.external_id {
         builder = builder.external_id(id.clone());
     }
     let provider = builder.build().await;
-    base.into_builder()
+    base.clone()
+        .into_builder()
         .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(
             provider,
         ))
@@ -1064,7 +1084,7 @@ impl Route53 for AwsRoute53 {
 
     async fn get_change(&self, id: &str) -> R53Result<ChangeInfo> {
         // A batched change is polled by every object in it: INSYNC is final and is remembered; a
-        // PENDING answer serves the other objects' polls for a second.
+        // PENDING answer serves the other objects' polls for `change_share`.
         let known = lock(&self.cache.changes).get(id).copied();
         match known {
             Some((_, true)) => {
@@ -1073,7 +1093,7 @@ impl Route53 for AwsRoute53 {
                     insync: true,
                 });
             }
-            Some((at, false)) if at.elapsed() < CHANGE_POLL_SHARE => {
+            Some((at, false)) if at.elapsed() < self.change_share => {
                 return Ok(ChangeInfo {
                     id: id.to_string(),
                     insync: false,
@@ -1155,6 +1175,19 @@ impl Route53 for AwsRoute53 {
             Err(e) if e.kind == Route53ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn get_health_check_cached(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        {
+            let inv = self.cache.inventory.lock().await;
+            let fresh = inv
+                .fetched
+                .is_some_and(|at| at.elapsed() < self.cache.inventory_ttl);
+            if let Some(hc) = inv.checks.get(id).filter(|_| fresh) {
+                return Ok(Some(hc.clone()));
+            }
+        }
+        self.get_health_check(id).await
     }
 
     async fn create_health_check(

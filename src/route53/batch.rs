@@ -447,6 +447,10 @@ impl<R: Route53> Route53 for Batched<R> {
         self.shared.inner.get_health_check(id).await
     }
 
+    async fn get_health_check_cached(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        self.shared.inner.get_health_check_cached(id).await
+    }
+
     async fn create_health_check(
         &self,
         caller_reference: &str,

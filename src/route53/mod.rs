@@ -360,6 +360,19 @@ pub trait Route53: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = R53Result<Option<HealthCheck>>> + Send;
 
+    /// A health check that a recent inventory (the one [`Route53::list_health_checks`] keeps, at most
+    /// the adapter's TTL old and kept in step with our own writes) lists, else GetHealthCheck. Only
+    /// to learn that a check made elsewhere (`existingHealthCheckId`) exists before a record is
+    /// pointed at it: a check deleted since the listing is reported by the health reads, and Route 53
+    /// refuses a record that names a check it does not have. Adapters without an inventory call
+    /// GetHealthCheck.
+    fn get_health_check_cached(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = R53Result<Option<HealthCheck>>> + Send {
+        self.get_health_check(id)
+    }
+
     /// CreateHealthCheck (idempotent on `caller_reference`), then tag it.
     fn create_health_check(
         &self,

@@ -120,6 +120,10 @@ impl<R: Route53> Route53 for ReadOnly<R> {
         self.inner.get_health_check(id).await
     }
 
+    async fn get_health_check_cached(&self, id: &str) -> R53Result<Option<HealthCheck>> {
+        self.inner.get_health_check_cached(id).await
+    }
+
     async fn create_health_check(
         &self,
         caller_reference: &str,

@@ -138,12 +138,36 @@ _REQUEST_LOG_MAX = 20000
 _AKID = re.compile(r"Credential=([^/,\s]+)/")
 
 
-def _log_request(op, environ, service="route53"):
+def _log_request(op, environ, service="route53", extra=None):
     m = _AKID.search(environ.get("HTTP_AUTHORIZATION", ""))
     with _LOCK:
         REQUEST_LOG.append({"time": time.time(), "operation": op, "access_key": m.group(1) if m else "",
-                            "service": service})
+                            "service": service, **(extra or {})})
         del REQUEST_LOG[:-_REQUEST_LOG_MAX]
+
+
+_ISSUED_KEY = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
+
+
+def _sts(app, environ, start_response):
+    """An STS request through moto. AssumeRole is logged with what it asked for and what it got:
+    `role_arn`, `external_id` (null when none was passed) and `issued_key`, the access key id of
+    the credentials moto returned, so a test can tell which role signed a later request."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    form = parse_qs(raw.decode("utf-8", "replace"))
+    action = (form.get("Action") or ["Unknown"])[0]
+    with STATE_LOCK:
+        body = list(app(environ, start_response))
+    extra = {"action": action}
+    if action == "AssumeRole":
+        issued = _ISSUED_KEY.search(b"".join(body))
+        extra.update({"role_arn": (form.get("RoleArn") or [None])[0],
+                      "external_id": (form.get("ExternalId") or [None])[0],
+                      "issued_key": issued.group(1).decode() if issued else None})
+    _log_request("STS", environ, "sts", extra)
+    return body
 
 
 def _count(kind, op):
@@ -247,9 +271,7 @@ class Middleware:
             return self.cloudwatch(cw[0], cw[1], environ, start_response)
         if "/sts/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
             # STS (AssumeRole for --assume-role-arn): logged, never counted against Route 53's quota.
-            _log_request("STS", environ, "sts")
-            with STATE_LOCK:
-                return list(self.app(environ, start_response))
+            return _sts(self.app, environ, start_response)
         op = operation_name(method, path)
         _count("requests", op)
         _log_request(op, environ)
@@ -314,7 +336,8 @@ class Middleware:
                     v.clear()
             return _json(start_response, {"ok": True})
         if path == "/_world/requests" and method == "GET":
-            # [{"time": unix seconds, "operation": "ChangeResourceRecordSets", "access_key": "AKID"}, ...]
+            # [{"time": unix seconds, "operation": "ChangeResourceRecordSets", "access_key": "AKID"}, ...];
+            # STS requests add "action" and, for AssumeRole, "role_arn", "external_id", "issued_key".
             with _LOCK:
                 return _json(start_response, list(REQUEST_LOG))
         if path == "/_world/requests/reset" and method == "POST":
