@@ -28,6 +28,61 @@ pub enum Command {
     /// 53 only (the standard AWS environment, as `run`). Exit status: 0 no changes, 2 changes, 1 an
     /// error or a conflict (like `terraform plan -detailed-exitcode`).
     Plan(PlanArgs),
+    /// Flip the manual failover switch of a FailoverRecord (`spec.failover.mode`), from the
+    /// kubeconfig's context: one merge patch, which the operator turns into one UpdateHealthCheck.
+    Switch(SwitchArgs),
+    /// Acknowledge a held failover (`spec.failover.failback: Manual`): sets
+    /// `spec.failover.acknowledge` to a new value, so traffic returns to a healthy primary.
+    Ack(AckArgs),
+}
+
+/// Flags of `switch`.
+#[derive(Parser, Debug, Clone)]
+pub struct SwitchArgs {
+    /// The FailoverRecord's name.
+    pub record: String,
+    /// The mode to set.
+    #[arg(long = "to", value_enum)]
+    pub to: SwitchTo,
+    /// Namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Who flips it, recorded in the `route53.failover.io/switched-by` annotation and shown in
+    /// `status.failover.setBy` (default: `$USER`).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+/// Flags of `ack`.
+#[derive(Parser, Debug, Clone)]
+pub struct AckArgs {
+    /// The FailoverRecord's name.
+    pub record: String,
+    /// Namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+/// `switch --to`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchTo {
+    /// Force the primary.
+    Primary,
+    /// Force the secondary.
+    Secondary,
+    /// Let Route 53 decide by health.
+    Automatic,
+}
+
+impl SwitchTo {
+    /// The `spec.failover.mode` value.
+    pub fn mode(self) -> crate::crd::SwitchMode {
+        match self {
+            SwitchTo::Primary => crate::crd::SwitchMode::Primary,
+            SwitchTo::Secondary => crate::crd::SwitchMode::Secondary,
+            SwitchTo::Automatic => crate::crd::SwitchMode::Automatic,
+        }
+    }
 }
 
 /// Flags of `plan`.

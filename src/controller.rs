@@ -673,7 +673,14 @@ async fn apply<R: Route53>(
             );
             ctx.health.watch(&key, ids);
         }
-        let next = next_status(prev, observation, Timestamp::now(), s.slow_retry);
+        let mut observation = observation.clone();
+        if let Some(sw) = observation.switch.as_mut() {
+            if let Some((by, at)) = crate::switch::who_set_mode(&obj.metadata) {
+                sw.set_by = Some(by);
+                sw.set_at = at;
+            }
+        }
+        let next = next_status(prev, &observation, Timestamp::now(), s.slow_retry);
         announce_transitions(ctx, &oref, prev, &next, announce).await;
         ctx.metrics
             .set_record_state(&uid, &object_labels(&obj), record_state(&next));
@@ -867,6 +874,7 @@ fn target_refused(generation: i64, e: crate::targets::TargetError) -> reconcile:
             endpoints: [None, None],
             change: None,
             unobservable: [false, false],
+            switch: None,
         }),
         result: Err(error),
         notes: Vec::new(),

@@ -186,6 +186,72 @@ pub struct FailoverRecordSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 20, max = 2048))]
     pub aws_role_arn: Option<String>,
+
+    /// A manual failover switch with hold. Without it Route 53 alone decides which record answers
+    /// (the primary's health check or alias target health). With it the operator puts a calculated
+    /// health check of its own (the "gate": one extra CreateHealthCheck per object, only for
+    /// objects that set this) in front of the primary, whose threshold it sets: `mode` forces
+    /// either record or leaves Route 53 to decide, and `failback: Manual` keeps traffic on the
+    /// secondary after a failover until acknowledged. A flip is one UpdateHealthCheck call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverSwitch>,
+}
+
+/// The manual failover switch (`spec.failover`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverSwitch {
+    /// `Automatic` (default): Route 53 answers with the primary while it is healthy. `Primary`:
+    /// the primary answers even while its health check fails (for an alias primary with
+    /// `evaluateTargetHealth`, Route 53 still requires the alias target to be healthy).
+    /// `Secondary`: the secondary answers whatever the primary's health (while the secondary is
+    /// healthy: when both are unhealthy Route 53 answers with the primary).
+    #[serde(default)]
+    pub mode: SwitchMode,
+
+    /// What happens when the primary recovers after Route 53 failed over in `Automatic` mode:
+    /// `Automatic` (default): traffic returns to the primary. `Manual`: the operator holds traffic
+    /// on the secondary (the gate is forced unhealthy) until `acknowledge` changes.
+    #[serde(default)]
+    pub failback: Failback,
+
+    /// Any new value (e.g. a timestamp) acknowledges a held failover: traffic returns to the
+    /// primary if it is healthy. `route53-failover-operator ack` sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub acknowledge: Option<String>,
+}
+
+/// Which record the switch makes Route 53 answer with.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SwitchMode {
+    /// Route 53 decides by health (with `failback: Manual`, a failover is held).
+    #[default]
+    Automatic,
+    /// Force the primary.
+    Primary,
+    /// Force the secondary.
+    Secondary,
+}
+
+/// Failback policy after a failover in `Automatic` mode.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Failback {
+    /// Return to the primary as soon as it is healthy.
+    #[default]
+    Automatic,
+    /// Stay on the secondary until acknowledged.
+    Manual,
+}
+
+impl std::fmt::Display for SwitchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SwitchMode::Automatic => "Automatic",
+            SwitchMode::Primary => "Primary",
+            SwitchMode::Secondary => "Secondary",
+        })
+    }
 }
 
 /// Which hosted zone holds the record: exactly one of `id` and `name`.
@@ -835,6 +901,50 @@ pub struct FailoverRecordStatus {
     /// When the active role last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover_time: Option<Time>,
+
+    /// The manual switch as Route 53 has it (only with `spec.failover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<SwitchStatus>,
+}
+
+/// The state of the manual switch.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchStatus {
+    /// The mode in force in Route 53.
+    pub mode: SwitchMode,
+    /// Who set the mode: the field manager that last wrote `spec.failover.mode` (with the user
+    /// named by the `route53.failover.io/switched-by` annotation when the `switch` subcommand set
+    /// it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
+    /// When the mode was set (the time of that field manager's write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_at: Option<Time>,
+    /// What the gate does now: `RouteByHealth`, `ForcePrimary`, `ForceSecondary` or `Held`
+    /// (forced to the secondary after a failover, until acknowledged).
+    pub gate_state: String,
+    /// What the gate makes Route 53 do, in words (e.g. that a forced primary is unhealthy).
+    #[serde(default)]
+    pub message: String,
+    /// The calculated health check (the gate) the PRIMARY record carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_health_check_id: Option<String>,
+    /// The gate's HealthThreshold in Route 53 (0: always healthy; above its child count: always
+    /// unhealthy).
+    #[serde(default)]
+    pub health_threshold: i32,
+    /// Since when a failover is held (`failback: Manual`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<Time>,
+    /// The `spec.failover.acknowledge` value in force when the hold began: a different value
+    /// releases it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_acknowledge: Option<String>,
+    /// A digest of the record pair as `change` left it: a new generation whose records are the
+    /// same (only the switch changed) needs no record write, so a flip stays one call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_digest: Option<String>,
 }
 
 impl FailoverRecordStatus {
@@ -957,6 +1067,7 @@ impl Default for FailoverRecordSpec {
             deletion_policy: DeletionPolicy::Delete,
             adopt: false,
             aws_role_arn: None,
+            failover: None,
         }
     }
 }

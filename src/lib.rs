@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod route53;
 pub mod secure_metrics;
 pub mod status;
+pub mod switch;
 pub mod target_watch;
 pub mod targets;
 pub mod telemetry;

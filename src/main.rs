@@ -32,6 +32,36 @@ async fn main() -> std::process::ExitCode {
             .map_err(|e| e.to_string().into()),
         Command::Run(args) => run(*args).await,
         Command::Plan(args) => return std::process::ExitCode::from(plan(args).await),
+        Command::Switch(a) => {
+            let by =
+                a.by.clone()
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "unknown".into());
+            let patch = route53_failover_operator::switch::switch_patch(a.to.mode(), &by);
+            route53_failover_operator::switch::patch_record(&a.record, a.namespace.as_deref(), &patch)
+                .await
+                .map(|ns| {
+                    println!(
+                        "failoverrecord {ns}/{} switched to {} by {by}: the operator sets the gate in one UpdateHealthCheck (see status.failover)",
+                        a.record,
+                        a.to.mode()
+                    )
+                })
+                .map_err(|e| e.to_string().into())
+        }
+        Command::Ack(a) => {
+            let patch =
+                route53_failover_operator::switch::ack_patch(k8s_openapi::jiff::Timestamp::now());
+            route53_failover_operator::switch::patch_record(&a.record, a.namespace.as_deref(), &patch)
+                .await
+                .map(|ns| {
+                    println!(
+                        "failoverrecord {ns}/{} acknowledged: a held failover is released once the primary is healthy",
+                        a.record
+                    )
+                })
+                .map_err(|e| e.to_string().into())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

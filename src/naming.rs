@@ -77,6 +77,25 @@ pub fn caller_reference_role_prefix(owner: &str, uid: &str, role: Role) -> Strin
     )
 }
 
+/// The CallerReference prefix of this installation's switch gate of one object (the calculated
+/// check of `spec.failover`): `frec1-<uid>-<owner8>-g-`. Listed with the object's other checks;
+/// [`owned_role`] gives it no role, so the endpoint-check plan never touches it.
+pub fn gate_reference_prefix(owner: &str, uid: &str) -> String {
+    format!("{}g-", caller_reference_owner_prefix(owner, uid))
+}
+
+/// The `attempt`-th CallerReference of the switch gate created at `generation` (deterministic, as
+/// [`caller_reference_attempt`]; a gate removed and added again gets a new one).
+pub fn gate_caller_reference(owner: &str, uid: &str, generation: i64, attempt: u32) -> String {
+    let digest = reference_digest(owner, "CALCULATED|gate", generation, attempt);
+    format!("{}{}", gate_reference_prefix(owner, uid), hex(&digest, 5))
+}
+
+/// Whether a CallerReference is this installation's gate of this object.
+pub fn is_gate_reference(owner: &str, uid: &str, reference: &str) -> bool {
+    reference.starts_with(&gate_reference_prefix(owner, uid))
+}
+
 /// CallerReference of a new health check (at most 64 characters, as Route 53 requires).
 pub fn caller_reference(
     owner: &str,

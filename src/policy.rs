@@ -336,6 +336,7 @@ pub(crate) fn refused(generation: i64, reason: &'static str, error: Error) -> Sy
             endpoints: [None, None],
             change: None,
             unobservable: [false, false],
+            switch: None,
         }),
         result: Err(error),
         notes: Vec::new(),

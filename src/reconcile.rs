@@ -7,6 +7,7 @@
 use crate::crd::{FailoverRecordSpec, FailoverRecordStatus, Role};
 use std::time::Duration;
 
+use crate::crd::Health;
 use crate::desired::{Desired, DesiredHealth, Target, ZoneRef, in_zone};
 use crate::error::Error;
 use crate::health::{EndpointHealth, HealthView, Reading};
@@ -16,6 +17,7 @@ use crate::route53::{
     Change, ChangeInfo, HealthCheck, HealthCheckConfig, RecordSet, Route53, Route53ErrorKind, fqdn,
 };
 use crate::status::{Observation, Readiness};
+use crate::switch::{self, GateAction};
 
 /// What a reconcile needs besides Route 53.
 #[derive(Clone)]
@@ -113,6 +115,7 @@ fn failed(
             endpoints: [None, None],
             change: None,
             unobservable: [false, false],
+            switch: None,
         }),
         result: Err(error),
         notes: Vec::new(),
@@ -140,7 +143,7 @@ pub async fn preview<R: Route53>(r53: &R, input: &SyncInput<'_>) -> Result<Previ
         .map_err(|errs| Error::InvalidSpec(errs.join("; ")))?;
     let zone_id = resolve_zone(r53, &desired).await?;
     let survey = survey(r53, input, &desired, &zone_id, true).await?;
-    preview_of(&desired, zone_id, survey)
+    preview_of(input, &desired, zone_id, survey)
 }
 
 /// Stands for the id of a health check a reconcile would create, in a [`Preview`].
@@ -169,6 +172,8 @@ pub struct Preview {
     /// Owned health checks no longer used, deleted once no record carries them and the record
     /// change is INSYNC.
     pub deletes: Vec<String>,
+    /// The failover switch's gate: what would be created, updated or deleted, one line each.
+    pub gate: Vec<String>,
 }
 
 impl Preview {
@@ -178,6 +183,7 @@ impl Preview {
             && self.tag_repairs.is_empty()
             && self.records.is_empty()
             && self.deletes.is_empty()
+            && self.gate.is_empty()
     }
 
     /// One line per change, in the order a reconcile makes them: `+ CREATE`, `~ UPDATE`, `~ TAG`,
@@ -209,6 +215,7 @@ impl Preview {
                 }
             }
         }
+        out.extend(self.gate.iter().cloned());
         for t in &self.tag_repairs {
             let keys: Vec<&str> = t.missing.iter().map(|(k, _)| k.as_str()).collect();
             out.push(format!(
@@ -394,12 +401,49 @@ fn describe_record_target(rs: &RecordSet) -> String {
 
 /// The preview of a survey: the record batch with the health check ids the plan gives (a check to
 /// be created stands as [`NEW_HEALTH_CHECK`]), and the retired checks no record would carry.
-fn preview_of(desired: &Desired, zone_id: String, survey: Survey) -> Result<Preview, Error> {
+fn preview_of(
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    zone_id: String,
+    survey: Survey,
+) -> Result<Preview, Error> {
     let mut ids = survey.hplan.ids.clone();
     for action in &survey.hplan.actions {
         if let HealthCheckAction::Create { role, .. } = action {
             ids[role.index()] = Some(NEW_HEALTH_CHECK.to_string());
         }
+    }
+    let step = gate_step(input, &survey.gates, ids[0].as_deref());
+    let mut gate = Vec::new();
+    let state = step
+        .decision
+        .as_ref()
+        .map(|d| d.state.as_str())
+        .unwrap_or_default();
+    match &step.action {
+        Some(GateAction::Keep(id)) => ids[0] = Some(id.clone()),
+        Some(GateAction::Update { id, config, .. }) => {
+            gate.push(format!(
+                "~ UPDATE gate health check {id} (failover switch): {state}, HealthThreshold {} of {} children",
+                config.health_threshold,
+                config.child_health_checks.len()
+            ));
+            ids[0] = Some(id.clone());
+        }
+        Some(GateAction::Create(config)) => {
+            gate.push(format!(
+                "+ CREATE gate health check (failover switch): CALCULATED, {state}, HealthThreshold {} of {} children",
+                config.health_threshold,
+                config.child_health_checks.len()
+            ));
+            ids[0] = Some(NEW_HEALTH_CHECK.to_string());
+        }
+        None => {}
+    }
+    for id in plan::retire_health_checks(&step.retired, &r53_now(desired, &ids), false) {
+        gate.push(format!(
+            "- DELETE gate health check {id} (failover switch removed; once no record carries it and the record change is INSYNC)"
+        ));
     }
     let records = match plan::plan_records(desired, &ids, &survey.observed) {
         RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
@@ -421,6 +465,7 @@ fn preview_of(desired: &Desired, zone_id: String, survey: Survey) -> Result<Prev
         records,
         current_records,
         deletes,
+        gate,
     })
 }
 
@@ -433,13 +478,50 @@ async fn observe<R: Route53>(
     zone_id: &str,
 ) -> Result<(Applied, Preview), Error> {
     let survey = survey(r53, input, desired, zone_id, true).await?;
-    let ids = survey.attached.clone();
-    let preview = preview_of(desired, zone_id.to_string(), survey)?;
+    let mut ids = survey.attached.clone();
+    if input.spec.failover.is_some() {
+        // The PRIMARY record carries the gate; status reports the primary's own check.
+        ids[0] = survey.hplan.ids[0].clone();
+    }
+    let preview = preview_of(input, desired, zone_id.to_string(), survey)?;
     let change = poll_change(r53, input.status.and_then(|s| s.change.as_ref())).await?;
     Ok(((ids, change), preview))
 }
 
+/// Whether the switch needs a write that only a full reconcile makes: a hold starting or ending
+/// (the primary's health changed, read by the health monitor), or a switch added or removed.
+fn switch_wants_write(input: &SyncInput<'_>) -> bool {
+    let prev = input.status.and_then(|s| s.failover.as_ref());
+    match (&input.spec.failover, prev) {
+        (None, None) => false,
+        (Some(sw), Some(prev)) => {
+            let child = input
+                .status
+                .and_then(|s| s.primary.as_ref())
+                .and_then(|p| p.health_check_id.clone());
+            let d = switch::decide(
+                sw,
+                child_health(input, child.as_deref()),
+                Some(prev),
+                k8s_openapi::jiff::Timestamp::now(),
+            );
+            d.released
+                || d.state.as_str() != prev.gate_state
+                || d.held_since.is_some() != prev.held_since.is_some()
+        }
+        _ => true,
+    }
+}
+
 async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool) -> SyncOutcome {
+    let input = if !input.full && !observe_only && switch_wants_write(&input) {
+        SyncInput {
+            full: true,
+            ..input
+        }
+    } else {
+        input
+    };
     let generation = input.generation;
     let desired = match Desired::from_spec(input.spec, input.owner, input.uid) {
         Ok(d) => d,
@@ -471,6 +553,12 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
     let mut notes = Vec::new();
     let prev_change = input.status.and_then(|s| s.change.clone());
     let mut planned: Option<Vec<String>> = None;
+    // The switch as Route 53 has it: written by a full reconcile, else as status last had it.
+    let mut switch_now = input
+        .spec
+        .failover
+        .as_ref()
+        .and(input.status.and_then(|s| s.failover.clone()));
     let (ids, change) = if input.full {
         let res = if observe_only {
             observe(r53, &input, &desired, &zone_id)
@@ -482,7 +570,7 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
                     applied
                 })
         } else {
-            apply(r53, &input, &desired, &zone_id, &mut notes).await
+            apply(r53, &input, &desired, &zone_id, &mut notes, &mut switch_now).await
         };
         match res {
             Ok(v) => v,
@@ -560,6 +648,24 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
             health,
         ));
     }
+    // The switch's status from what Route 53 has now (not in observe-only mode, which writes
+    // nothing and so keeps what status had).
+    let switch_now = match (&input.spec.failover, switch_now) {
+        (Some(sw), Some(known)) if !observe_only => {
+            let d = switch::decide(
+                sw,
+                child_health(&input, ids[0].as_deref()),
+                input.status.and_then(|s| s.failover.as_ref()),
+                k8s_openapi::jiff::Timestamp::now(),
+            );
+            let gate = known.gate_health_check_id.clone().unwrap_or_default();
+            let mut st = switch_status(&input, &d, &gate, ids[0].as_deref(), &mut notes);
+            st.records_digest = known.records_digest;
+            Some(st)
+        }
+        (Some(_), known) => known,
+        (None, _) => None,
+    };
     let readiness = match &change {
         // The next full reconcile recreates an owned check (or finds a missing
         // existingHealthCheckId, which stalls then).
@@ -610,6 +716,7 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
                 matches!(&e.target, Target::Alias(a) if a.evaluate_target_health)
                     && e.health == DesiredHealth::None
             }),
+            switch: switch_now,
         }),
         result: Ok(pending),
         notes,
@@ -656,12 +763,32 @@ async fn confirm<R: Route53>(
 ) -> Result<Option<Applied>, Error> {
     let observed = r53.list_record_sets_cached(zone_id, &desired.name).await?;
     let prefix = naming::caller_reference_object_prefix(input.uid);
-    let owned = owned_checks(input, &r53.list_health_checks(&prefix).await?);
+    let listed = r53.list_health_checks(&prefix).await?;
+    let owned = owned_checks(input, &listed);
     let (_, hplan) = check_plan(input, desired, &owned, &observed);
     if !hplan.actions.is_empty() || !hplan.retired.is_empty() {
         return Ok(None);
     }
-    if plan::plan_records(desired, &hplan.ids, &observed) != RecordPlan::InSync {
+    let step = gate_step(input, &gates_of(input, &listed), hplan.ids[0].as_deref());
+    let mut record_ids = hplan.ids.clone();
+    match &step.action {
+        _ if !step.retired.is_empty() => return Ok(None),
+        Some(GateAction::Keep(id)) => record_ids[0] = Some(id.clone()),
+        Some(_) => return Ok(None),
+        None => {}
+    }
+    // A hold that starts or ends changes status even when the gate is as it was.
+    if step.decision.as_ref().is_some_and(|d| {
+        d.released
+            || input
+                .status
+                .and_then(|s| s.failover.as_ref())
+                .map(|p| &p.gate_state)
+                != Some(&d.state.as_str().to_string())
+    }) {
+        return Ok(None);
+    }
+    if plan::plan_records(desired, &record_ids, &observed) != RecordPlan::InSync {
         return Ok(None);
     }
     let change = poll_change(r53, input.status.and_then(|s| s.change.as_ref())).await?;
@@ -760,6 +887,8 @@ struct Survey {
     hplan: plan::HealthCheckPlan,
     /// Tags the owned checks in use lack (with [`SyncInput::check_tags`]).
     tag_repairs: Vec<TagRepair>,
+    /// This object's switch gates (calculated checks of `spec.failover`), as they are now.
+    gates: Vec<HealthCheck>,
 }
 
 /// Tags an owned health check in use lacks (or carries with another value).
@@ -826,6 +955,7 @@ async fn survey_once<R: Route53>(
         }
     }
     let mut owned = owned_checks(input, &listed);
+    let mut gates = gates_of(input, &listed);
     if input.full {
         // A full reconcile (a resync, a spec change, a failure) reads each owned check as it is now
         // (GetHealthCheck per owned check, not a listing of the account), so an out-of-band edit is
@@ -837,6 +967,13 @@ async fn survey_once<R: Route53>(
             }
         }
         owned = now;
+        let mut now = Vec::with_capacity(gates.len());
+        for hc in &gates {
+            if let Some(current) = r53.get_health_check(&hc.id).await? {
+                now.push(current);
+            }
+        }
+        gates = now;
     }
     let (attached, hplan) = check_plan(input, desired, &owned, &observed);
     let tag_repairs = if input.check_tags {
@@ -850,6 +987,7 @@ async fn survey_once<R: Route53>(
         attached,
         hplan,
         tag_repairs,
+        gates,
     })
 }
 
@@ -860,9 +998,15 @@ async fn apply<R: Route53>(
     desired: &Desired,
     zone_id: &str,
     notes: &mut Vec<Note>,
+    switch_out: &mut Option<crate::crd::SwitchStatus>,
 ) -> Result<Applied, Error> {
     if confirmable(input) {
         if let Some(applied) = confirm(r53, input, desired, zone_id).await? {
+            *switch_out = input
+                .spec
+                .failover
+                .as_ref()
+                .and(input.status.and_then(|s| s.failover.clone()));
             return Ok(applied);
         }
     }
@@ -872,6 +1016,7 @@ async fn apply<R: Route53>(
         attached,
         hplan,
         tag_repairs,
+        gates,
     } = survey(r53, input, desired, zone_id, false).await?;
     let prefix = naming::caller_reference_object_prefix(input.uid);
     let mut ids = hplan.ids.clone();
@@ -943,6 +1088,35 @@ async fn apply<R: Route53>(
             ),
         ));
     }
+    // The switch: its gate is set before the records, which then carry it on the PRIMARY.
+    let step = gate_step(input, &gates, ids[0].as_deref());
+    let mut record_ids = ids.clone();
+    if let (Some(action), Some(d)) = (&step.action, &step.decision) {
+        let gate_id = match action {
+            GateAction::Keep(id) => id.clone(),
+            GateAction::Update {
+                id,
+                version,
+                config,
+            } => {
+                let hc = r53.update_health_check(id, *version, config).await?;
+                notes.push(switch_note(input, d, &hc.id, config));
+                hc.id
+            }
+            GateAction::Create(config) => {
+                let hc = create_gate(r53, input, desired, config).await?;
+                notes.push(switch_note(input, d, &hc.id, config));
+                hc.id
+            }
+        };
+        *switch_out = Some(crate::crd::SwitchStatus {
+            gate_health_check_id: Some(gate_id.clone()),
+            ..Default::default()
+        });
+        record_ids[0] = Some(gate_id);
+    }
+    let ids_for_status = ids;
+    let ids = record_ids;
     let prev_change = input.status.and_then(|s| s.change.clone());
     let change = match plan::plan_records(desired, &ids, &observed) {
         RecordPlan::Conflict(msg) => return Err(Error::Conflict(msg)),
@@ -971,8 +1145,9 @@ async fn apply<R: Route53>(
         // record write and the status write, or a first sight): only an identical UPSERT tells when
         // they are INSYNC, and nothing is retired or reported Ready before that.
         RecordPlan::InSync
-            if prev_change.is_none()
-                || input.status.and_then(|s| s.observed_generation) != Some(input.generation) =>
+            if (prev_change.is_none()
+                || input.status.and_then(|s| s.observed_generation) != Some(input.generation))
+                && !records_unchanged(input, desired, &ids) =>
         {
             let comment = record_comment(input);
             let info = reassert(r53, zone_id, &comment, desired, &ids).await?;
@@ -986,6 +1161,17 @@ async fn apply<R: Route53>(
     } else {
         r53_now(desired, &ids)
     };
+    if let Some(sw) = switch_out.as_mut() {
+        sw.records_digest = Some(records_digest(desired, &ids));
+    }
+    // Gates first: a retired gate may still list a retired check as its child.
+    for id in plan::retire_health_checks(&step.retired, &now_observed, pending) {
+        r53.delete_health_check(&id).await?;
+        notes.push(Note::normal(
+            "HealthCheckDeleted",
+            format!("deleted the failover switch's gate health check {id}, no longer used"),
+        ));
+    }
     for id in plan::retire_health_checks(&hplan.retired, &now_observed, pending) {
         r53.delete_health_check(&id).await?;
         notes.push(Note::normal(
@@ -993,7 +1179,213 @@ async fn apply<R: Route53>(
             format!("deleted health check {id}, no longer used"),
         ));
     }
-    Ok((ids, change))
+    Ok((ids_for_status, change))
+}
+
+/// A digest of our record pair as it is with `ids` (see `SwitchStatus::records_digest`).
+fn records_digest(desired: &Desired, ids: &[Option<String>; 2]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("{:?}", r53_now(desired, ids)).as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// With the switch: the records are exactly those whose INSYNC change status holds (only the
+/// switch changed since), so no identical UPSERT is needed to learn when they are INSYNC.
+fn records_unchanged(input: &SyncInput<'_>, desired: &Desired, ids: &[Option<String>; 2]) -> bool {
+    let Some(status) = input.status else {
+        return false;
+    };
+    input.spec.failover.is_some()
+        && status.change.as_ref().is_some_and(|c| c.status == "INSYNC")
+        && status
+            .failover
+            .as_ref()
+            .and_then(|f| f.records_digest.as_deref())
+            == Some(records_digest(desired, ids).as_str())
+}
+
+/// This object's switch gates among listed checks (by CallerReference).
+fn gates_of(input: &SyncInput<'_>, listed: &[HealthCheck]) -> Vec<HealthCheck> {
+    listed
+        .iter()
+        .filter(|h| naming::is_gate_reference(input.owner, input.uid, &h.caller_reference))
+        .cloned()
+        .collect()
+}
+
+/// The switch's part of a reconcile: what to do with the gate, the decision behind it, and the
+/// gates to retire (all of them once `spec.failover` is gone).
+struct GateStep {
+    action: Option<GateAction>,
+    decision: Option<switch::Decision>,
+    retired: Vec<String>,
+}
+
+/// The health of the primary's own check (the gate's child) as last read.
+fn child_health(input: &SyncInput<'_>, child: Option<&str>) -> Health {
+    match child.and_then(|id| input.health.reading(id)) {
+        Some(Reading::Health(h)) => h.health,
+        _ => Health::Unknown,
+    }
+}
+
+fn gate_step(input: &SyncInput<'_>, gates: &[HealthCheck], child: Option<&str>) -> GateStep {
+    let Some(sw) = &input.spec.failover else {
+        return GateStep {
+            action: None,
+            decision: None,
+            retired: gates.iter().map(|g| g.id.clone()).collect(),
+        };
+    };
+    let d = switch::decide(
+        sw,
+        child_health(input, child),
+        input.status.and_then(|s| s.failover.as_ref()),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let want = switch::gate_config(child, d.state);
+    let (action, retired) = switch::plan_gate(gates, &want);
+    GateStep {
+        action: Some(action),
+        decision: Some(d),
+        retired,
+    }
+}
+
+/// CreateHealthCheck of the gate under the deterministic reference sequence, tagged like the
+/// object's other checks (role `gate`).
+async fn create_gate<R: Route53>(
+    r53: &R,
+    input: &SyncInput<'_>,
+    desired: &Desired,
+    config: &HealthCheckConfig,
+) -> Result<HealthCheck, Error> {
+    let mut tags = health_check_tags(input, desired, Role::Primary);
+    for (k, v) in tags.iter_mut() {
+        if k == "route53-failover-operator/role" {
+            *v = "gate".into();
+        }
+        if k == "Name" {
+            *v = naming::bounded(
+                &format!("{} gate", desired.name.trim_end_matches('.')),
+                naming::MAX_COMMENT_OR_TAG_VALUE,
+            );
+        }
+    }
+    let mut last = None;
+    for attempt in 0..MAX_REFERENCE_ATTEMPTS {
+        let reference =
+            naming::gate_caller_reference(input.owner, input.uid, input.generation, attempt);
+        match r53.create_health_check(&reference, config, &tags).await {
+            Ok(hc) => return Ok(hc),
+            // The reference of a deleted gate stays taken: the next one of the sequence.
+            Err(e) if e.code == "HealthCheckAlreadyExists" => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last
+        .map(Error::from)
+        .unwrap_or_else(|| Error::InvalidSpec("no CallerReference left for the gate".into())))
+}
+
+/// Which endpoint Route 53 answers with through the gate, in words.
+fn gate_effect(state: switch::GateState, child: Health) -> &'static str {
+    match state.primary_health(child) {
+        Health::Unhealthy => "the secondary (the PRIMARY record's gate is unhealthy)",
+        Health::Healthy => "the primary (the PRIMARY record's gate is healthy)",
+        Health::Unknown => "the primary while its health check passes",
+    }
+}
+
+/// The Event of a flip (the gate was written).
+fn switch_note(
+    input: &SyncInput<'_>,
+    d: &switch::Decision,
+    gate_id: &str,
+    config: &HealthCheckConfig,
+) -> Note {
+    let mode = input
+        .spec
+        .failover
+        .as_ref()
+        .map(|s| s.mode)
+        .unwrap_or_default();
+    Note::normal(
+        "FailoverSwitched",
+        format!(
+            "mode {mode}: gate health check {gate_id} set to {} (HealthThreshold {} of {} child checks) in one UpdateHealthCheck/CreateHealthCheck; Route 53 answers with {}",
+            d.state.as_str(),
+            config.health_threshold,
+            config.child_health_checks.len(),
+            gate_effect(d.state, Health::Unknown)
+        ),
+    )
+}
+
+/// The switch's status, and the Events of a hold starting, a hold released, and a forced primary
+/// that is unhealthy.
+fn switch_status(
+    input: &SyncInput<'_>,
+    d: &switch::Decision,
+    gate_id: &str,
+    child: Option<&str>,
+    notes: &mut Vec<Note>,
+) -> crate::crd::SwitchStatus {
+    let prev = input.status.and_then(|s| s.failover.as_ref());
+    let mode = input
+        .spec
+        .failover
+        .as_ref()
+        .map(|s| s.mode)
+        .unwrap_or_default();
+    let health = child_health(input, child);
+    let was_held = prev.is_some_and(|p| p.held_since.is_some());
+    if d.state == switch::GateState::Held && !was_held {
+        notes.push(Note {
+            warning: true,
+            reason: "FailoverHeld",
+            message: "the primary failed and Route 53 failed over to the secondary; failback is Manual: traffic stays on the secondary until spec.failover.acknowledge changes (route53-failover-operator ack)".into(),
+        });
+    }
+    if d.released {
+        notes.push(Note::normal(
+            "FailbackAcknowledged",
+            match d.state {
+                switch::GateState::Held => "acknowledged, but the primary is still unhealthy: held again under the new acknowledge value".to_string(),
+                _ => "acknowledged: the hold is released, Route 53 answers with the primary while it is healthy".to_string(),
+            },
+        ));
+    }
+    let prev_primary_down = input
+        .status
+        .and_then(|s| s.primary.as_ref())
+        .is_some_and(|p| p.health == Health::Unhealthy);
+    let forced_down = d.state == switch::GateState::ForcePrimary && health == Health::Unhealthy;
+    if forced_down && (!prev_primary_down || prev.is_none_or(|p| p.gate_state != "ForcePrimary")) {
+        notes.push(Note {
+            warning: true,
+            reason: "PrimaryForced",
+            message: "mode Primary: the primary's health check reports it unhealthy, but the gate forces Route 53 to answer with it".into(),
+        });
+    }
+    let message = if forced_down {
+        "the primary is unhealthy but forced: Route 53 answers with it".to_string()
+    } else {
+        format!("Route 53 answers with {}", gate_effect(d.state, health))
+    };
+    let same_mode = prev.filter(|p| p.mode == mode);
+    crate::crd::SwitchStatus {
+        mode,
+        set_by: same_mode.and_then(|p| p.set_by.clone()),
+        set_at: same_mode.and_then(|p| p.set_at.clone()),
+        gate_state: d.state.as_str().to_string(),
+        message,
+        gate_health_check_id: Some(gate_id.to_string()),
+        health_threshold: switch::gate_config(child, d.state).health_threshold,
+        held_since: d.held_since.clone(),
+        held_acknowledge: d.held_acknowledge.clone(),
+        records_digest: None,
+    }
 }
 
 /// Submit one record batch (as one ChangeResourceRecordSets call) and note it. A batch Route 53
@@ -1339,13 +1731,15 @@ async fn cleanup_owned<R: Route53>(
     let mut notes = Vec::new();
     // From a listing made now, never from a cache: a check whose create answer or tagging call was
     // lost is found by its CallerReference all the same, before the finalizer goes.
-    let (owned, unproved) = plan::owned_health_checks(
-        owner,
-        uid,
-        generation,
-        &r53.list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
-            .await?,
-    );
+    let listed = r53
+        .list_health_checks_fresh(&naming::caller_reference_object_prefix(uid))
+        .await?;
+    let (owned, unproved) = plan::owned_health_checks(owner, uid, generation, &listed);
+    let gates: Vec<String> = listed
+        .iter()
+        .filter(|h| naming::is_gate_reference(owner, uid, &h.caller_reference))
+        .map(|h| h.id.clone())
+        .collect();
     report_unproved(&unproved);
     let observed = match (zone, name) {
         (Some(z), Some(name)) => match r53.list_record_sets(z, &fqdn(name)).await {
@@ -1391,7 +1785,8 @@ async fn cleanup_owned<R: Route53>(
         )
         .await?;
     }
-    for id in &dplan.health_check_deletes {
+    // The switch's gate first (it lists the primary's check as its child), after the records.
+    for id in gates.iter().chain(&dplan.health_check_deletes) {
         r53.delete_health_check(id).await?;
         notes.push(Note::normal(
             "HealthCheckDeleted",

@@ -1493,3 +1493,366 @@ async fn observe_and_preview_write_nothing_and_list_what_apply_then_does() {
     };
     assert!(preview(&h.r53, &input).await.expect("preview").is_empty());
 }
+
+// ------------------------------------------------------------------ the failover switch
+
+#[allow(clippy::unwrap_used)]
+mod switch {
+    use super::*;
+    use crate::crd::{SwitchMode, SwitchStatus};
+
+    fn with_switch(base: &str, failover: &str) -> String {
+        format!("{base}failover: {failover}\n")
+    }
+
+    const ALIAS: &str = r#"
+hostedZone: {name: example.com}
+name: app.example.com
+type: A
+primary:
+  alias: {dnsName: primary-lb.us-east-1.elb.amazonaws.com, hostedZoneId: Z35SXDOTRQ7X7K}
+secondary:
+  values: ["52.94.76.20"]
+"#;
+
+    fn sw(h: &Harness) -> SwitchStatus {
+        h.status
+            .as_ref()
+            .and_then(|s| s.failover.clone())
+            .expect("status.failover")
+    }
+
+    fn gate_id(h: &Harness) -> String {
+        sw(h).gate_health_check_id.expect("gate id")
+    }
+
+    fn answer(h: &Harness) -> Option<Role> {
+        h.r53.answer(&h.zone, "app.example.com.", "A")
+    }
+
+    #[tokio::test]
+    async fn the_gate_fronts_the_primary_and_a_flip_is_one_update() {
+        let mut h = Harness::new(&with_switch(BASIC, "{mode: Automatic}"));
+        h.r53.auto_insync();
+        let out = h.run(true).await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        let gate = gate_id(&h);
+        let child = h.hc_id(Role::Primary);
+        // The PRIMARY record carries the gate; status reports the primary's own check.
+        assert_eq!(
+            h.record(Role::Primary).health_check_id.as_deref(),
+            Some(gate.as_str())
+        );
+        assert_ne!(gate, child);
+        let cfg = h
+            .r53
+            .health_checks()
+            .into_iter()
+            .find(|c| c.id == gate)
+            .and_then(|c| c.config)
+            .expect("gate config");
+        assert_eq!(cfg.child_health_checks, vec![child.clone()]);
+        assert_eq!(cfg.health_threshold, 1);
+        assert!(naming::is_gate_reference(
+            OWNER,
+            UID,
+            &h.r53
+                .health_checks()
+                .into_iter()
+                .find(|c| c.id == gate)
+                .unwrap()
+                .caller_reference
+        ));
+        let tags = h.r53.tags(&gate);
+        assert!(tags.contains(&("route53-failover-operator/owner".into(), OWNER.into())));
+        assert!(tags.contains(&("route53-failover-operator/role".into(), "gate".into())));
+        assert_eq!(sw(&h).gate_state, "RouteByHealth");
+        assert_eq!(answer(&h), Some(Role::Primary));
+        assert_eq!(h.status.as_ref().unwrap().active_role, Some(Role::Primary));
+
+        // Flip: exactly one Route 53 write, an UpdateHealthCheck of the gate.
+        h.r53.reset_calls();
+        h.set_spec(&with_switch(BASIC, "{mode: Secondary}"));
+        let out = h.run(true).await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        assert_eq!(h.r53.write_calls(), 1, "{:?}", h.r53.calls());
+        assert_eq!(h.r53.call_count("UpdateHealthCheck"), 1);
+        assert_eq!(answer(&h), Some(Role::Secondary));
+        let st = h.status.as_ref().unwrap();
+        assert_eq!(
+            st.active_role,
+            Some(Role::Secondary),
+            "status agrees with Route 53"
+        );
+        assert_eq!(sw(&h).mode, SwitchMode::Secondary);
+        assert_eq!(sw(&h).gate_state, "ForceSecondary");
+        assert_eq!(sw(&h).health_threshold, 2);
+        assert!(
+            out.notes.iter().any(|n| n.reason == "FailoverSwitched"),
+            "{:?}",
+            out.notes
+        );
+
+        // And back: one write again.
+        h.r53.reset_calls();
+        h.set_spec(&with_switch(BASIC, "{mode: Automatic}"));
+        h.run(true).await.result.expect("back");
+        assert_eq!(h.r53.write_calls(), 1, "{:?}", h.r53.calls());
+        assert_eq!(answer(&h), Some(Role::Primary));
+        assert_eq!(h.status.as_ref().unwrap().active_role, Some(Role::Primary));
+        // In sync: a confirmation writes nothing.
+        h.r53.reset_calls();
+        h.run(true).await.result.expect("resync");
+        assert_eq!(h.r53.write_calls(), 0, "{:?}", h.r53.calls());
+    }
+
+    #[tokio::test]
+    async fn a_failover_is_held_until_acknowledged() {
+        let manual = "{mode: Automatic, failback: Manual, acknowledge: a1}";
+        let mut h = Harness::new(&with_switch(BASIC, manual));
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        let child = h.hc_id(Role::Primary);
+        // The primary fails: the health monitor triggers a (not full) reconcile.
+        h.r53.set_health(&child, false);
+        let out = h.run(false).await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        assert_eq!(answer(&h), Some(Role::Secondary));
+        assert_eq!(sw(&h).gate_state, "Held");
+        assert!(sw(&h).held_since.is_some());
+        assert!(
+            out.notes.iter().any(|n| n.reason == "FailoverHeld"),
+            "{:?}",
+            out.notes
+        );
+        // It recovers: Route 53 keeps answering with the secondary.
+        h.r53.set_health(&child, true);
+        h.run(false).await.result.expect("recovered");
+        h.run(true).await.result.expect("resync");
+        assert_eq!(answer(&h), Some(Role::Secondary), "held");
+        assert_eq!(
+            h.status.as_ref().unwrap().active_role,
+            Some(Role::Secondary)
+        );
+        // Acknowledged: one write, back to the primary.
+        h.r53.reset_calls();
+        h.set_spec(&with_switch(
+            BASIC,
+            "{mode: Automatic, failback: Manual, acknowledge: a2}",
+        ));
+        let out = h.run(true).await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        assert_eq!(h.r53.write_calls(), 1, "{:?}", h.r53.calls());
+        assert_eq!(answer(&h), Some(Role::Primary));
+        assert_eq!(sw(&h).gate_state, "RouteByHealth");
+        assert!(out.notes.iter().any(|n| n.reason == "FailbackAcknowledged"));
+        assert_eq!(h.status.as_ref().unwrap().active_role, Some(Role::Primary));
+    }
+
+    #[tokio::test]
+    async fn without_a_hold_the_primary_comes_back_by_itself() {
+        let mut h = Harness::new(&with_switch(BASIC, "{failback: Automatic}"));
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        let child = h.hc_id(Role::Primary);
+        h.r53.set_health(&child, false);
+        h.r53.reset_calls();
+        h.run(false).await.result.expect("down");
+        assert_eq!(h.r53.write_calls(), 0, "Route 53 fails over by itself");
+        assert_eq!(answer(&h), Some(Role::Secondary));
+        assert_eq!(
+            h.status.as_ref().unwrap().active_role,
+            Some(Role::Secondary)
+        );
+        h.r53.set_health(&child, true);
+        h.run(false).await.result.expect("up");
+        assert_eq!(answer(&h), Some(Role::Primary));
+    }
+
+    #[tokio::test]
+    async fn primary_mode_forces_an_unhealthy_primary_and_says_so() {
+        let mut h = Harness::new(&with_switch(BASIC, "{mode: Primary}"));
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        let child = h.hc_id(Role::Primary);
+        h.r53.set_health(&child, false);
+        let out = h.run(true).await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        assert_eq!(answer(&h), Some(Role::Primary), "forced");
+        let st = h.status.as_ref().unwrap();
+        assert_eq!(st.active_role, Some(Role::Primary));
+        assert_eq!(st.primary.as_ref().unwrap().health, Health::Unhealthy);
+        assert_eq!(sw(&h).gate_state, "ForcePrimary");
+        assert!(
+            sw(&h).message.contains("unhealthy but forced"),
+            "{}",
+            sw(&h).message
+        );
+        assert!(
+            out.notes
+                .iter()
+                .any(|n| n.reason == "PrimaryForced" && n.warning),
+            "{:?}",
+            out.notes
+        );
+    }
+
+    #[tokio::test]
+    async fn an_existing_check_becomes_the_gates_child() {
+        let cfg = crate::route53::HealthCheckConfig {
+            check_type: crate::crd::HealthCheckType::TCP,
+            ip_address: Some("52.94.76.10".into()),
+            fqdn: None,
+            port: 443,
+            resource_path: None,
+            search_string: None,
+            request_interval: 30,
+            failure_threshold: 3,
+            regions: Vec::new(),
+            inverted: false,
+            enable_sni: false,
+            measure_latency: false,
+            alarm_region: None,
+            alarm_name: None,
+            insufficient_data_health_status: None,
+            routing_control_arn: None,
+            child_health_checks: Vec::new(),
+            health_threshold: 0,
+        };
+        let r53 = FakeRoute53::new();
+        let existing = r53.add_foreign_health_check("theirs", &cfg);
+        let yaml = format!(
+            r#"
+hostedZone: {{name: example.com}}
+name: app.example.com
+type: A
+primary:
+  values: ["52.94.76.10"]
+  existingHealthCheckId: {existing}
+secondary:
+  values: ["52.94.76.20"]
+failover: {{mode: Secondary}}
+"#
+        );
+        let mut h = Harness::new(&yaml);
+        h.zone = r53.add_zone("example.com");
+        h.r53 = r53;
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        let gate = h
+            .r53
+            .health_checks()
+            .into_iter()
+            .find(|c| c.id == gate_id(&h))
+            .and_then(|c| c.config)
+            .unwrap();
+        assert_eq!(gate.child_health_checks, vec![existing.clone()]);
+        assert_eq!(answer(&h), Some(Role::Secondary));
+        assert_eq!(h.hc_id(Role::Primary), existing);
+        // The existing check is never touched; the gate goes with the object, before the others.
+        h.cleanup(None).await.expect("cleanup");
+        let left: Vec<String> = h.r53.health_checks().into_iter().map(|c| c.id).collect();
+        assert_eq!(left, vec![existing]);
+    }
+
+    #[tokio::test]
+    async fn an_alias_primary_is_switched_through_a_gate_without_children() {
+        let mut h = Harness::new(&with_switch(ALIAS, "{mode: Automatic}"));
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        let gate = h
+            .r53
+            .health_checks()
+            .into_iter()
+            .find(|c| c.id == gate_id(&h))
+            .and_then(|c| c.config)
+            .unwrap();
+        assert!(gate.child_health_checks.is_empty());
+        assert_eq!(gate.health_threshold, 0, "target health decides");
+        assert_eq!(answer(&h), Some(Role::Primary));
+        h.r53
+            .set_target_health("primary-lb.us-east-1.elb.amazonaws.com", false);
+        assert_eq!(answer(&h), Some(Role::Secondary));
+        // Target health cannot be read: no guess while Route 53 routes by it.
+        assert_eq!(h.status.as_ref().unwrap().active_role, None);
+        h.r53
+            .set_target_health("primary-lb.us-east-1.elb.amazonaws.com", true);
+        h.set_spec(&with_switch(ALIAS, "{mode: Secondary}"));
+        h.r53.reset_calls();
+        h.run(true).await.result.expect("flip");
+        assert_eq!(h.r53.write_calls(), 1, "{:?}", h.r53.calls());
+        assert_eq!(answer(&h), Some(Role::Secondary));
+        // Forced unhealthy whatever the target: status knows.
+        assert_eq!(
+            h.status.as_ref().unwrap().active_role,
+            Some(Role::Secondary)
+        );
+    }
+
+    #[tokio::test]
+    async fn removing_the_switch_repoints_the_primary_and_deletes_the_gate() {
+        let mut h = Harness::new(&with_switch(BASIC, "{mode: Secondary}"));
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        let gate = gate_id(&h);
+        h.set_spec(BASIC);
+        let out = h.run(true).await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        let child = h.hc_id(Role::Primary);
+        assert_eq!(h.record(Role::Primary).health_check_id, Some(child));
+        assert!(h.r53.health_checks().iter().all(|c| c.id != gate));
+        assert!(h.status.as_ref().unwrap().failover.is_none());
+        assert_eq!(answer(&h), Some(Role::Primary));
+    }
+
+    async fn preview_lines(h: &Harness) -> Vec<String> {
+        let input = SyncInput {
+            owner: OWNER,
+            uid: UID,
+            generation: h.generation,
+            object_ref: "default/app",
+            spec: &h.spec,
+            status: h.status.as_ref(),
+            full: true,
+            check_tags: false,
+            health: &h.r53,
+        };
+        preview(&h.r53, &input).await.expect("preview").lines()
+    }
+
+    #[tokio::test]
+    async fn the_plan_shows_the_gate() {
+        let mut h = Harness::new(&with_switch(BASIC, "{mode: Automatic}"));
+        h.r53.auto_insync();
+        let lines = preview_lines(&h).await;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("+ CREATE gate health check")),
+            "{lines:?}"
+        );
+        h.run(true).await.result.expect("create");
+        assert!(preview_lines(&h).await.is_empty(), "in sync");
+        h.set_spec(&with_switch(BASIC, "{mode: Secondary}"));
+        let lines = preview_lines(&h).await;
+        assert_eq!(lines.len(), 1, "a flip is one change: {lines:?}");
+        assert!(
+            lines[0].starts_with("~ UPDATE gate health check"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[0].contains("ForceSecondary, HealthThreshold 2"),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_the_object_removes_the_gate_after_the_records() {
+        let mut h = Harness::new(&with_switch(BASIC, "{mode: Automatic}"));
+        h.r53.auto_insync();
+        h.run(true).await.result.expect("create");
+        h.cleanup(None).await.expect("cleanup");
+        assert!(h.r53.health_checks().is_empty());
+        assert!(h.ours().is_empty());
+    }
+}

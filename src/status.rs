@@ -145,6 +145,8 @@ pub struct Observation {
     /// Per endpoint (primary, secondary): Route 53 judges its health by evaluating its alias
     /// target (`evaluateTargetHealth` without a health check), which the operator cannot read.
     pub unobservable: [bool; 2],
+    /// The manual switch as Route 53 has it now (`spec.failover`); `None` without one.
+    pub switch: Option<crate::crd::SwitchStatus>,
 }
 
 /// What to write after a reconcile that failed without an observation (a transient failure:
@@ -170,6 +172,7 @@ pub fn retrying(
         endpoints: [None, None],
         change: None,
         unobservable: [false, false],
+        switch: None,
     })
 }
 
@@ -198,12 +201,26 @@ pub fn next_status(
     };
     let primary = endpoint_status(0);
     let secondary = endpoint_status(1);
+    // With the switch, the PRIMARY record carries the gate: Route 53 judges the primary by it.
+    let gate = obs
+        .switch
+        .as_ref()
+        .and_then(|s| crate::switch::GateState::parse(&s.gate_state));
+    let forced_down = matches!(
+        gate,
+        Some(crate::switch::GateState::ForceSecondary | crate::switch::GateState::Held)
+    );
     let active = match (&obs.endpoints[0], &obs.endpoints[1]) {
-        // Route 53 answers by the target's health, which cannot be read: no guess.
-        (Some(_), Some(_)) if obs.unobservable[0] => None,
-        (Some((_, _, p)), Some(_)) if obs.unobservable[1] && p.health == Health::Unhealthy => None,
+        // Route 53 answers by the target's health, which cannot be read: no guess (unless the
+        // gate makes the primary unhealthy whatever its target).
+        (Some(_), Some(_)) if obs.unobservable[0] && !forced_down => None,
         (Some((_, _, p)), Some((_, shc, s))) => {
-            Some(active_role(p.health, s.health, shc.is_some()))
+            let primary = gate.map_or(p.health, |g| g.primary_health(p.health));
+            if obs.unobservable[1] && primary == Health::Unhealthy {
+                None
+            } else {
+                Some(active_role(primary, s.health, shc.is_some()))
+            }
         }
         _ => prev.and_then(|p| p.active_role),
     };
@@ -322,6 +339,12 @@ pub fn next_status(
             })
             .or_else(|| prev.and_then(|p| p.change.clone())),
         last_failover_time,
+        // Not observed this time (a failure before Route 53 was read): keep what was known.
+        failover: if obs.endpoints[0].is_none() {
+            prev.and_then(|p| p.failover.clone())
+        } else {
+            obs.switch.clone()
+        },
     }
 }
 
@@ -481,6 +504,7 @@ mod tests {
             ],
             change: Some(("C1".into(), true)),
             unobservable: [false, false],
+            switch: None,
         }
     }
 
@@ -549,6 +573,7 @@ mod tests {
             endpoints: [None, None],
             change: None,
             unobservable: [false, false],
+            switch: None,
         };
         let s1 = next_status(Some(&s0), &bad, t0, GRACE);
         assert_eq!(s1.primary, s0.primary);

@@ -1113,6 +1113,9 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
             if endpoints.iter().any(|e| e["target"].is_object()) {
                 seen.insert("Kubernetes target");
             }
+            if s["failover"]["failback"] == "Manual" {
+                seen.insert("manual switch with hold");
+            }
         }
     }
     let want: BTreeSet<&str> = [
@@ -1124,6 +1127,7 @@ fn examples_pass_the_crd_schema_cel_rules_and_operator_validation() {
         "existingHealthCheckId",
         "Retain",
         "Kubernetes target",
+        "manual switch with hold",
     ]
     .into();
     assert_eq!(seen, want, "examples do not cover every documented case");

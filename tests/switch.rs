@@ -10,6 +10,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use route53_failover_operator::crd::FailoverRecord;
 use route53_failover_operator::crd::{HealthCheckType, Role};
 use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
 use route53_failover_operator::health::{HealthSource, Reading};
@@ -19,8 +23,11 @@ use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::{
     Alias, Change, HealthCheckConfig, RecordSet, Route53, Route53ErrorKind,
 };
-use support::eventually;
+use route53_failover_operator::status::find_condition;
+use support::kube::{KubeWorld, ok};
+use support::operator::Operator;
 use support::r53::R53World;
+use support::{Backend, eventually};
 
 /// The public address the endpoint checks of these tests check (routed to loopback backends).
 const PUBLIC: &str = "52.94.76.10";
@@ -402,4 +409,417 @@ async fn cloudwatch_has_the_status_of_a_calculated_check() {
     use route53_failover_operator::crd::Health;
     assert_eq!(health(&healthy.id), Health::Healthy);
     assert_eq!(health(&down.id), Health::Unhealthy);
+}
+
+// ------------------------------------------------------------------ the switch, end to end
+
+/// Public addresses of the endpoint checks (routed to loopback backends by the double).
+const PRIMARY_IP: &str = "52.94.76.10";
+const SECONDARY_IP: &str = "52.94.76.11";
+const WAIT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(200);
+const LB: &str = "primary-lb-1.us-east-1.elb.amazonaws.com";
+
+struct World {
+    r53: R53World,
+    kube: KubeWorld,
+    zone: String,
+    primary: Backend,
+    _secondary: Backend,
+    _op: Operator,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = KubeWorld::with_crd();
+    let r53 = R53World::start();
+    let zone = r53.create_zone("example.test").await;
+    r53.route(PRIMARY_IP, "127.0.0.1");
+    r53.route(SECONDARY_IP, "127.0.0.1");
+    let pdir = dir.path().join("p");
+    let sdir = dir.path().join("s");
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::create_dir_all(&sdir).unwrap();
+    let primary = Backend::start(&pdir);
+    let secondary = Backend::start(&sdir);
+    let op = Operator::start(&kube, &r53, &[]);
+    World {
+        r53,
+        kube,
+        zone,
+        primary,
+        _secondary: secondary,
+        _op: op,
+        _dir: dir,
+    }
+}
+
+fn manifest(w: &World, failover: &str) -> String {
+    let mut yaml = support::record_manifest(
+        "app",
+        "example.test",
+        (
+            "192.0.2.10",
+            &support::http_check(PRIMARY_IP, w.primary.port, ""),
+        ),
+        (
+            "192.0.2.20",
+            &support::http_check(SECONDARY_IP, w._secondary.port, ""),
+        ),
+    );
+    yaml.push_str(&format!("  failover: {failover}\n"));
+    yaml
+}
+
+fn alias_manifest(w: &World, failover: &str) -> String {
+    format!(
+        r#"apiVersion: route53.failover.io/v1alpha1
+kind: FailoverRecord
+metadata:
+  name: app
+  namespace: default
+spec:
+  hostedZone: {{name: example.test}}
+  name: app.example.test
+  type: A
+  primary:
+    alias: {{dnsName: {LB}, hostedZoneId: Z35SXDOTRQ7X7K, evaluateTargetHealth: true}}
+  secondary:
+    values: ["192.0.2.20"]
+    healthCheck: {check}
+  failover: {failover}
+"#,
+        check = support::http_check(SECONDARY_IP, w._secondary.port, "")
+    )
+}
+
+fn apply(w: &World, yaml: &str) {
+    ok(&w
+        .kube
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], yaml));
+}
+
+/// Run the operator binary's `switch`/`ack` subcommand as the admin of the local cluster.
+fn subcommand(w: &World, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_route53-failover-operator"))
+        .args(args)
+        .env("KUBECONFIG", w.kube.kubeconfig())
+        .output()
+        .expect("run subcommand");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn wait_for(w: &World, what: &str, pred: impl Fn(&FailoverRecord) -> bool) -> FailoverRecord {
+    let api: Api<FailoverRecord> = Api::namespaced(w.kube.client().await, "default");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let got = api.get_opt("app").await.ok().flatten();
+        if let Some(o) = got.as_ref().filter(|o| pred(o)) {
+            return o.clone();
+        }
+        if std::time::Instant::now() > deadline {
+            let log = w._op.log();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!(
+                "timed out waiting for: {what}\nobject status: {}\noperator log tail:\n{tail}",
+                serde_json::to_string_pretty(&got.and_then(|o| o.status)).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn gate_state(o: &FailoverRecord) -> Option<String> {
+    o.status
+        .as_ref()
+        .and_then(|s| s.failover.as_ref())
+        .map(|f| f.gate_state.clone())
+}
+
+fn synced(o: &FailoverRecord) -> bool {
+    find_condition(o.status.as_ref(), "Ready").is_some_and(|c| c.status == "True")
+        && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+}
+
+fn active(o: &FailoverRecord) -> Option<Role> {
+    o.status.as_ref().and_then(|s| s.active_role)
+}
+
+async fn events(w: &World, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(w.kube.client().await, "default");
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
+}
+
+async fn wait_event(w: &World, reason: &str) -> Event {
+    eventually(&format!("an Event {reason}"), WAIT, POLL, || async {
+        events(w, reason).await.into_iter().next()
+    })
+    .await
+}
+
+fn writes(w: &World) -> u64 {
+    [
+        "ChangeResourceRecordSets",
+        "CreateHealthCheck",
+        "UpdateHealthCheck",
+        "DeleteHealthCheck",
+        "ChangeTagsForResource",
+    ]
+    .iter()
+    .map(|op| w.r53.counter("requests", op))
+    .sum()
+}
+
+fn role(w: &World) -> Option<String> {
+    w.r53.answering_role(&w.zone, "app.example.test", "A")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flip_is_one_route53_call_and_status_says_who_and_when() {
+    let w = world().await;
+    apply(&w, &manifest(&w, "{mode: Automatic}"));
+    let o = wait_for(&w, "synced with the gate", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("RouteByHealth")
+    })
+    .await;
+    assert_eq!(role(&w).as_deref(), Some("PRIMARY"));
+    assert_eq!(active(&o), Some(Role::Primary));
+    let gate = o.status.as_ref().unwrap().failover.clone().unwrap();
+    let gate_id = gate.gate_health_check_id.clone().unwrap();
+    // The PRIMARY record carries the gate, whose child is the primary's own check.
+    let r = w.r53.resolve(&w.zone, "app.example.test", "A");
+    let primary = r["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["failover"] == "PRIMARY")
+        .cloned()
+        .unwrap();
+    assert_eq!(primary["healthCheckId"], gate_id.as_str(), "{r}");
+
+    w.r53.reset_counters();
+    let started = std::time::Instant::now();
+    let said = subcommand(
+        &w,
+        &[
+            "switch",
+            "app",
+            "--to",
+            "secondary",
+            "--by",
+            "alice",
+            "-n",
+            "default",
+        ],
+    );
+    assert!(said.contains("switched to Secondary"), "{said}");
+    eventually(
+        "Route 53 answers with the secondary",
+        WAIT,
+        Duration::from_millis(50),
+        || async { (role(&w).as_deref() == Some("SECONDARY")).then_some(()) },
+    )
+    .await;
+    let took = started.elapsed();
+    let o = wait_for(&w, "status shows the flip", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("ForceSecondary")
+    })
+    .await;
+    assert_eq!(
+        active(&o),
+        Some(Role::Secondary),
+        "status agrees with Route 53"
+    );
+    let f = o.status.as_ref().unwrap().failover.clone().unwrap();
+    assert_eq!(
+        f.mode,
+        route53_failover_operator::crd::SwitchMode::Secondary
+    );
+    let by = f.set_by.clone().unwrap_or_default();
+    assert!(by.contains("alice"), "{by}");
+    assert!(f.set_at.is_some());
+    assert_eq!(f.health_threshold, 2);
+    wait_event(&w, "FailoverSwitched").await;
+    // Let resyncs pass: the flip stays one call.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let counters = w.r53.counters();
+    assert_eq!(writes(&w), 1, "{counters}");
+    assert_eq!(
+        w.r53.counter("requests", "UpdateHealthCheck"),
+        1,
+        "{counters}"
+    );
+    eprintln!(
+        "flip: {} Route 53 write call(s), answer changed {:.1} s after the subcommand; requests {}",
+        writes(&w),
+        took.as_secs_f64(),
+        counters["requests"]
+    );
+    assert_eq!(role(&w).as_deref(), Some("SECONDARY"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_is_held_until_acknowledged() {
+    let mut w = world().await;
+    apply(&w, &manifest(&w, "{mode: Automatic, failback: Manual}"));
+    wait_for(&w, "synced", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("RouteByHealth")
+    })
+    .await;
+    assert_eq!(role(&w).as_deref(), Some("PRIMARY"));
+    // Break the primary: Route 53 fails over, the operator holds it.
+    w.primary.kill();
+    let o = wait_for(&w, "held", |o| gate_state(o).as_deref() == Some("Held")).await;
+    assert!(
+        o.status
+            .as_ref()
+            .unwrap()
+            .failover
+            .as_ref()
+            .unwrap()
+            .held_since
+            .is_some()
+    );
+    assert_eq!(role(&w).as_deref(), Some("SECONDARY"));
+    wait_event(&w, "FailoverHeld").await;
+    // Heal it: the primary is healthy again, Route 53 keeps answering with the secondary.
+    w.primary.restart();
+    let o = wait_for(&w, "the primary healthy again", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.primary.as_ref())
+            .is_some_and(|p| p.health == route53_failover_operator::crd::Health::Healthy)
+    })
+    .await;
+    assert_eq!(active(&o), Some(Role::Secondary), "status agrees: held");
+    for _ in 0..20 {
+        assert_eq!(
+            role(&w).as_deref(),
+            Some("SECONDARY"),
+            "held until acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Acknowledge: traffic returns.
+    w.r53.reset_counters();
+    let said = subcommand(&w, &["ack", "app", "-n", "default"]);
+    assert!(said.contains("acknowledged"), "{said}");
+    eventually(
+        "Route 53 answers with the primary again",
+        WAIT,
+        Duration::from_millis(50),
+        || async { (role(&w).as_deref() == Some("PRIMARY")).then_some(()) },
+    )
+    .await;
+    let o = wait_for(&w, "released", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("RouteByHealth")
+    })
+    .await;
+    assert_eq!(active(&o), Some(Role::Primary));
+    wait_event(&w, "FailbackAcknowledged").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let counters = w.r53.counters();
+    assert_eq!(writes(&w), 1, "an acknowledgment is one call: {counters}");
+    eprintln!(
+        "acknowledgment: {} Route 53 write call(s); requests {}",
+        writes(&w),
+        counters["requests"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_switch_works_on_an_alias_primary() {
+    let w = world().await;
+    apply(&w, &alias_manifest(&w, "{mode: Automatic}"));
+    wait_for(&w, "synced", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("RouteByHealth")
+    })
+    .await;
+    assert_eq!(role(&w).as_deref(), Some("PRIMARY"));
+    // Target health still decides through the open gate.
+    w.r53.set_target_health(LB, false);
+    assert_eq!(role(&w).as_deref(), Some("SECONDARY"));
+    w.r53.set_target_health(LB, true);
+    assert_eq!(role(&w).as_deref(), Some("PRIMARY"));
+    // The switch forces the secondary with the target healthy: the README's kubectl recipe.
+    w.r53.reset_counters();
+    ok(&w.kube.kubectl(&[
+        "patch",
+        "frec",
+        "app",
+        "-n",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"failover":{"mode":"Secondary"}}}"#,
+    ]));
+    let o = wait_for(&w, "flipped", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("ForceSecondary")
+    })
+    .await;
+    let by = o
+        .status
+        .as_ref()
+        .unwrap()
+        .failover
+        .as_ref()
+        .unwrap()
+        .set_by
+        .clone();
+    assert_eq!(by.as_deref(), Some("kubectl-patch"));
+    assert_eq!(role(&w).as_deref(), Some("SECONDARY"));
+    assert_eq!(
+        active(&o),
+        Some(Role::Secondary),
+        "known although target health is not"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(writes(&w), 1, "{}", w.r53.counters());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_mode_forces_a_failed_primary_and_says_so() {
+    let mut w = world().await;
+    apply(&w, &manifest(&w, "{mode: Primary}"));
+    wait_for(&w, "synced", |o| {
+        synced(o) && gate_state(o).as_deref() == Some("ForcePrimary")
+    })
+    .await;
+    w.primary.kill();
+    let o = wait_for(&w, "the primary unhealthy", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.primary.as_ref())
+            .is_some_and(|p| p.health == route53_failover_operator::crd::Health::Unhealthy)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.failover.as_ref())
+                .is_some_and(|f| f.message.contains("forced"))
+    })
+    .await;
+    assert_eq!(active(&o), Some(Role::Primary));
+    assert_eq!(role(&w).as_deref(), Some("PRIMARY"), "forced");
+    let e = wait_event(&w, "PrimaryForced").await;
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
 }

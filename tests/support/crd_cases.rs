@@ -365,6 +365,10 @@ primary: {values: [shop-eu.example.net], healthCheck: {type: HTTPS_STR_MATCH, fq
 secondary: {values: [shop-us.example.net], existingHealthCheckId: 0b9c6f1e-1111-2222-3333-444455556666}
 "#,
         ),
+        // The manual switch with hold.
+        edit(
+            |v| v["failover"] = json!({"mode": "Secondary", "failback": "Manual", "acknowledge": "2026-12-02T15:00:00Z"}),
+        ),
         // CloudFront secondary.
         edit(
             |v| v["secondary"] = json!({"alias": {"dnsName": "d111111abcdef8.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2", "evaluateTargetHealth": false}}),
@@ -406,6 +410,16 @@ secondary: {values: [shop-us.example.net]}
 pub fn openapi_cases() -> Vec<(&'static str, Value, &'static str)> {
     vec![
         ("type", edit(|v| v["type"] = json!("MX")), "spec.type"),
+        (
+            "switch mode",
+            edit(|v| v["failover"] = json!({"mode": "Sideways"})),
+            "spec.failover.mode",
+        ),
+        (
+            "failback policy",
+            edit(|v| v["failover"] = json!({"failback": "Never"})),
+            "spec.failover.failback",
+        ),
         (
             "zone id",
             edit(|v| v["hostedZone"] = json!({"id": "/hostedzone/Z1"})),
