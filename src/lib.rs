@@ -19,6 +19,7 @@ pub mod ownership;
 pub mod plan;
 pub mod plan_command;
 pub mod policy;
+pub mod process_metrics;
 pub mod reconcile;
 pub mod route53;
 pub mod secure_metrics;

@@ -20,7 +20,7 @@ use route53_failover_operator::route53::aws::{self, AwsRoute53};
 use route53_failover_operator::route53::batch::Batched;
 use route53_failover_operator::route53::budget::Budget;
 use route53_failover_operator::route53::readonly::ReadOnly;
-use route53_failover_operator::{crd, plan_command, secure_metrics, telemetry};
+use route53_failover_operator::{crd, plan_command, process_metrics, secure_metrics, telemetry};
 use tokio::sync::{oneshot, watch};
 
 #[tokio::main]
@@ -135,6 +135,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    process_metrics::register(&mut registry);
     let fence = if args.no_leader_election {
         Fence::always()
     } else {

@@ -933,6 +933,9 @@ async fn metrics_pass_promtool_and_probes_answer() {
         "route53_failover_route53_request_duration_seconds_count{operation=\"CreateHealthCheck\"}",
         "route53_failover_build_info{version=",
         "route53_failover_reconciles_in_flight ",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_start_time_seconds ",
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
