@@ -100,6 +100,34 @@ macro_rules! not_public {
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "Why Ready is what it is (kubectl get -o wide)",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Mode",
+        type_ = "string",
+        json_path = ".spec.failover.mode",
+        description = "Manual failover switch mode, when the object declares one (kubectl get -o wide)",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Zone",
+        type_ = "string",
+        json_path = ".status.hostedZoneId",
+        description = "Hosted zone id (kubectl get -o wide)",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Last Failover",
+        type_ = "date",
+        json_path = ".status.lastFailoverTime",
+        description = "When the active role last changed (kubectl get -o wide)",
+        priority = 1
     )
 )]
 #[serde(rename_all = "camelCase")]

@@ -277,6 +277,18 @@ async fn create_failover_failback_and_delete() {
             && table.contains("Healthy"),
         "{table}"
     );
+    // `-o wide` adds the Ready reason, the switch mode, the zone and the last failover.
+    let wide = ok(&w.kube.kubectl(&["get", "frec", "app", "-o", "wide"]));
+    let header = wide.lines().next().unwrap_or_default();
+    let at: Vec<Option<usize>> = ["AGE", "REASON", "MODE", "ZONE", "LAST FAILOVER"]
+        .iter()
+        .map(|c| header.find(c))
+        .collect();
+    assert!(
+        at.iter().all(Option::is_some) && at.windows(2).all(|p| p[0] < p[1]),
+        "{wide}"
+    );
+    assert!(wide.contains("Synced"), "{wide}");
 
     // Kill the primary backend: Route 53 marks it unhealthy and the secondary serves.
     w.primary.kill();
