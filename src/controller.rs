@@ -19,6 +19,7 @@ use serde_json::json;
 use tracing::{Instrument, field, info, info_span, warn};
 
 use crate::accounts::{self, Accounts};
+use crate::change_watch::ChangeWatch;
 use crate::crd::{FailoverRecord, FailoverRecordStatus, Role};
 use crate::error::{Error, Result, Retry, backoff};
 use crate::health::HealthSource;
@@ -117,6 +118,9 @@ pub struct Context<R> {
     pub settings: Settings,
     /// Health readings of every check in use, kept fresh by the health monitor task.
     pub health: Arc<Monitor<ObjectRef<Watched>>>,
+    /// Propagating changes and the objects waiting for them, polled once per change by
+    /// [`ChangeWatch::run`] (started by [`run`]).
+    pub changes: Arc<ChangeWatch<R, ObjectRef<Watched>>>,
     /// Whether the Gateway API is installed (detected when [`run`] starts): Gateway targets are
     /// refused without it.
     pub gateway_api: std::sync::atomic::AtomicBool,
@@ -146,6 +150,7 @@ impl<R> Context<R> {
             accounts,
             metrics,
             health: Arc::new(Monitor::new(settings.health_poll)),
+            changes: Arc::new(ChangeWatch::new(settings.change_poll)),
             settings,
             gateway_api: std::sync::atomic::AtomicBool::new(false),
             memory: Mutex::new(HashMap::new()),
@@ -639,6 +644,16 @@ async fn apply<R: Route53>(
                     .await
                 }
             };
+            // A change still propagating: the change watch polls it (once for every object in
+            // it) and triggers this object when it is INSYNC.
+            if let (Ok(true), Some((change, false)), Some(key)) = (
+                &out.result,
+                out.observation.as_ref().and_then(|o| o.change.as_ref()),
+                monitor_key(&obj.metadata),
+            ) {
+                ctx.changes
+                    .wait(&account.key, &account.route53, change, key);
+            }
             (out, Some(account.key))
         }
     };
@@ -689,7 +704,7 @@ async fn apply<R: Route53>(
             apply_status(api, &obj.name_any(), &next).await?;
         }
     }
-    let pending = out.result?;
+    out.result?;
     ctx.memory(&uid, |m| {
         if full {
             m.last_full = Some((generation, Instant::now()));
@@ -702,13 +717,9 @@ async fn apply<R: Route53>(
         ctx.metrics
             .record_full_sync(&uid, &object_labels(&obj), now);
     }
-    // Health changes trigger a reconcile from the health monitor; otherwise the next one is the
-    // resync (or the next poll of a propagating change).
-    Ok(Action::requeue(if pending {
-        s.change_poll
-    } else {
-        s.resync
-    }))
+    // Health changes trigger a reconcile from the health monitor, and a propagating change's INSYNC
+    // from the change watch; otherwise the next one is the resync.
+    Ok(Action::requeue(s.resync))
 }
 
 /// One apply in the object's account: the namespace policy's gate, then the sync (or the
@@ -818,6 +829,10 @@ async fn cleanup<R: Route53>(obj: Arc<FailoverRecord>, ctx: &Context<R>) -> Resu
         )
         .await;
         if let Some(change_id) = ctx.remember_pending_delete(&uid, &res) {
+            if let Some(key) = monitor_key(&obj.metadata) {
+                ctx.changes
+                    .wait(&account.key, &account.route53, &change_id, key);
+            }
             if let (Some(ns), Some(prev)) = (obj.namespace(), obj.status.as_ref()) {
                 let mut next = prev.clone();
                 next.change = Some(crate::crd::ChangeStatus {
@@ -1075,12 +1090,23 @@ pub async fn run<R: Route53, S: HealthSource>(
     // The health monitor reads every check in use on its own schedule and triggers a reconcile of
     // the objects whose health changed; it lives as long as this controller.
     let (health_tx, health_rx) = futures::channel::mpsc::unbounded::<ObjectRef<Watched>>();
+    let change_tx = health_tx.clone();
     let monitor = tokio::spawn(ctx.health.clone().run(
         health_source,
         Some(ctx.metrics.clone()),
         move |objects| {
             for o in objects {
                 let _ = health_tx.unbounded_send(o);
+            }
+        },
+    ));
+    // The change watch polls each propagating change once and triggers the objects waiting for it
+    // when it is INSYNC.
+    let change_watch = tokio::spawn(ctx.changes.clone().run(
+        Some(ctx.metrics.clone()),
+        move |objects| {
+            for o in objects {
+                let _ = change_tx.unbounded_send(o);
             }
         },
     ));
@@ -1212,6 +1238,7 @@ pub async fn run<R: Route53, S: HealthSource>(
         })
         .await;
     monitor.abort();
+    change_watch.abort();
     watch_ready.abort();
     info!("controller stopped");
     Ok(())

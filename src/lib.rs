@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod change_watch;
 pub mod cli;
 pub mod controller;
 pub mod crd;

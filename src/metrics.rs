@@ -202,6 +202,9 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Health checks whose health the monitor reads.
     pub health_checks_monitored: Gauge,
+    /// Distinct Route 53 changes waited for to be INSYNC (each polled once per
+    /// `--change-poll-interval`, whatever the number of objects in it).
+    pub changes_propagating: Gauge,
     /// Seconds between the last two reads of one check: the poll interval when the health budget
     /// allows it, longer when it does not.
     pub health_read_interval: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -240,6 +243,7 @@ impl Default for Metrics {
             records_ready: Family::default(),
             leader: Gauge::default(),
             health_checks_monitored: Gauge::default(),
+            changes_propagating: Gauge::default(),
             health_read_interval: Gauge::default(),
             build_info: Family::default(),
             record_active_role: Family::default(),
@@ -355,6 +359,11 @@ impl Metrics {
             "health_checks_monitored",
             "Health checks whose health is read",
             self.health_checks_monitored.clone(),
+        );
+        r.register(
+            "changes_propagating",
+            "Distinct Route 53 changes waited for to be INSYNC, each polled once per --change-poll-interval",
+            self.changes_propagating.clone(),
         );
         r.register(
             "health_read_interval_seconds",

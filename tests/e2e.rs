@@ -784,6 +784,86 @@ async fn steady_state_makes_no_route53_writes_and_no_status_patches() {
     assert_eq!(writes, 0, "no status writes when nothing changed: {stats}");
 }
 
+/// Objects whose records went out in one batch wait for its change without a reconcile each per
+/// poll: one change watch polls the change and reconciles them once it is INSYNC. With a resync of
+/// an hour, nothing else would bring them to `Ready`. (The Route 53 budget is raised so that a
+/// reconcile per object per poll, as before the watch, would show: about 80 in the window.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_waiting_for_one_change_cost_one_poll_per_round_and_no_reconciles() {
+    const N: usize = 8;
+    let w = world().await;
+    w.r53.configure(serde_json::json!({"change_delay": 15.0}));
+    let op = Operator::start(
+        &w.kube,
+        &w.r53,
+        &[
+            "--resync-interval",
+            "1h",
+            "--route53-rate",
+            "200",
+            "--route53-burst",
+            "200",
+        ],
+    );
+    let yaml: Vec<String> = (0..N)
+        .map(|i| manifest(&w, &format!("batch{i}"), "", ""))
+        .collect();
+    apply(&w, &yaml.join("---\n"));
+    let healthy = |e: Option<&route53_failover_operator::crd::EndpointStatus>| {
+        e.is_some_and(|e| e.health == Health::Healthy)
+    };
+    for i in 0..N {
+        wait_for(&w, &format!("batch{i}"), "Propagating and healthy", |o| {
+            ready_is(o, "False", "Propagating")
+                && o.status
+                    .as_ref()
+                    .is_some_and(|s| healthy(s.primary.as_ref()) && healthy(s.secondary.as_ref()))
+        })
+        .await;
+    }
+    let changes = w.r53.counter("requests", "ChangeResourceRecordSets");
+    let before = reconciles(&op);
+    w.r53.reset_counters();
+    // Ten change polls (300 ms) pass while every object waits.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = reconciles(&op) - before;
+    let polls = w.r53.counter("requests", "GetChange");
+    let lists = w.r53.counter("requests", "ListResourceRecordSets");
+    eprintln!(
+        "{during} reconciles, {polls} GetChange and {lists} ListResourceRecordSets calls in 3 s for {N} objects waiting for {changes} changes"
+    );
+    assert!(
+        during <= N as u64 / 2,
+        "{during} reconciles while {N} objects waited for their change"
+    );
+    assert!(
+        polls <= changes * 11,
+        "{polls} GetChange calls for {changes} changes in ten poll rounds"
+    );
+    for i in 0..N {
+        wait_for(
+            &w,
+            &format!("batch{i}"),
+            "Ready once the change is INSYNC",
+            |o| {
+                ready_is(o, "True", "Synced")
+                    && o.status
+                        .as_ref()
+                        .and_then(|s| s.change.as_ref())
+                        .is_some_and(|c| c.status == "INSYNC")
+            },
+        )
+        .await;
+    }
+    eventually("no change left to watch", WAIT, POLL, || async {
+        op.metrics()
+            .lines()
+            .any(|l| l.trim() == "route53_failover_changes_propagating 0")
+            .then_some(())
+    })
+    .await;
+}
+
 fn is_leader(op: &Operator) -> bool {
     op.metrics()
         .lines()
