@@ -195,6 +195,18 @@ impl<R> Context<R> {
         Some(change_id.clone())
     }
 
+    /// What a successful full reconcile of `uid` at `generation` that wrote `status` leaves in
+    /// the context's memory of the object (used by `examples/memory.rs` to measure it).
+    #[cfg(feature = "test-util")]
+    pub fn remember_reconciled(&self, uid: &str, status: &FailoverRecordStatus, generation: i64) {
+        self.writing_status(uid, status);
+        self.memory(uid, |m| {
+            m.last_full = Some((generation, Instant::now()));
+            m.resolved = None;
+            m.failures = 0;
+        });
+    }
+
     fn forget(&self, uid: &str, meta: &ObjectMeta) {
         if let Some(key) = monitor_key(meta) {
             self.health.forget(&key);
