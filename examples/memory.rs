@@ -229,18 +229,6 @@ fn objects_arg() -> usize {
         .unwrap_or(10_000)
 }
 
-fn rss_kib() -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = objects_arg();
@@ -268,7 +256,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{n} objects, {first:.0} bytes of JSON each; heap per object, counted by the allocator:"
     );
-    let rss0 = rss_kib();
 
     let watched: Vec<Arc<Watched>> = m.part("reflector store: Watched (decoded object)", || {
         bodies
@@ -415,12 +402,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<52} {:>9.0} B/object (heap + 16 B per allocation)",
         "estimate with allocator overhead",
         (total.0 + 16 * total.1) as f64 / n as f64
-    );
-    println!(
-        "{:<52} {:>9.0} B/object ({:.1} MiB, freed copies included)",
-        "process RSS growth meanwhile",
-        (rss_kib() - rss0) as f64 * 1024.0 / n as f64,
-        (rss_kib() - rss0) as f64 / 1024.0
     );
     Ok(())
 }
