@@ -2,8 +2,10 @@
 //! the heap bytes (and allocations) each part takes, counted by the global allocator.
 //!
 //! ```text
-//! cargo run --release --example memory --features test-util -- --objects 10000
+//! cargo run --example memory --features test-util -- --objects 10000
 //! ```
+//!
+//! (`--release` runs faster.)
 //!
 //! The objects are the benchmark's (`scripts/bench`: a TCP-checked primary, an unchecked secondary),
 //! as the API server sends them once the operator has reconciled them: `managedFields` of
