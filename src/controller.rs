@@ -200,6 +200,18 @@ impl<R> Context<R> {
         Some(change_id.clone())
     }
 
+    /// What a successful full reconcile of `uid` at `generation` that wrote `status` leaves in
+    /// the context's memory of the object (used by `examples/memory.rs` to measure it).
+    #[cfg(feature = "test-util")]
+    pub fn remember_reconciled(&self, uid: &str, status: &FailoverRecordStatus, generation: i64) {
+        self.writing_status(uid, status);
+        self.memory(uid, |m| {
+            m.last_full = Some((generation, Instant::now()));
+            m.resolved = None;
+            m.failures = 0;
+        });
+    }
+
     fn forget(&self, uid: &str, meta: &ObjectMeta) {
         if let Some(key) = monitor_key(meta) {
             self.health.forget(&key);
@@ -1423,6 +1435,27 @@ mod tests {
         assert_eq!(err.retry(), Retry::AwaitChange);
     }
     use std::collections::BTreeMap;
+
+    /// The watch drops the last-applied annotation ([`crate::watched`]): an annotation that is kept
+    /// (the owner claim) still changes the trigger hash; the dropped one is no news.
+    #[test]
+    fn kept_annotations_still_change_the_trigger_hash() {
+        let watched = |annotations: serde_json::Value| -> Watched {
+            serde_json::from_value(json!({
+                "metadata": {"name": "a", "namespace": "n", "uid": "u", "generation": 1,
+                             "annotations": annotations},
+                "spec": {},
+            }))
+            .expect("decodes")
+        };
+        let last = crate::watched::LAST_APPLIED_ANNOTATION;
+        let base = watched(json!({last: "{\"v\":1}", OWNER_ANNOTATION: "a"}));
+        let claimed = watched(json!({last: "{\"v\":1}", OWNER_ANNOTATION: "b"}));
+        let reapplied = watched(json!({last: "{\"v\":2}", OWNER_ANNOTATION: "a"}));
+        let h = |w: &Watched| trigger_hash(&w.metadata, None);
+        assert_ne!(h(&base), h(&claimed));
+        assert_eq!(h(&base), h(&reapplied));
+    }
 
     #[test]
     fn only_news_other_than_our_own_status_changes_the_trigger_hash() {

@@ -11,12 +11,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -97,41 +99,6 @@ pub struct ObjectLabels {
     pub name: String,
 }
 
-/// A FailoverRecord and one of its roles.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ObjectRoleLabels {
-    /// Namespace of the FailoverRecord.
-    pub namespace: String,
-    /// Name of the FailoverRecord.
-    pub name: String,
-    /// `primary` or `secondary`.
-    pub role: &'static str,
-}
-
-/// A FailoverRecord, one of its endpoints and one health state.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ObjectEndpointLabels {
-    /// Namespace of the FailoverRecord.
-    pub namespace: String,
-    /// Name of the FailoverRecord.
-    pub name: String,
-    /// `primary` or `secondary`.
-    pub role: &'static str,
-    /// `healthy`, `unhealthy` or `unknown`.
-    pub health: &'static str,
-}
-
-/// A FailoverRecord and one status of its Ready condition.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ObjectReadyLabels {
-    /// Namespace of the FailoverRecord.
-    pub namespace: String,
-    /// Name of the FailoverRecord.
-    pub name: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: &'static str,
-}
-
 /// What one record contributes to the state gauges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordState {
@@ -145,14 +112,17 @@ pub struct RecordState {
     pub last_failover: Option<i64>,
 }
 
-/// What the metrics remember of one FailoverRecord (by uid).
+/// What the metrics remember of one FailoverRecord (by uid): every per-object series is rendered
+/// from it on each scrape ([`RecordSeries`]), so an object costs one entry, not one labelled series
+/// (with its own copies of the namespace and name) per series.
 #[derive(Clone, Debug)]
 struct Tracked {
     object: ObjectLabels,
     state: Option<RecordState>,
+    /// When its last full sync succeeded (Unix seconds).
+    last_full_sync: Option<f64>,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -210,16 +180,7 @@ pub struct Metrics {
     pub health_read_interval: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Always 1, labelled with the version.
     pub build_info: Family<BuildLabels, Gauge>,
-    /// Per record and role: 1 for the role Route 53 answers with, 0 for the other.
-    pub record_active_role: Family<ObjectRoleLabels, Gauge>,
-    /// Per record, endpoint and health state: 1 for the endpoint's current health, 0 otherwise.
-    pub record_endpoint_health: Family<ObjectEndpointLabels, Gauge>,
-    /// Per record and status: 1 for the Ready condition's current status, 0 otherwise.
-    pub record_ready: Family<ObjectReadyLabels, Gauge>,
-    /// Per record: when the active role last changed (Unix seconds).
-    pub record_last_failover: Family<ObjectLabels, FloatGauge>,
-    /// Per record: when its last full sync (everything re-read from Route 53) succeeded.
-    pub record_last_full_sync: Family<ObjectLabels, FloatGauge>,
+    /// The records with per-object series (`record_*`, rendered by [`RecordSeries`]), by uid.
     records: Mutex<HashMap<String, Tracked>>,
 }
 
@@ -246,11 +207,6 @@ impl Default for Metrics {
             changes_propagating: Gauge::default(),
             health_read_interval: Gauge::default(),
             build_info: Family::default(),
-            record_active_role: Family::default(),
-            record_endpoint_health: Family::default(),
-            record_ready: Family::default(),
-            record_last_failover: Family::default(),
-            record_last_full_sync: Family::default(),
             records: Mutex::new(HashMap::new()),
         };
         m.build_info
@@ -370,31 +326,7 @@ impl Metrics {
             "Seconds between two reads of the health of one check (longer than the poll interval when the health budget cannot read every check within it)",
             self.health_read_interval.clone(),
         );
-        r.register(
-            "record_active_role",
-            "Per FailoverRecord and role: 1 for the role Route 53 answers with, else 0",
-            self.record_active_role.clone(),
-        );
-        r.register(
-            "record_endpoint_health",
-            "Per FailoverRecord, endpoint role and health state: 1 for the endpoint's Route 53 health, else 0",
-            self.record_endpoint_health.clone(),
-        );
-        r.register(
-            "record_ready",
-            "Per FailoverRecord and status: 1 for the status of its Ready condition, else 0",
-            self.record_ready.clone(),
-        );
-        r.register(
-            "record_last_failover_timestamp_seconds",
-            "Per FailoverRecord: when the active role last changed (Unix seconds, from status.lastFailoverTime)",
-            self.record_last_failover.clone(),
-        );
-        r.register(
-            "record_last_full_sync_timestamp_seconds",
-            "Per FailoverRecord: when its last full sync with Route 53 succeeded in this process (Unix seconds)",
-            self.record_last_full_sync.clone(),
-        );
+        r.register_collector(Box::new(RecordSeries(self.clone())));
     }
 
     /// Start timing a reconcile; the duration is observed, and the in-flight count lowered, when the
@@ -456,36 +388,39 @@ impl Metrics {
         let tracked = records.entry(uid.to_string()).or_insert_with(|| Tracked {
             object: object.clone(),
             state: None,
+            last_full_sync: None,
         });
         if tracked.state == Some(state) && tracked.object == *object {
             return;
         }
-        tracked.object = object.clone();
+        if tracked.object != *object {
+            tracked.object = object.clone();
+        }
         tracked.state = Some(state);
-        self.write_object_series(object, &state);
         self.recount(&records);
     }
 
     /// A full sync of the record succeeded at `unix_seconds`.
     pub fn record_full_sync(&self, uid: &str, object: &ObjectLabels, unix_seconds: f64) {
         let mut records = self.lock();
-        records.entry(uid.to_string()).or_insert_with(|| Tracked {
+        let tracked = records.entry(uid.to_string()).or_insert_with(|| Tracked {
             object: object.clone(),
             state: None,
+            last_full_sync: None,
         });
-        self.record_last_full_sync
-            .get_or_create(object)
-            .set(unix_seconds);
+        if tracked.object != *object {
+            tracked.object = object.clone();
+        }
+        tracked.last_full_sync = Some(unix_seconds);
     }
 
     /// Forget a record (deleted, released, or not this installation's): every series of it is
     /// removed and the counts refreshed.
     pub fn forget_record(&self, uid: &str) {
         let mut records = self.lock();
-        let Some(tracked) = records.remove(uid) else {
+        if records.remove(uid).is_none() {
             return;
-        };
-        self.remove_object_series(&tracked.object);
+        }
         self.recount(&records);
     }
 
@@ -497,80 +432,8 @@ impl Metrics {
     /// Forget every record (the replica stopped leading: another one reports them now).
     pub fn forget_all_records(&self) {
         let mut records = self.lock();
-        for (_, tracked) in records.drain() {
-            self.remove_object_series(&tracked.object);
-        }
+        records.clear();
         self.recount(&records);
-    }
-
-    fn write_object_series(&self, o: &ObjectLabels, s: &RecordState) {
-        let (namespace, name) = (&o.namespace, &o.name);
-        for (i, role) in Role::ALL.into_iter().enumerate() {
-            let r = role.short();
-            self.record_active_role
-                .get_or_create(&ObjectRoleLabels {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    role: r,
-                })
-                .set(i64::from(s.active == Some(role)));
-            let current = health_label(s.health[i]);
-            for health in HEALTHS {
-                self.record_endpoint_health
-                    .get_or_create(&ObjectEndpointLabels {
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                        role: r,
-                        health,
-                    })
-                    .set(i64::from(health == current));
-            }
-        }
-        for status in READY_STATUSES {
-            self.record_ready
-                .get_or_create(&ObjectReadyLabels {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    status,
-                })
-                .set(i64::from(status == s.ready));
-        }
-        match s.last_failover {
-            Some(t) => {
-                self.record_last_failover.get_or_create(o).set(t as f64);
-            }
-            None => {
-                self.record_last_failover.remove(o);
-            }
-        }
-    }
-
-    fn remove_object_series(&self, o: &ObjectLabels) {
-        let (namespace, name) = (&o.namespace, &o.name);
-        for role in ROLES {
-            self.record_active_role.remove(&ObjectRoleLabels {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                role,
-            });
-            for health in HEALTHS {
-                self.record_endpoint_health.remove(&ObjectEndpointLabels {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    role,
-                    health,
-                });
-            }
-        }
-        for status in READY_STATUSES {
-            self.record_ready.remove(&ObjectReadyLabels {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                status,
-            });
-        }
-        self.record_last_failover.remove(o);
-        self.record_last_full_sync.remove(o);
     }
 
     /// Refresh the counts of records by state from every record's state.
@@ -604,6 +467,112 @@ impl Metrics {
                 .get_or_create(&ReadyLabels { ready: r })
                 .set(ready.get(r).copied().unwrap_or(0));
         }
+    }
+}
+
+/// The per-object series (`route53_failover_record_*`), rendered on each scrape from the tracked
+/// records: at most [`SERIES_PER_RECORD`] per record, gone as soon as the record is forgotten.
+#[derive(Debug)]
+struct RecordSeries(std::sync::Arc<Metrics>);
+
+/// The `namespace` and `name` labels of a record's series.
+fn object(o: &ObjectLabels) -> [(&'static str, &str); 2] {
+    [
+        ("namespace", o.namespace.as_str()),
+        ("name", o.name.as_str()),
+    ]
+}
+
+impl Collector for RecordSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let records = self.0.lock();
+        let mut tracked: Vec<&Tracked> = records.values().collect();
+        tracked.sort_by(|a, b| {
+            (&a.object.namespace, &a.object.name).cmp(&(&b.object.namespace, &b.object.name))
+        });
+        let states = || {
+            tracked
+                .iter()
+                .filter_map(|t| Some((&t.object, t.state.as_ref()?)))
+        };
+        {
+            let mut family = encoder.encode_descriptor(
+                "record_active_role",
+                "Per FailoverRecord and role: 1 for the role Route 53 answers with, else 0",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (o, s) in states() {
+                for role in Role::ALL {
+                    let [ns, name] = object(o);
+                    let labels = [ns, name, ("role", role.short())];
+                    ConstGauge::new(i64::from(s.active == Some(role)))
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "record_endpoint_health",
+                "Per FailoverRecord, endpoint role and health state: 1 for the endpoint's Route 53 health, else 0",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (o, s) in states() {
+                for (i, role) in Role::ALL.into_iter().enumerate() {
+                    let current = health_label(s.health[i]);
+                    for health in HEALTHS {
+                        let [ns, name] = object(o);
+                        let labels = [ns, name, ("role", role.short()), ("health", health)];
+                        ConstGauge::new(i64::from(health == current))
+                            .encode(family.encode_family(&labels)?)?;
+                    }
+                }
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "record_ready",
+                "Per FailoverRecord and status: 1 for the status of its Ready condition, else 0",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (o, s) in states() {
+                for status in READY_STATUSES {
+                    let [ns, name] = object(o);
+                    let labels = [ns, name, ("status", status)];
+                    ConstGauge::new(i64::from(status == s.ready))
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "record_last_failover_timestamp_seconds",
+                "Per FailoverRecord: when the active role last changed (Unix seconds, from status.lastFailoverTime)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (o, s) in states() {
+                if let Some(t) = s.last_failover {
+                    ConstGauge::new(t as f64).encode(family.encode_family(&object(o))?)?;
+                }
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "record_last_full_sync_timestamp_seconds",
+                "Per FailoverRecord: when its last full sync with Route 53 succeeded in this process (Unix seconds)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for t in &tracked {
+                if let Some(at) = t.last_full_sync {
+                    ConstGauge::new(at).encode(family.encode_family(&object(&t.object))?)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -773,6 +742,40 @@ mod tests {
         assert!(
             out.contains("route53_failover_records_ready{ready=\"False\"} 0"),
             "{out}"
+        );
+    }
+
+    /// The per-object series are rendered from one entry per record (not kept as labelled
+    /// series): every family is described once, as a gauge, with or without records.
+    #[test]
+    fn per_object_families_are_described_once_as_gauges() {
+        let (m, reg) = registered();
+        for out in [scrape(&reg), {
+            m.set_record_state("uid-1", &object("apps", "one"), FAILED_OVER);
+            m.record_full_sync("uid-1", &object("apps", "one"), 2.5);
+            scrape(&reg)
+        }] {
+            for family in [
+                "record_active_role",
+                "record_endpoint_health",
+                "record_ready",
+                "record_last_failover_timestamp_seconds",
+                "record_last_full_sync_timestamp_seconds",
+            ] {
+                let ty = format!("# TYPE route53_failover_{family} gauge");
+                assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{out}");
+                let help = format!("# HELP route53_failover_{family} Per FailoverRecord");
+                assert_eq!(
+                    out.lines().filter(|l| l.starts_with(&help)).count(),
+                    1,
+                    "{out}"
+                );
+            }
+        }
+        assert!(
+            scrape(&reg).contains(
+                "route53_failover_record_last_full_sync_timestamp_seconds{namespace=\"apps\",name=\"one\"} 2.5"
+            )
         );
     }
 

@@ -15,7 +15,7 @@
 //!
 //! A flip is one UpdateHealthCheck of the gate; the records do not change.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{Failback, FailoverSwitch, Health, SwitchMode, SwitchStatus};
@@ -37,12 +37,7 @@ pub fn who_set_mode(
         .managed_fields
         .iter()
         .flatten()
-        .filter(|m| {
-            m.fields_v1
-                .as_ref()
-                .and_then(|f| f.0.pointer("/f:spec/f:failover/f:mode"))
-                .is_some()
-        })
+        .filter(|m| owns_mode(m))
         .max_by_key(|m| m.time.as_ref().map(|t| t.0))?;
     let manager = entry.manager.clone().unwrap_or_else(|| "unknown".into());
     let by = match meta
@@ -54,6 +49,38 @@ pub fn who_set_mode(
         _ => manager,
     };
     Some((by, entry.time.clone()))
+}
+
+/// Where `spec.failover.mode` is in a managedFields entry's `fieldsV1`.
+const MODE_FIELD: &str = "/f:spec/f:failover/f:mode";
+
+fn owns_mode(entry: &ManagedFieldsEntry) -> bool {
+    entry
+        .fields_v1
+        .as_ref()
+        .and_then(|f| f.0.pointer(MODE_FIELD))
+        .is_some()
+}
+
+/// What [`who_set_mode`] needs of one `metadata.managedFields` entry: `None` when the entry does
+/// not own `spec.failover.mode`, otherwise its manager, operation, subresource and time with a
+/// `fieldsV1` of that one field. The watch keeps only these (see [`crate::watched`]): the full
+/// field sets of every manager of every object are most of an object's memory.
+pub fn mode_entry(entry: ManagedFieldsEntry) -> Option<ManagedFieldsEntry> {
+    if !owns_mode(&entry) {
+        return None;
+    }
+    Some(ManagedFieldsEntry {
+        api_version: None,
+        fields_type: None,
+        fields_v1: Some(FieldsV1(
+            serde_json::json!({"f:spec": {"f:failover": {"f:mode": {}}}}),
+        )),
+        manager: entry.manager,
+        operation: entry.operation,
+        subresource: entry.subresource,
+        time: entry.time,
+    })
 }
 
 /// The merge patch of `switch --to MODE --by USER`: the mode, and who set it.

@@ -89,7 +89,8 @@ impl<'de> Deserialize<'de> for Watched {
             #[serde(default)]
             status: Value,
         }
-        let raw = Raw::deserialize(d)?;
+        let mut raw = Raw::deserialize(d)?;
+        slim(&mut raw.metadata);
         let cleanup = CleanupHints::read(&raw.spec, &raw.status);
         let spec = match raw.spec {
             Value::Null => Err("spec is missing".to_string()),
@@ -109,6 +110,30 @@ impl<'de> Deserialize<'de> for Watched {
             status_error,
             cleanup,
         })
+    }
+}
+
+/// The annotation in which `kubectl apply` (client-side) keeps the whole object it applied: never
+/// read by the operator, and as large as the spec again.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drop what the operator never reads from a watched object's metadata, which the store keeps for
+/// every object: the [`LAST_APPLIED_ANNOTATION`], and every `managedFields` entry but those that own
+/// `spec.failover.mode`, themselves cut to what [`crate::switch::who_set_mode`] reads
+/// ([`crate::switch::mode_entry`]). Every other annotation (the owner claim, `switched-by`), the
+/// labels and the finalizers are kept. Writes never send the watched metadata back (status is a
+/// server-side apply of its own, finalizers are patched by name), so nothing is lost on the API
+/// server.
+fn slim(meta: &mut ObjectMeta) {
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+    if let Some(entries) = meta.managed_fields.take() {
+        let kept: Vec<_> = entries
+            .into_iter()
+            .filter_map(crate::switch::mode_entry)
+            .collect();
+        meta.managed_fields = (!kept.is_empty()).then_some(kept);
     }
 }
 
@@ -193,6 +218,86 @@ mod tests {
         .expect("decodes");
         assert!(w.status_error.is_none());
         assert_eq!(w.status.and_then(|s| s.observed_generation), Some(2));
+    }
+
+    /// managedFields as the API server writes them: `kubectl apply --server-side` owning the spec
+    /// (and `spec.failover.mode`), the `switch` subcommand owning the mode later, the operator's
+    /// finalizer patch and its status apply.
+    fn managed_fields() -> Value {
+        let e = json!({});
+        json!([
+            {"manager": "kubectl", "operation": "Apply", "apiVersion": "route53.failover.io/v1alpha1",
+             "time": "2026-11-27T04:00:00Z", "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:spec": {"f:name": e, "f:type": e, "f:hostedZone": {"f:name": e},
+                                     "f:failover": {"f:mode": e, "f:failback": e}}}},
+            {"manager": "route53-failover-operator-switch", "operation": "Update",
+             "apiVersion": "route53.failover.io/v1alpha1", "time": "2026-11-27T04:01:58Z",
+             "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:annotations": {"f:route53.failover.io/switched-by": e}},
+                          "f:spec": {"f:failover": {"f:mode": e}}}},
+            {"manager": "route53-failover-operator", "operation": "Update",
+             "apiVersion": "route53.failover.io/v1alpha1", "time": "2026-11-27T04:02:00Z",
+             "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:finalizers": {".": e, "v:\"route53.failover.io/cleanup-a\"": e}}}},
+            {"manager": "route53-failover-operator", "operation": "Apply", "subresource": "status",
+             "apiVersion": "route53.failover.io/v1alpha1", "time": "2026-11-27T04:03:00Z",
+             "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:status": {"f:activeRole": e, "f:conditions": {
+                 "k:{\"type\":\"Ready\"}": {".": e, "f:status": e, "f:type": e}}}}},
+        ])
+    }
+
+    #[test]
+    fn the_watch_keeps_only_the_managed_fields_entries_that_own_the_switch_mode() {
+        let mut obj = object(spec(), Value::Null);
+        obj["metadata"]["managedFields"] = managed_fields();
+        obj["metadata"]["annotations"] = json!({
+            "route53.failover.io/switched-by": "alice",
+            "route53.failover.io/owner": "prod",
+            LAST_APPLIED_ANNOTATION: "{\"spec\":{}}\n",
+        });
+        let full: ObjectMeta =
+            serde_json::from_value(obj["metadata"].clone()).expect("decodes as ObjectMeta");
+        let w: Watched = serde_json::from_value(obj).expect("decodes");
+        // who_set_mode reads the same from the slimmed metadata as from the whole of it.
+        let who = crate::switch::who_set_mode(&w.metadata).expect("a manager owns the mode");
+        assert_eq!(who, crate::switch::who_set_mode(&full).expect("same"));
+        assert_eq!(who.0, "alice (via route53-failover-operator-switch)");
+        assert_eq!(
+            who.1.map(|t| t.0.to_string()).as_deref(),
+            Some("2026-11-27T04:01:58Z")
+        );
+        // Only the two entries that own the mode are kept, with only that field.
+        let kept = w.metadata.managed_fields.as_deref().unwrap_or_default();
+        let managers: Vec<_> = kept.iter().filter_map(|m| m.manager.as_deref()).collect();
+        assert_eq!(managers, ["kubectl", "route53-failover-operator-switch"]);
+        for m in kept {
+            assert_eq!(
+                m.fields_v1.as_ref().map(|f| &f.0),
+                Some(&json!({"f:spec": {"f:failover": {"f:mode": {}}}}))
+            );
+        }
+        // The last-applied annotation is dropped; every other annotation is kept.
+        let annotations = w.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(
+            annotations.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "route53.failover.io/owner",
+                "route53.failover.io/switched-by"
+            ]
+        );
+        // Without a mode owner (no spec.failover), nothing of managedFields is kept.
+        let mut plain = object(spec(), Value::Null);
+        let mut fields = managed_fields();
+        fields.as_array_mut().expect("array").remove(1);
+        fields[0]["fieldsV1"]["f:spec"]
+            .as_object_mut()
+            .expect("map")
+            .remove("f:failover");
+        plain["metadata"]["managedFields"] = fields;
+        let w: Watched = serde_json::from_value(plain).expect("decodes");
+        assert_eq!(w.metadata.managed_fields, None);
+        assert_eq!(crate::switch::who_set_mode(&w.metadata), None);
     }
 
     #[test]

@@ -99,7 +99,8 @@ fn of_kind<'a>(objs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 /// The sample names the operator's registry can expose: every family, with the suffixes its type
 /// gives it in the Prometheus text format. A family without samples is not encoded, so one sample of
-/// each is made first; the count of families is checked against the registrations in src/metrics.rs.
+/// each is made first; the count of families is checked against the registrations (and the
+/// collector's descriptors) in src/metrics.rs.
 fn exported_names() -> BTreeSet<String> {
     let m = Arc::new(Metrics::default());
     let mut reg = Registry::default();
@@ -147,7 +148,10 @@ fn exported_names() -> BTreeSet<String> {
         }
     }
     let families = out.lines().filter(|l| l.starts_with("# TYPE ")).count();
-    let registered = read("src/metrics.rs").matches("r.register(").count();
+    // Registered families, and those the per-object collector describes on each scrape.
+    let source = read("src/metrics.rs");
+    let registered =
+        source.matches("r.register(").count() + source.matches(".encode_descriptor(").count();
     assert_eq!(
         families, registered,
         "every registered family has a sample here:\n{out}"

@@ -24,9 +24,51 @@ use crate::text;
 
 #[derive(Debug)]
 struct Entry<K> {
-    users: HashSet<K>,
+    users: Users<K>,
     reading: Option<Reading>,
     read_at: Option<Instant>,
+}
+
+/// The objects that use one check: nearly always one, kept without a set of its own (a set of one
+/// key costs a table of four).
+#[derive(Debug)]
+enum Users<K> {
+    One(K),
+    Many(HashSet<K>),
+}
+
+impl<K: Eq + Hash> Users<K> {
+    /// Remove `user`; whether no user is left.
+    fn remove(&mut self, user: &K) -> bool {
+        match self {
+            Users::One(only) => only == user,
+            Users::Many(set) => {
+                set.remove(user);
+                set.is_empty()
+            }
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash> Users<K> {
+    fn insert(&mut self, user: K) {
+        match self {
+            Users::One(only) if *only == user => {}
+            Users::One(only) => *self = Users::Many(HashSet::from([only.clone(), user])),
+            Users::Many(set) => {
+                set.insert(user);
+            }
+        }
+    }
+
+    fn add_to(&self, out: &mut HashSet<K>) {
+        match self {
+            Users::One(only) => {
+                out.insert(only.clone());
+            }
+            Users::Many(set) => out.extend(set.iter().cloned()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -75,13 +117,21 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
             let before = inner.uses.insert(user.clone(), ids.clone());
             release(&mut inner, user, before.unwrap_or_default(), &ids);
             for id in &ids {
-                let e = inner.checks.entry(id.clone()).or_insert_with(|| Entry {
-                    users: HashSet::new(),
-                    reading: None,
-                    read_at: None,
-                });
-                fresh |= e.read_at.is_none();
-                e.users.insert(user.clone());
+                match inner.checks.entry(id.clone()) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(Entry {
+                            users: Users::One(user.clone()),
+                            reading: None,
+                            read_at: None,
+                        });
+                        fresh = true;
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        let e = o.get_mut();
+                        fresh |= e.read_at.is_none();
+                        e.users.insert(user.clone());
+                    }
+                }
             }
         }
         if fresh {
@@ -167,7 +217,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
             }
             let new = readings.remove(id);
             if new.is_some() && new != e.reading {
-                changed.extend(e.users.iter().cloned());
+                e.users.add_to(&mut changed);
                 e.reading = new;
             }
         }
@@ -233,8 +283,7 @@ fn release<K: Eq + Hash>(inner: &mut Inner<K>, user: &K, before: Vec<String>, ke
             continue;
         }
         if let Some(e) = inner.checks.get_mut(&id) {
-            e.users.remove(user);
-            if e.users.is_empty() {
+            if e.users.remove(user) {
                 inner.checks.remove(&id);
             }
         }
@@ -326,6 +375,29 @@ mod tests {
             log.lock().unwrap().extend(users);
         }));
         (task, seen)
+    }
+
+    /// A check's users are kept without a set while there is one, and the check goes with its last
+    /// user, whichever order they leave in.
+    #[test]
+    fn a_check_is_kept_while_any_user_uses_it() {
+        let m: Monitor<&'static str> = Monitor::new(Duration::from_secs(30));
+        m.watch(&"a", ["hc-1".to_string()]);
+        assert!(matches!(m.lock().checks["hc-1"].users, Users::One("a")));
+        m.watch(&"a", ["hc-1".to_string(), "hc-2".to_string()]);
+        m.watch(&"b", ["hc-1".to_string()]);
+        assert!(
+            matches!(&m.lock().checks["hc-1"].users, Users::Many(s) if *s == HashSet::from(["a", "b"]))
+        );
+        // A user that never used the check changes nothing.
+        m.forget(&"c");
+        m.forget(&"a");
+        assert_eq!(m.len(), 1, "hc-2 went with a, hc-1 stays for b");
+        m.watch(&"b", ["hc-2".to_string()]);
+        assert_eq!(m.len(), 1);
+        assert!(matches!(m.lock().checks["hc-2"].users, Users::One("b")));
+        m.forget(&"b");
+        assert!(m.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

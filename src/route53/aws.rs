@@ -78,6 +78,14 @@ struct Inventory {
     checks: HashMap<String, HealthCheck>,
 }
 
+impl Inventory {
+    /// Replace the inventory with a listing made now.
+    fn store(&mut self, all: Vec<HealthCheck>) {
+        self.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
+        self.fetched = Some(Instant::now());
+    }
+}
+
 impl Caches {
     fn fresh(&self, at: Instant) -> bool {
         at.elapsed() < self.ttl
@@ -159,6 +167,27 @@ impl AwsRoute53 {
     pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
         self.fence = Some(fence);
         self
+    }
+
+    /// Fill the health-check inventory as a `ListHealthChecks` listing of `listing` would (used
+    /// by `examples/memory.rs` to measure it).
+    #[cfg(feature = "test-util")]
+    pub async fn store_inventory_listing(&self, listing: &[t::HealthCheck]) {
+        let all = listing.iter().map(health_check_from).collect();
+        self.cache.inventory.lock().await.store(all);
+    }
+
+    /// Fill the zone snapshot of `zone_id` as a `ListResourceRecordSets` listing of `listing`
+    /// would, with every name asked for once before (used by `examples/memory.rs`).
+    #[cfg(feature = "test-util")]
+    pub fn store_zone_listing(&self, zone_id: &str, listing: &[t::ResourceRecordSet]) {
+        let sets: Vec<RecordSet> = listing.iter().map(record_from).collect();
+        let mut snapshots = lock(&self.cache.snapshots);
+        let now = Instant::now();
+        for rs in &sets {
+            snapshots.lookup(zone_id, &rs.name, now);
+        }
+        snapshots.store_listing(zone_id, sets, listing.len().div_ceil(300), now);
     }
 
     /// Drop the cached health-check inventory (a check it lists was deleted out of band).
@@ -550,8 +579,7 @@ impl AwsRoute53 {
                 .is_none_or(|at| at.elapsed() >= self.cache.inventory_ttl)
         {
             let all = self.raw_list_health_checks("").await?;
-            inv.checks = all.into_iter().map(|hc| (hc.id.clone(), hc)).collect();
-            inv.fetched = Some(Instant::now());
+            inv.store(all);
         }
         let mut found: Vec<HealthCheck> = inv
             .checks
