@@ -8,7 +8,37 @@ use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use route53_failover_operator::crd::HealthCheckType;
+use route53_failover_operator::route53::HealthCheckConfig;
+
 use super::{Proc, http, spawn_world_server};
+
+/// The public address the endpoint checks of the tests check (routed to loopback backends).
+pub const PUBLIC: &str = "52.94.76.10";
+
+/// A TCP check of [`PUBLIC`]:`port` that flips fast: RequestInterval 10, FailureThreshold 1.
+pub fn tcp(port: i32) -> HealthCheckConfig {
+    HealthCheckConfig {
+        check_type: HealthCheckType::TCP,
+        ip_address: Some(PUBLIC.into()),
+        fqdn: None,
+        port,
+        resource_path: None,
+        search_string: None,
+        request_interval: 10,
+        failure_threshold: 1,
+        regions: Vec::new(),
+        inverted: false,
+        enable_sni: false,
+        measure_latency: false,
+        alarm_region: None,
+        alarm_name: None,
+        insufficient_data_health_status: None,
+        routing_control_arn: None,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
+    }
+}
 
 /// A running Route 53 double.
 pub struct R53World {
