@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_route53::error::ProvideErrorMetadata;
+use aws_sdk_route53::types as sdk;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use route53_failover_operator::crd::HealthCheckType;
@@ -52,6 +54,66 @@ pub fn http_client() -> aws_sdk_route53::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
+}
+
+/// CreateHealthCheck of `cfg` under `reference` through the SDK: the new check's id, or the error
+/// as `Code: message`.
+pub async fn try_create_hc(
+    c: &aws_sdk_route53::Client,
+    reference: &str,
+    cfg: sdk::HealthCheckConfig,
+) -> Result<String, String> {
+    c.create_health_check()
+        .caller_reference(reference)
+        .health_check_config(cfg)
+        .send()
+        .await
+        .map(|o| o.health_check().expect("health check").id().to_string())
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("<none>"),
+                e.message().unwrap_or("")
+            )
+        })
+}
+
+/// [`try_create_hc`] that must succeed: the new check's id.
+pub async fn create_hc(
+    c: &aws_sdk_route53::Client,
+    reference: &str,
+    cfg: sdk::HealthCheckConfig,
+) -> String {
+    try_create_hc(c, reference, cfg)
+        .await
+        .unwrap_or_else(|e| panic!("CreateHealthCheck: {e}"))
+}
+
+/// GetHealthCheck through the SDK: the check's config.
+pub async fn hc_config(c: &aws_sdk_route53::Client, id: &str) -> sdk::HealthCheckConfig {
+    c.get_health_check()
+        .health_check_id(id)
+        .send()
+        .await
+        .expect("GetHealthCheck")
+        .health_check()
+        .and_then(|h| h.health_check_config())
+        .cloned()
+        .expect("HealthCheckConfig")
+}
+
+/// GetHealthCheckStatus through the SDK: every checker's observation.
+pub async fn hc_observations(
+    c: &aws_sdk_route53::Client,
+    id: &str,
+) -> Vec<sdk::HealthCheckObservation> {
+    c.get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .expect("GetHealthCheckStatus")
+        .health_check_observations()
+        .to_vec()
 }
 
 impl R53World {
