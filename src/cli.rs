@@ -85,21 +85,17 @@ impl SwitchTo {
     }
 }
 
-/// Flags of `plan`.
-#[derive(Parser, Debug, Clone)]
-pub struct PlanArgs {
-    /// FailoverRecord manifest(s): a YAML file of one or more documents (or a `kind: List`, as
-    /// `kubectl get -o yaml` prints), `-` for stdin. Ownership identifiers need the object's
-    /// `metadata.uid`: without one, the object is planned as a new one (only a create is right).
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub filename: String,
-
-    /// Owner id of the installation whose view is planned (as `run --owner-id`).
+/// Which FailoverRecords, records and checks an installation handles: the flags `run` and `plan`
+/// share (`plan` describes them as the planned installation's).
+#[derive(clap::Args, Debug, Clone)]
+pub struct OwnerArgs {
+    /// Owner id written into Route 53 SetIdentifiers and health check references. Must be stable and unique
+    /// per installation: records and checks carrying another owner id are never touched.
     #[arg(long, env = "OWNER_ID", default_value = "route53-failover-operator", value_parser = parse_owner)]
     pub owner_id: String,
 
-    /// Whether that installation handles FailoverRecords without the owner annotation (as `run
-    /// --claim-unannotated`).
+    /// Handle FailoverRecords without the `route53.failover.io/owner` annotation. Set it on exactly one
+    /// installation per cluster; the others handle only objects annotated with their owner id.
     #[arg(
         long,
         env = "CLAIM_UNANNOTATED",
@@ -108,6 +104,24 @@ pub struct PlanArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub claim_unannotated: bool,
+}
+
+/// Flags of `plan`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    mut_arg("owner_id", |a| a.help("Owner id of the installation whose view is planned (as `run --owner-id`)")),
+    mut_arg("claim_unannotated", |a| a.help("Whether that installation handles FailoverRecords without the owner annotation (as `run --claim-unannotated`)")),
+)]
+pub struct PlanArgs {
+    /// FailoverRecord manifest(s): a YAML file of one or more documents (or a `kind: List`, as
+    /// `kubectl get -o yaml` prints), `-` for stdin. Ownership identifiers need the object's
+    /// `metadata.uid`: without one, the object is planned as a new one (only a create is right).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: String,
+
+    /// The owner id and `--claim-unannotated` of the installation whose view is planned.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// The namespace policy of that installation (as `run --namespace-policy`): an object it does
     /// not allow is reported as such, and nothing else is planned for it.
@@ -142,21 +156,9 @@ pub struct RunArgs {
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Owner id written into Route 53 SetIdentifiers and health check references. Must be stable and unique
-    /// per installation: records and checks carrying another owner id are never touched.
-    #[arg(long, env = "OWNER_ID", default_value = "route53-failover-operator", value_parser = parse_owner)]
-    pub owner_id: String,
-
-    /// Handle FailoverRecords without the `route53.failover.io/owner` annotation. Set it on exactly one
-    /// installation per cluster; the others handle only objects annotated with their owner id.
-    #[arg(
-        long,
-        env = "CLAIM_UNANNOTATED",
-        default_value_t = true,
-        action = clap::ArgAction::Set,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub claim_unannotated: bool,
+    /// The owner id and `--claim-unannotated`.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
 
     /// Where endpoint health is read from.
     #[arg(long, env = "HEALTH_SOURCE", value_enum, default_value_t = HealthSourceKind::Cloudwatch)]
@@ -398,7 +400,7 @@ mod tests {
             let mut argv = vec!["route53-failover-operator", "run"];
             argv.extend_from_slice(extra);
             match Cli::try_parse_from(argv).map(|c| c.command) {
-                Ok(Command::Run(args)) => Some(args.claim_unannotated),
+                Ok(Command::Run(args)) => Some(args.owner.claim_unannotated),
                 _ => None,
             }
         };
@@ -439,8 +441,8 @@ mod tests {
         match Cli::try_parse_from(argv).map(|c| c.command) {
             Ok(Command::Plan(a)) => {
                 assert_eq!(a.filename, "-");
-                assert_eq!(a.owner_id, "cluster-a");
-                assert!(!a.claim_unannotated);
+                assert_eq!(a.owner.owner_id, "cluster-a");
+                assert!(!a.owner.claim_unannotated);
             }
             other => panic!("{other:?}"),
         }

@@ -891,21 +891,7 @@ fn no_account_cleanup(error: &Error, wrote: bool) -> Result<Vec<Note>> {
 /// An endpoint target that cannot be used (yet): `Ready=False` with the target's reason, nothing
 /// written to Route 53, and what status knows of Route 53 (zone, endpoints, change) kept as it was.
 fn target_refused(generation: i64, e: crate::targets::TargetError) -> reconcile::SyncOutcome {
-    let reason = e.reason;
-    let error = Error::Target(e);
-    reconcile::SyncOutcome {
-        observation: Some(status::Observation {
-            generation: Some(generation),
-            readiness: status::Readiness::failed(reason, &error),
-            hosted_zone_id: None,
-            endpoints: [None, None],
-            change: None,
-            unobservable: [false, false],
-            switch: None,
-        }),
-        result: Err(error),
-        notes: Vec::new(),
-    }
+    reconcile::failed(generation, e.reason, Error::Target(e), None)
 }
 
 /// Server-side apply of the whole status under the operator's field manager.

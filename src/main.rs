@@ -104,8 +104,8 @@ async fn plan(args: PlanArgs) -> u8 {
         None => None,
     };
     let settings = plan_command::PlanSettings {
-        owner_id: args.owner_id,
-        claim_unannotated: args.claim_unannotated,
+        owner_id: args.owner.owner_id,
+        claim_unannotated: args.owner.claim_unannotated,
         namespace_policy,
     };
     let (out, code) = plan_command::plan_text(&route53, &settings, &text).await;
@@ -241,8 +241,8 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
         target_namespaces.clear();
     }
     let settings = Settings {
-        owner_id: args.owner_id.clone(),
-        claim_unannotated: args.claim_unannotated,
+        owner_id: args.owner.owner_id.clone(),
+        claim_unannotated: args.owner.claim_unannotated,
         health_poll: args.health_poll_interval,
         resync: args.resync_interval,
         change_poll: args.change_poll_interval,
@@ -258,7 +258,7 @@ async fn run(args: RunArgs) -> controller::anyhow_free::Result<()> {
     if args.observe_only {
         tracing::info!("observe-only mode: Route 53 is read, never written");
     }
-    let session_name: String = format!("route53-failover-operator-{}", args.owner_id)
+    let session_name: String = format!("route53-failover-operator-{}", args.owner.owner_id)
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(*c))
         .take(64)

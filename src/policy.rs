@@ -36,7 +36,6 @@ use crate::desired::{Desired, ZoneRef, in_zone, valid_dns_name, valid_zone_id};
 use crate::error::Error;
 use crate::reconcile::SyncOutcome;
 use crate::route53::{Route53, Zone, fqdn, strip_id};
-use crate::status::{Observation, Readiness};
 
 /// Ready condition reason of an object the namespace policy does not allow.
 pub const NOT_ALLOWED: &str = "NotAllowed";
@@ -328,19 +327,7 @@ pub async fn gate<R: Route53>(
 /// `Ready=False` with `reason`; no hosted zone id (status keeps the one it had, so a later delete
 /// still finds what the object owns).
 pub(crate) fn refused(generation: i64, reason: &'static str, error: Error) -> SyncOutcome {
-    SyncOutcome {
-        observation: Some(Observation {
-            generation: Some(generation),
-            readiness: Readiness::failed(reason, &error),
-            hosted_zone_id: None,
-            endpoints: [None, None],
-            change: None,
-            unobservable: [false, false],
-            switch: None,
-        }),
-        result: Err(error),
-        notes: Vec::new(),
-    }
+    crate::reconcile::failed(generation, reason, error, None)
 }
 
 /// A Route 53 error while resolving the zone: status unchanged, retried by the error policy.

@@ -101,7 +101,9 @@ pub struct SyncOutcome {
     pub notes: Vec<Note>,
 }
 
-fn failed(
+/// `Ready=False` with `reason` for `error`, nothing else observed; the hosted zone id is `zone`
+/// (`None`: status keeps the one it had).
+pub(crate) fn failed(
     generation: i64,
     reason: &'static str,
     error: Error,

@@ -1174,23 +1174,8 @@ secondary:
 async fn their_pair(h: &Harness) -> (Vec<RecordSet>, String) {
     let cfg = crate::route53::HealthCheckConfig {
         check_type: crate::crd::HealthCheckType::HTTP,
-        ip_address: Some("52.94.76.11".into()),
-        fqdn: None,
-        port: 80,
         resource_path: Some("/".into()),
-        search_string: None,
-        request_interval: 30,
-        failure_threshold: 3,
-        regions: Vec::new(),
-        inverted: false,
-        enable_sni: false,
-        measure_latency: false,
-        alarm_region: None,
-        alarm_name: None,
-        insufficient_data_health_status: None,
-        routing_control_arn: None,
-        child_health_checks: Vec::new(),
-        health_threshold: 0,
+        ..crate::route53::HealthCheckConfig::tcp("52.94.76.11", 80)
     };
     let hc = h
         .r53
@@ -1699,26 +1684,7 @@ secondary:
 
     #[tokio::test]
     async fn an_existing_check_becomes_the_gates_child() {
-        let cfg = crate::route53::HealthCheckConfig {
-            check_type: crate::crd::HealthCheckType::TCP,
-            ip_address: Some("52.94.76.10".into()),
-            fqdn: None,
-            port: 443,
-            resource_path: None,
-            search_string: None,
-            request_interval: 30,
-            failure_threshold: 3,
-            regions: Vec::new(),
-            inverted: false,
-            enable_sni: false,
-            measure_latency: false,
-            alarm_region: None,
-            alarm_name: None,
-            insufficient_data_health_status: None,
-            routing_control_arn: None,
-            child_health_checks: Vec::new(),
-            health_threshold: 0,
-        };
+        let cfg = crate::route53::HealthCheckConfig::tcp("52.94.76.10", 443);
         let r53 = FakeRoute53::new();
         let existing = r53.add_foreign_health_check("theirs", &cfg);
         let yaml = format!(

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use support::eventually;
 use support::kube::{KubeWorld, fails, ok};
 use support::operator::Operator;
-use support::r53::R53World;
+use support::r53::{R53World, hc_config, hc_observations, try_create_hc};
 
 const ARN: &str =
     "arn:aws:route53-recovery-control::123456789012:controlpanel/0123abcd/routingcontrol/4567cdef";
@@ -101,30 +101,10 @@ fn alarm_check(
         .expect("config")
 }
 
-async fn create(c: &Client, reference: &str, cfg: HealthCheckConfig) -> Result<String, String> {
-    c.create_health_check()
-        .caller_reference(reference)
-        .health_check_config(cfg)
-        .send()
-        .await
-        .map(|o| o.health_check().expect("hc").id().to_string())
-        .map_err(|e| {
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("<none>"),
-                e.message().unwrap_or("")
-            )
-        })
-}
-
 /// Every checker's status line of GetHealthCheckStatus.
 async fn statuses(c: &Client, id: &str) -> Vec<String> {
-    c.get_health_check_status()
-        .health_check_id(id)
-        .send()
+    hc_observations(c, id)
         .await
-        .expect("GetHealthCheckStatus")
-        .health_check_observations()
         .iter()
         .map(|o| {
             o.status_report()
@@ -168,21 +148,12 @@ async fn double_cloudwatch_metric_check_follows_its_alarm_after_the_delay() {
     let c = w.client().await;
     let cw = cloudwatch(&w, "eu-west-1").await;
     put_alarm(&cw, "db-errors").await;
-    let id = create(&c, "cw-1", alarm_check("eu-west-1", "db-errors", None))
+    let id = try_create_hc(&c, "cw-1", alarm_check("eu-west-1", "db-errors", None))
         .await
         .expect("create");
 
     // GetHealthCheck echoes the alarm and no endpoint settings.
-    let got = c
-        .get_health_check()
-        .health_check_id(&id)
-        .send()
-        .await
-        .expect("get");
-    let cfg = got
-        .health_check()
-        .and_then(|h| h.health_check_config())
-        .expect("cfg");
+    let cfg = hc_config(&c, &id).await;
     assert_eq!(cfg.r#type(), &HealthCheckType::CloudwatchMetric);
     let alarm = cfg.alarm_identifier().expect("alarm identifier");
     assert_eq!(
@@ -261,7 +232,7 @@ async fn double_insufficient_data_status_healthy_unhealthy_and_a_missing_alarm()
     let cw = cloudwatch(&w, "us-east-2").await;
     put_alarm(&cw, "quiet").await;
     set_alarm(&cw, "quiet", StateValue::InsufficientData).await;
-    let h = create(
+    let h = try_create_hc(
         &c,
         "h",
         alarm_check(
@@ -272,7 +243,7 @@ async fn double_insufficient_data_status_healthy_unhealthy_and_a_missing_alarm()
     )
     .await
     .expect("h");
-    let u = create(
+    let u = try_create_hc(
         &c,
         "u",
         alarm_check(
@@ -286,7 +257,7 @@ async fn double_insufficient_data_status_healthy_unhealthy_and_a_missing_alarm()
     wait_health(&c, &h, true).await;
     wait_health(&c, &u, false).await;
     // An alarm that does not exist gives no data: the Unhealthy setting applies.
-    let missing = create(
+    let missing = try_create_hc(
         &c,
         "m",
         alarm_check(
@@ -321,7 +292,7 @@ async fn double_insufficient_data_status_healthy_unhealthy_and_a_missing_alarm()
 async fn double_recovery_control_check_follows_the_routing_control() {
     let w = R53World::start();
     let c = w.client().await;
-    let id = create(
+    let id = try_create_hc(
         &c,
         "rc",
         HealthCheckConfig::builder()
@@ -332,18 +303,7 @@ async fn double_recovery_control_check_follows_the_routing_control() {
     )
     .await
     .expect("create");
-    let got = c
-        .get_health_check()
-        .health_check_id(&id)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(
-        got.health_check()
-            .and_then(|h| h.health_check_config())
-            .and_then(|c| c.routing_control_arn()),
-        Some(ARN)
-    );
+    assert_eq!(hc_config(&c, &id).await.routing_control_arn(), Some(ARN));
     // ARC creates routing controls Off: unhealthy until it is turned On.
     wait_health(&c, &id, false).await;
     assert!(statuses(&c, &id).await[0].contains("Routing control state is OFF"));
@@ -423,7 +383,9 @@ async fn double_refuses_what_route53_refuses_for_these_kinds() {
         ),
     ];
     for (i, (what, cfg, needle)) in cases.into_iter().enumerate() {
-        let err = create(&c, &format!("bad-{i}"), cfg).await.expect_err(what);
+        let err = try_create_hc(&c, &format!("bad-{i}"), cfg)
+            .await
+            .expect_err(what);
         assert!(
             err.starts_with("InvalidInput") && err.contains(needle),
             "{what}: {err}"
@@ -439,7 +401,7 @@ async fn double_refuses_what_route53_refuses_for_these_kinds() {
         0
     );
     // UpdateHealthCheck checks the alarm too.
-    let id = create(&c, "good", alarm_check("eu-west-1", "x", None))
+    let id = try_create_hc(&c, "good", alarm_check("eu-west-1", "x", None))
         .await
         .expect("good");
     let err = c
@@ -782,7 +744,7 @@ async fn admission_refuses_bad_alarm_and_routing_control_checks() {
 
 /// A RECOVERY_CONTROL check made outside the operator (a child for calculated checks).
 async fn foreign_rc_check(w: &R53World, reference: &str, arn: &str) -> String {
-    create(
+    try_create_hc(
         &w.client().await,
         reference,
         HealthCheckConfig::builder()

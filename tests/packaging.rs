@@ -8,14 +8,14 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use route53_failover_operator::crd::FailoverRecordSpec;
 use route53_failover_operator::desired::Desired;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use support::{run, text};
 
 const CHART: &str = "charts/route53-failover-operator";
 const RELEASE: &str = "rfo";
@@ -41,36 +41,6 @@ fn venv_tool(name: &str) -> PathBuf {
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
-}
-
-/// Run a command in the repository root, optionally feeding `stdin`.
-fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    cmd.current_dir(root())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `helm template rfo <chart> --namespace route53-failover-operator <extra>`.
@@ -231,6 +201,21 @@ fn chart_crd_is_a_byte_copy_of_the_generated_crd() {
     );
 }
 
+/// Container `args` of the chart (`$(POD_NAMESPACE)` expanded) parsed by the operator's own CLI
+/// definition; panics unless they parse as `run`.
+fn run_args(args: Vec<String>) -> route53_failover_operator::cli::RunArgs {
+    use clap::Parser;
+    use route53_failover_operator::cli::{Cli, Command as Sub};
+    let argv = std::iter::once("route53-failover-operator".to_string()).chain(
+        args.iter()
+            .map(|a| a.replace("$(POD_NAMESPACE)", NAMESPACE)),
+    );
+    match Cli::try_parse_from(argv).map(|c| c.command) {
+        Ok(Sub::Run(a)) => *a,
+        other => panic!("the chart's args {args:?} do not parse as run: {other:?}"),
+    }
+}
+
 fn args_of(deployment: &Value) -> Vec<String> {
     deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()
@@ -332,17 +317,7 @@ fn deployment_is_restricted_highly_available_and_wired_to_the_binary() {
         ]
     );
     // The flags parse with the real CLI definition (leader-election flags included).
-    {
-        use clap::Parser;
-        let mut argv = vec!["route53-failover-operator".to_string()];
-        argv.extend(
-            args_of(dep)
-                .into_iter()
-                .map(|a| a.replace("$(POD_NAMESPACE)", NAMESPACE)),
-        );
-        route53_failover_operator::cli::Cli::try_parse_from(&argv)
-            .unwrap_or_else(|e| panic!("chart args rejected by the CLI: {e}"));
-    }
+    run_args(args_of(dep));
 
     // Metrics Service on the admin port, PDB, and no IRSA annotation without a role.
     let svc = find(&objs, "Service", FULLNAME);
@@ -402,15 +377,9 @@ const NAMESPACE_POLICY: &str = r#"operator.namespacePolicy={"namespaces": {"team
 
 #[test]
 fn assume_role_values_pass_flags_the_binary_parses() {
-    use clap::Parser;
-    use route53_failover_operator::cli::{Cli, Command as Sub};
-    let parsed = |args: Vec<String>| match Cli::try_parse_from(
-        std::iter::once("route53-failover-operator".to_string()).chain(args),
-    )
-    .map(|c| c.command)
-    {
-        Ok(Sub::Run(a)) => (a.assume_role_arn, a.assume_role_external_id),
-        other => panic!("the rendered args do not parse: {other:?}"),
+    let parsed = |args: Vec<String>| {
+        let a = run_args(args);
+        (a.assume_role_arn, a.assume_role_external_id)
     };
     let on = docs(
         &helm_template(&[
@@ -439,16 +408,7 @@ fn assume_role_values_pass_flags_the_binary_parses() {
 
 #[test]
 fn observe_only_value_passes_the_flag_the_binary_parses() {
-    use clap::Parser;
-    use route53_failover_operator::cli::{Cli, Command as Sub};
-    let parsed = |args: Vec<String>| match Cli::try_parse_from(
-        std::iter::once("route53-failover-operator".to_string()).chain(args),
-    )
-    .map(|c| c.command)
-    {
-        Ok(Sub::Run(a)) => a.observe_only,
-        other => panic!("the rendered args do not parse: {other:?}"),
-    };
+    let parsed = |args: Vec<String>| run_args(args).observe_only;
     let on = docs(&helm_template(&["--set", "operator.observeOnly=true"]).expect("helm template"));
     let args = args_of(find(&on, "Deployment", FULLNAME));
     let at = args
@@ -466,16 +426,7 @@ fn observe_only_value_passes_the_flag_the_binary_parses() {
 
 #[test]
 fn target_namespaces_value_passes_the_flag_the_binary_parses() {
-    use clap::Parser;
-    use route53_failover_operator::cli::{Cli, Command as Sub};
-    let parsed = |args: Vec<String>| match Cli::try_parse_from(
-        std::iter::once("route53-failover-operator".to_string()).chain(args),
-    )
-    .map(|c| c.command)
-    {
-        Ok(Sub::Run(a)) => a.target_namespaces,
-        other => panic!("the rendered args do not parse: {other:?}"),
-    };
+    let parsed = |args: Vec<String>| run_args(args).target_namespaces;
     let on = docs(
         &helm_template(&[
             "--set-json",
@@ -549,20 +500,7 @@ fn namespace_policy_is_a_configmap_mounted_read_only_and_passed_with_the_flag() 
         .expect("helm template"),
     );
     assert_ne!(checksum(&objs), checksum(&other));
-    {
-        use clap::Parser;
-        let mut argv = vec!["route53-failover-operator".to_string()];
-        argv.extend(
-            args.iter()
-                .map(|a| a.replace("$(POD_NAMESPACE)", NAMESPACE)),
-        );
-        let cli = route53_failover_operator::cli::Cli::try_parse_from(&argv)
-            .unwrap_or_else(|e| panic!("chart args rejected by the CLI: {e}"));
-        let route53_failover_operator::cli::Command::Run(run) = cli.command else {
-            panic!("not run");
-        };
-        assert!(run.namespace_policy.is_some());
-    }
+    assert!(run_args(args.clone()).namespace_policy.is_some());
     // Other pod annotations are kept; without a policy, nothing of it is rendered.
     let objs = docs(
         &helm_template(&[
@@ -654,20 +592,7 @@ fn namespace_roles_are_a_configmap_mounted_read_only_and_passed_with_the_flag() 
         .expect("helm template"),
     );
     assert_ne!(checksum(&objs), checksum(&other));
-    {
-        use clap::Parser;
-        let mut argv = vec!["route53-failover-operator".to_string()];
-        argv.extend(
-            args.iter()
-                .map(|a| a.replace("$(POD_NAMESPACE)", NAMESPACE)),
-        );
-        let cli = route53_failover_operator::cli::Cli::try_parse_from(&argv)
-            .unwrap_or_else(|e| panic!("chart args rejected by the CLI: {e}"));
-        let route53_failover_operator::cli::Command::Run(run) = cli.command else {
-            panic!("not run");
-        };
-        assert!(run.namespace_roles.is_some());
-    }
+    assert!(run_args(args.clone()).namespace_roles.is_some());
     // The schema refuses what the operator would refuse at start-up.
     for bad in [
         r#"operator.namespaceRoles={"namespaces": {"a": {"arn": "not-an-arn"}}}"#,

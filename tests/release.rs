@@ -8,12 +8,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde::Deserialize;
 use serde_json::Value;
+use support::text;
 
 const CHART: &str = "charts/route53-failover-operator";
 
@@ -35,34 +35,9 @@ fn venv_tool(name: &str) -> PathBuf {
     p
 }
 
+/// [`support::run`] with the local helm as `HELM` (what the release scripts call).
 fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    cmd.current_dir(root())
-        .env("HELM", support::tool("helm"))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    support::run(cmd.env("HELM", support::tool("helm")), stdin)
 }
 
 /// Runs a repository script and returns its stdout, trimmed; panics with its output on failure.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use route53_failover_operator::Error;
 use route53_failover_operator::crd::{FailoverRecordSpec, FailoverRecordStatus};
-use route53_failover_operator::crd::{Health, HealthCheckType, Role};
+use route53_failover_operator::crd::{Health, Role};
 use route53_failover_operator::health::{HealthSource, Reading};
 use route53_failover_operator::metrics::Metrics;
 use route53_failover_operator::reconcile::{self, SyncInput, SyncOutcome};
@@ -21,7 +21,7 @@ use route53_failover_operator::route53::{
 use route53_failover_operator::status::next_status;
 use route53_failover_operator::telemetry;
 use std::collections::HashMap;
-use support::r53::R53World;
+use support::r53::{PUBLIC, R53World, tcp};
 
 async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
@@ -31,32 +31,6 @@ async fn adapter(w: &R53World, rate: f64) -> (AwsRoute53, Arc<Metrics>) {
         metrics.clone(),
     );
     (a, metrics)
-}
-
-/// The public address the health checks of these tests check (routed to loopback where probed).
-const PUBLIC: &str = "52.94.76.10";
-
-fn tcp(port: i32) -> HealthCheckConfig {
-    HealthCheckConfig {
-        check_type: HealthCheckType::TCP,
-        ip_address: Some(PUBLIC.into()),
-        fqdn: None,
-        port,
-        resource_path: None,
-        search_string: None,
-        request_interval: 10,
-        failure_threshold: 1,
-        regions: Vec::new(),
-        inverted: false,
-        enable_sni: false,
-        measure_latency: false,
-        alarm_region: None,
-        alarm_name: None,
-        insufficient_data_health_status: None,
-        routing_control_arn: None,
-        child_health_checks: Vec::new(),
-        health_threshold: 0,
-    }
 }
 
 fn a_record(name: &str, set_id: &str, role: Role, value: &str, hc: Option<String>) -> RecordSet {

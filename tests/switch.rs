@@ -14,7 +14,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
 use route53_failover_operator::crd::FailoverRecord;
-use route53_failover_operator::crd::{HealthCheckType, Role};
+use route53_failover_operator::crd::Role;
 use route53_failover_operator::health::cloudwatch::CloudWatchHealth;
 use route53_failover_operator::health::{HealthSource, Reading};
 use route53_failover_operator::metrics::Metrics;
@@ -26,11 +26,9 @@ use route53_failover_operator::route53::{
 use route53_failover_operator::status::find_condition;
 use support::kube::{KubeWorld, ok};
 use support::operator::Operator;
-use support::r53::R53World;
+use support::r53::{PUBLIC, R53World, tcp};
 use support::{Backend, eventually};
 
-/// The public address the endpoint checks of these tests check (routed to loopback backends).
-const PUBLIC: &str = "52.94.76.10";
 /// A loopback port nothing listens on: a check routed to it fails.
 const CLOSED: &str = "127.0.0.1:1";
 
@@ -40,29 +38,6 @@ async fn adapter(w: &R53World) -> AwsRoute53 {
         Arc::new(Budget::new(0.0, 1.0)),
         Arc::new(Metrics::default()),
     )
-}
-
-fn tcp(port: i32) -> HealthCheckConfig {
-    HealthCheckConfig {
-        check_type: HealthCheckType::TCP,
-        ip_address: Some(PUBLIC.into()),
-        fqdn: None,
-        port,
-        resource_path: None,
-        search_string: None,
-        request_interval: 10,
-        failure_threshold: 1,
-        regions: Vec::new(),
-        inverted: false,
-        enable_sni: false,
-        measure_latency: false,
-        alarm_region: None,
-        alarm_name: None,
-        insufficient_data_health_status: None,
-        routing_control_arn: None,
-        child_health_checks: Vec::new(),
-        health_threshold: 0,
-    }
 }
 
 fn record(name: &str, role: Role, value: &str, hc: Option<String>) -> RecordSet {

@@ -70,6 +70,13 @@ fn writes(w: &World) -> u64 {
     .sum()
 }
 
+/// Wait `quiet` and assert that Route 53 saw no write (of [`writes`]) so far; `when` completes the
+/// message "nothing is written …".
+async fn assert_no_writes_for(w: &World, quiet: Duration, when: &str) {
+    tokio::time::sleep(quiet).await;
+    assert_eq!(writes(w), 0, "nothing is written {when}");
+}
+
 fn apply(w: &World, yaml: &str) {
     ok(&w
         .kube
@@ -107,6 +114,27 @@ async fn set_service_ingress(w: &World, ns: &str, name: &str, ingress: Value) {
     )
     .await
     .expect("patch service status");
+}
+
+/// An Ingress `name` in `default` (backend: Service `web`) whose load balancer has `hostname`, as
+/// the AWS Load Balancer Controller would set it.
+async fn create_ingress(w: &World, name: &str, hostname: &str) {
+    let api: Api<Ingress> = Api::namespaced(w.client.clone(), "default");
+    let ing: Ingress = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
+    }))
+    .expect("ingress");
+    api.create(&PostParams::default(), &ing)
+        .await
+        .expect("ingress");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}})),
+    )
+    .await
+    .expect("ingress status");
 }
 
 async fn record(w: &World, name: &str) -> FailoverRecord {
@@ -231,12 +259,7 @@ async fn a_service_address_is_followed_from_pending_to_lost() {
         "TargetPending is Reconciling: {:?}",
         pending.status
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        writes(&w),
-        0,
-        "nothing is written while the target is pending"
-    );
+    assert_no_writes_for(&w, Duration::from_secs(2), "while the target is pending").await;
     assert!(record_set(&w, "web", "PRIMARY").await.is_none());
 
     // The load balancer gets its address: the watch of the Service triggers the reconcile.
@@ -292,8 +315,7 @@ async fn a_service_address_is_followed_from_pending_to_lost() {
         events.contains("\"TargetLost\""),
         "a TargetLost Event is published: {events}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(writes(&w), 0, "nothing is written when the target is lost");
+    assert_no_writes_for(&w, Duration::from_secs(3), "when the target is lost").await;
     let (v, hc3) = record_set(&w, "web", "PRIMARY")
         .await
         .expect("primary kept");
@@ -335,24 +357,7 @@ async fn load_balancer_host_names_become_aliases_with_the_tables_zone() {
     // The Gateway does not exist yet when the record is made.
     let alb = "k8s-web-1234567890.us-east-1.elb.amazonaws.com";
     let nlb = "k8s-gw-0123456789abcdef.elb.eu-west-1.amazonaws.com";
-    let ing_api: Api<Ingress> = Api::namespaced(w.client.clone(), "default");
-    let ing: Ingress = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
-    }))
-    .expect("ingress");
-    ing_api
-        .create(&PostParams::default(), &ing)
-        .await
-        .expect("ingress");
-    ing_api
-        .patch_status(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"hostname": alb}]}}})),
-        )
-        .await
-        .expect("ingress status");
+    create_ingress(&w, "web", alb).await;
     apply(
         &w,
         r#"apiVersion: route53.failover.io/v1alpha1
@@ -438,25 +443,7 @@ spec:
     create_service(&w, "default", "web", "LoadBalancer").await;
     set_service_ingress(&w, "default", "web", json!([{"ip": FIRST_IP}])).await;
     let standby = "k8s-standby-99.us-west-2.elb.amazonaws.com";
-    let ing: Ingress = serde_json::from_value(json!({
-        "metadata": {"name": "web-standby"},
-        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
-    }))
-    .expect("ingress");
-    ing_api
-        .create(&PostParams::default(), &ing)
-        .await
-        .expect("ingress");
-    ing_api
-        .patch_status(
-            "web-standby",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"status": {"loadBalancer": {"ingress": [{"hostname": standby}]}}}),
-            ),
-        )
-        .await
-        .expect("ingress status");
+    create_ingress(&w, "web-standby", standby).await;
     let example = support::repo_root().join("deploy/examples/kubernetes-targets.yaml");
     ok(&w.kube.kubectl(&[
         "apply",
@@ -564,8 +551,7 @@ async fn bad_targets_are_refused_with_a_reason_and_no_write() {
         let c = find_condition(o.status.as_ref(), "Ready").expect("Ready");
         assert!(c.message.contains(message), "{name}: {}", c.message);
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(writes(&w), 0, "no Route 53 write for any bad target");
+    assert_no_writes_for(&w, Duration::from_secs(3), "for any bad target").await;
     for (name, ..) in &cases {
         assert!(
             record_set(&w, name, "PRIMARY").await.is_none(),

@@ -12,7 +12,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_sdk_route53::config::BehaviorVersion;
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 use serde_json::json;
-use support::r53::R53World;
+use support::r53::{R53World, create_hc};
 use support::{Backend, eventually};
 
 /// The public address the checks of these tests check, routed to loopback by `w.route`.
@@ -32,19 +32,6 @@ fn http_check(port: i32, interval: i32) -> HealthCheckConfig {
         .failure_threshold(1)
         .build()
         .expect("health check config")
-}
-
-async fn create(c: &aws_sdk_route53::Client, reference: &str, cfg: HealthCheckConfig) -> String {
-    c.create_health_check()
-        .caller_reference(reference)
-        .health_check_config(cfg)
-        .send()
-        .await
-        .expect("CreateHealthCheck")
-        .health_check()
-        .expect("health check")
-        .id()
-        .to_string()
 }
 
 /// A MetricStat query of an AWS/Route53 metric of one check, period 60.
@@ -139,7 +126,7 @@ async fn health_check_status_follows_the_backend() {
     let cw = w.cloudwatch_client(3).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut backend = Backend::start(dir.path());
-    let id = create(&c, "flip", http_check(i32::from(backend.port), 10)).await;
+    let id = create_hc(&c, "flip", http_check(i32::from(backend.port), 10)).await;
 
     // The first datapoint comes one (scaled) minute after the check is created.
     eventually(
@@ -180,7 +167,7 @@ async fn percentage_healthy_counts_checkers_and_status_needs_more_than_18_percen
     let cw = w.cloudwatch_client(3).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start(dir.path());
-    let id = create(&c, "regions", http_check(i32::from(backend.port), 10)).await;
+    let id = create_hc(&c, "regions", http_check(i32::from(backend.port), 10)).await;
 
     // 6 of the 8 default checkers fail: 25% healthy, more than 18%, so still healthy overall.
     let six = [
@@ -224,7 +211,7 @@ async fn one_call_reads_many_checks() {
         } else {
             (CLOSED, 0.0)
         };
-        let id = create(&c, &format!("many-{i}"), http_check(port, 30)).await;
+        let id = create_hc(&c, &format!("many-{i}"), http_check(port, 30)).await;
         checks.push((format!("m{i}"), id, want));
     }
     let queries = || {
@@ -265,8 +252,8 @@ async fn deleted_checks_stop_publishing_and_unknown_ids_have_no_data() {
     let c = w.client().await;
     let cw = w.cloudwatch_client(3).await;
     // No route: both checks fail, and still publish.
-    let gone = create(&c, "gone", http_check(CLOSED, 10)).await;
-    let kept = create(&c, "kept", http_check(CLOSED, 10)).await;
+    let gone = create_hc(&c, "gone", http_check(CLOSED, 10)).await;
+    let kept = create_hc(&c, "kept", http_check(CLOSED, 10)).await;
     eventually(
         "a datapoint of the check to delete",
         Duration::from_secs(10),
@@ -339,7 +326,7 @@ async fn cloudwatch_calls_are_counted_and_take_no_route53_tokens() {
     let w = R53World::start();
     let c = w.client_max_attempts(1).await;
     let cw = w.cloudwatch_client(1).await;
-    let id = create(&c, "counted", http_check(CLOSED, 10)).await;
+    let id = create_hc(&c, "counted", http_check(CLOSED, 10)).await;
     w.reset_counters();
     w.configure(json!({"quota": {"rate": 0.001, "burst": 2}}));
     for _ in 0..5 {
@@ -447,7 +434,7 @@ async fn env_only_cloudwatch_child() {
 async fn cloudwatch_client_configured_only_by_environment_reaches_the_double() {
     let w = R53World::start();
     w.set_metric_period(Some(0.25));
-    let id = create(&w.client().await, "env", http_check(CLOSED, 10)).await;
+    let id = create_hc(&w.client().await, "env", http_check(CLOSED, 10)).await;
     // aws_env() (AWS_ENDPOINT_URL_CLOUDWATCH), then the generic AWS_ENDPOINT_URL alone.
     let generic: Vec<(String, String)> = w
         .aws_env()

@@ -15,7 +15,7 @@ use aws_sdk_route53::types::{
     ResourceRecordSetFailover, RrType,
 };
 use serde_json::json;
-use support::r53::R53World;
+use support::r53::{R53World, create_hc, hc_config, hc_observations};
 use support::{Backend, eventually};
 
 // ------------------------------------------------------------------------------------ helpers
@@ -53,19 +53,6 @@ fn hc(
     } else {
         b.resource_path("/health")
     }
-}
-
-async fn create_hc(c: &Client, reference: &str, cfg: HealthCheckConfig) -> String {
-    c.create_health_check()
-        .caller_reference(reference)
-        .health_check_config(cfg)
-        .send()
-        .await
-        .expect("CreateHealthCheck")
-        .health_check()
-        .expect("health check")
-        .id()
-        .to_string()
 }
 
 /// An A record set; `set` = (SetIdentifier, failover role, health check id).
@@ -176,13 +163,8 @@ async fn zone_with_pair(w: &R53World, c: &Client, reference: &str) -> (String, S
 }
 
 async fn observations(c: &Client, id: &str) -> Vec<(String, String)> {
-    let out = c
-        .get_health_check_status()
-        .health_check_id(id)
-        .send()
+    hc_observations(c, id)
         .await
-        .expect("GetHealthCheckStatus");
-    out.health_check_observations()
         .iter()
         .map(|o| {
             let report = o.status_report().expect("StatusReport");
@@ -366,16 +348,7 @@ async fn health_check_version_and_reset_elements() {
         .cloned()
         .expect("hc");
     assert_eq!(h.health_check_version(), 3);
-    let got = c
-        .get_health_check()
-        .health_check_id(&id)
-        .send()
-        .await
-        .expect("get");
-    let cfg = got
-        .health_check()
-        .and_then(|h| h.health_check_config())
-        .expect("cfg");
+    let cfg = hc_config(&c, &id).await;
     assert_eq!((cfg.port(), cfg.failure_threshold()), (Some(8081), Some(2)));
     assert_eq!(
         cfg.regions().len(),

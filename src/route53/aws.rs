@@ -558,6 +558,31 @@ fn health_check_from(hc: &t::HealthCheck) -> HealthCheck {
     }
 }
 
+/// The HealthCheck of an answer to `op`; an error when Route 53 sent none.
+fn health_check_answer(op: &'static str, hc: Option<&t::HealthCheck>) -> R53Result<HealthCheck> {
+    hc.map(health_check_from)
+        .ok_or_else(|| missing_in_answer(op, "HealthCheck"))
+}
+
+/// The ChangeInfo of an answer to `op`; an error when Route 53 sent none.
+fn change_info_answer(op: &'static str, info: Option<&t::ChangeInfo>) -> R53Result<ChangeInfo> {
+    let info = info.ok_or_else(|| missing_in_answer(op, "ChangeInfo"))?;
+    Ok(ChangeInfo {
+        id: strip_id(info.id()),
+        insync: info.status() == &t::ChangeStatus::Insync,
+    })
+}
+
+/// The error for an answer to `op` without its `element` (code `No{element}`).
+fn missing_in_answer(op: &'static str, element: &str) -> Route53Error {
+    Route53Error::new(
+        op,
+        Route53ErrorKind::Other,
+        format!("No{element}"),
+        format!("no {element} in response"),
+    )
+}
+
 fn region_from(s: &str) -> Option<HealthCheckRegion> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
 }
@@ -699,14 +724,7 @@ impl AwsRoute53 {
                     .send()
             })
             .await?;
-        let hc = out.health_check().map(health_check_from).ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoHealthCheck",
-                "no HealthCheck in response",
-            )
-        })?;
+        let hc = health_check_answer(op, out.health_check())?;
         self.raw_tag_health_check(&hc.id, tags).await?;
         Ok(hc)
     }
@@ -845,14 +863,7 @@ impl AwsRoute53 {
                     .send()
             })
             .await?;
-        out.health_check().map(health_check_from).ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoHealthCheck",
-                "no HealthCheck in response",
-            )
-        })
+        health_check_answer(op, out.health_check())
     }
 
     /// UpdateHealthCheck of a CLOUDWATCH_METRIC or RECOVERY_CONTROL check: only what applies to it
@@ -881,14 +892,7 @@ impl AwsRoute53 {
                     .send()
             })
             .await?;
-        out.health_check().map(health_check_from).ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoHealthCheck",
-                "no HealthCheck in response",
-            )
-        })
+        health_check_answer(op, out.health_check())
     }
 
     /// UpdateHealthCheck of a CALCULATED check: children, threshold and Inverted, in one call. An
@@ -921,14 +925,7 @@ impl AwsRoute53 {
                 }
             })
             .await?;
-        out.health_check().map(health_check_from).ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoHealthCheck",
-                "no HealthCheck in response",
-            )
-        })
+        health_check_answer(op, out.health_check())
     }
 
     async fn raw_delete_health_check(&self, id: &str) -> R53Result<()> {
@@ -951,18 +948,7 @@ impl AwsRoute53 {
         let out = self
             .call("GetChange", |c| c.get_change().id(&id).send())
             .await?;
-        let info = out.change_info().ok_or_else(|| {
-            Route53Error::new(
-                "GetChange",
-                Route53ErrorKind::Other,
-                "NoChangeInfo",
-                "no ChangeInfo in response",
-            )
-        })?;
-        Ok(ChangeInfo {
-            id: strip_id(info.id()),
-            insync: info.status() == &t::ChangeStatus::Insync,
-        })
+        change_info_answer("GetChange", out.change_info())
     }
 
     /// Every record set of a zone (ListResourceRecordSets, 300 per page) and the number of pages.
@@ -1185,18 +1171,7 @@ impl Route53 for AwsRoute53 {
             lock(&self.cache.snapshots).apply(zone_id, changes, committed, Instant::now());
         }
         let out = res?;
-        let info = out.change_info().ok_or_else(|| {
-            Route53Error::new(
-                op,
-                Route53ErrorKind::Other,
-                "NoChangeInfo",
-                "no ChangeInfo in response",
-            )
-        })?;
-        Ok(ChangeInfo {
-            id: strip_id(info.id()),
-            insync: info.status() == &t::ChangeStatus::Insync,
-        })
+        change_info_answer(op, out.change_info())
     }
 
     async fn get_change(&self, id: &str) -> R53Result<ChangeInfo> {

@@ -750,29 +750,8 @@ mod tests {
             ..BatchLimits::default()
         };
         let (fake, zone, b) = setup(200, limits);
-        let check = fake.add_foreign_health_check(
-            "theirs",
-            &HealthCheckConfig {
-                check_type: crate::crd::HealthCheckType::TCP,
-                ip_address: Some("52.94.76.10".into()),
-                fqdn: None,
-                port: 443,
-                resource_path: None,
-                search_string: None,
-                request_interval: 30,
-                failure_threshold: 3,
-                regions: Vec::new(),
-                inverted: false,
-                enable_sni: false,
-                measure_latency: false,
-                alarm_region: None,
-                alarm_name: None,
-                insufficient_data_health_status: None,
-                routing_control_arn: None,
-                child_health_checks: Vec::new(),
-                health_threshold: 0,
-            },
-        );
+        let check =
+            fake.add_foreign_health_check("theirs", &HealthCheckConfig::tcp("52.94.76.10", 443));
         let (theirs, adopt) = adoption(1, &check);
         for rs in &theirs {
             fake.put_record(&zone, rs.clone());

@@ -173,6 +173,32 @@ impl HealthCheckConfig {
         }
     }
 
+    /// A TCP check of `ip`:`port` with Route 53's defaults (RequestInterval 30, FailureThreshold 3,
+    /// every region), for tests.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn tcp(ip: &str, port: i32) -> Self {
+        HealthCheckConfig {
+            check_type: HealthCheckType::TCP,
+            ip_address: Some(ip.to_string()),
+            fqdn: None,
+            port,
+            resource_path: None,
+            search_string: None,
+            request_interval: 30,
+            failure_threshold: 3,
+            regions: Vec::new(),
+            inverted: false,
+            enable_sni: false,
+            measure_latency: false,
+            alarm_region: None,
+            alarm_name: None,
+            insufficient_data_health_status: None,
+            routing_control_arn: None,
+            child_health_checks: Vec::new(),
+            health_threshold: 0,
+        }
+    }
+
     /// The part of the config Route 53 cannot change in place: the check type (which includes string
     /// matching), the request interval, latency measurement, whether the endpoint is specified by IP
     /// address or by domain name only, and a routing control's ARN (UpdateHealthCheck has no

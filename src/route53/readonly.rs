@@ -167,30 +167,11 @@ impl<R: Route53> Route53 for ReadOnly<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{HealthCheckType, Role};
+    use crate::crd::Role;
     use crate::route53::fake::FakeRoute53;
 
     fn config() -> HealthCheckConfig {
-        HealthCheckConfig {
-            check_type: HealthCheckType::TCP,
-            ip_address: Some("52.94.76.10".into()),
-            fqdn: None,
-            port: 443,
-            resource_path: None,
-            search_string: None,
-            request_interval: 30,
-            failure_threshold: 3,
-            regions: Vec::new(),
-            inverted: false,
-            enable_sni: false,
-            measure_latency: false,
-            alarm_region: None,
-            alarm_name: None,
-            insufficient_data_health_status: None,
-            routing_control_arn: None,
-            child_health_checks: Vec::new(),
-            health_threshold: 0,
-        }
+        HealthCheckConfig::tcp("52.94.76.10", 443)
     }
 
     #[tokio::test]

@@ -6,9 +6,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_route53::error::ProvideErrorMetadata;
+use aws_sdk_route53::types as sdk;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use route53_failover_operator::crd::HealthCheckType;
+use route53_failover_operator::route53::HealthCheckConfig;
+
 use super::{Proc, http, spawn_world_server};
+
+/// The public address the endpoint checks of the tests check (routed to loopback backends).
+pub const PUBLIC: &str = "52.94.76.10";
+
+/// A TCP check of [`PUBLIC`]:`port` that flips fast: RequestInterval 10, FailureThreshold 1.
+pub fn tcp(port: i32) -> HealthCheckConfig {
+    HealthCheckConfig {
+        check_type: HealthCheckType::TCP,
+        ip_address: Some(PUBLIC.into()),
+        fqdn: None,
+        port,
+        resource_path: None,
+        search_string: None,
+        request_interval: 10,
+        failure_threshold: 1,
+        regions: Vec::new(),
+        inverted: false,
+        enable_sni: false,
+        measure_latency: false,
+        alarm_region: None,
+        alarm_name: None,
+        insufficient_data_health_status: None,
+        routing_control_arn: None,
+        child_health_checks: Vec::new(),
+        health_threshold: 0,
+    }
+}
 
 /// A running Route 53 double.
 pub struct R53World {
@@ -22,6 +54,66 @@ pub fn http_client() -> aws_sdk_route53::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
+}
+
+/// CreateHealthCheck of `cfg` under `reference` through the SDK: the new check's id, or the error
+/// as `Code: message`.
+pub async fn try_create_hc(
+    c: &aws_sdk_route53::Client,
+    reference: &str,
+    cfg: sdk::HealthCheckConfig,
+) -> Result<String, String> {
+    c.create_health_check()
+        .caller_reference(reference)
+        .health_check_config(cfg)
+        .send()
+        .await
+        .map(|o| o.health_check().expect("health check").id().to_string())
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("<none>"),
+                e.message().unwrap_or("")
+            )
+        })
+}
+
+/// [`try_create_hc`] that must succeed: the new check's id.
+pub async fn create_hc(
+    c: &aws_sdk_route53::Client,
+    reference: &str,
+    cfg: sdk::HealthCheckConfig,
+) -> String {
+    try_create_hc(c, reference, cfg)
+        .await
+        .unwrap_or_else(|e| panic!("CreateHealthCheck: {e}"))
+}
+
+/// GetHealthCheck through the SDK: the check's config.
+pub async fn hc_config(c: &aws_sdk_route53::Client, id: &str) -> sdk::HealthCheckConfig {
+    c.get_health_check()
+        .health_check_id(id)
+        .send()
+        .await
+        .expect("GetHealthCheck")
+        .health_check()
+        .and_then(|h| h.health_check_config())
+        .cloned()
+        .expect("HealthCheckConfig")
+}
+
+/// GetHealthCheckStatus through the SDK: every checker's observation.
+pub async fn hc_observations(
+    c: &aws_sdk_route53::Client,
+    id: &str,
+) -> Vec<sdk::HealthCheckObservation> {
+    c.get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .expect("GetHealthCheckStatus")
+        .health_check_observations()
+        .to_vec()
 }
 
 impl R53World {
