@@ -1050,7 +1050,7 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                     "description": "Why, in CamelCase: Synced, Propagating, InvalidSpec, Conflict, ZoneNotFound, \
                         HealthCheckNotFound, Route53Error, NotAllowed, RoleNotAllowed, TargetPending, TargetLost, TargetNotAllowed, \
                         NotLoadBalancer, WrongAddressFamily, UnsupportedTarget (Ready, Reconciling, Stalled); Healthy, \
-                        Unhealthy, NoData, NoHealthCheck, NotObserved (PrimaryHealthy, SecondaryHealthy)."
+                        Unhealthy, NoData, NoHealthCheck, NotObserved, TargetHealthNotObservable, HealthStale (PrimaryHealthy, SecondaryHealthy)."
                 },
                 "status": {
                     "type": "string",

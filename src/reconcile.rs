@@ -118,6 +118,7 @@ pub(crate) fn failed(
             change: None,
             unobservable: [false, false],
             switch: None,
+            stale: [None, None],
         }),
         result: Err(error),
         notes: Vec::new(),
@@ -719,6 +720,9 @@ async fn sync_mode<R: Route53>(r53: &R, input: SyncInput<'_>, observe_only: bool
                     && e.health == DesiredHealth::None
             }),
             switch: switch_now,
+            stale: ids
+                .each_ref()
+                .map(|id| id.as_deref().and_then(|id| input.health.stale(id))),
         }),
         result: Ok(pending),
         notes,

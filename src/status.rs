@@ -31,6 +31,9 @@ pub const STALLED: &str = "Stalled";
 pub const PRIMARY_HEALTHY: &str = "PrimaryHealthy";
 /// Condition type: Route 53's view of the secondary.
 pub const SECONDARY_HEALTHY: &str = "SecondaryHealthy";
+/// Reason of an endpoint's health condition whose status is the last reading, kept while the
+/// health source (CloudWatch, or GetHealthCheckStatus) fails.
+pub const HEALTH_STALE: &str = "HealthStale";
 
 /// The record Route 53 answers with, by its documented rules:
 /// primary healthy (or without data, which Route 53 counts as healthy) → primary; primary unhealthy and
@@ -147,6 +150,9 @@ pub struct Observation {
     pub unobservable: [bool; 2],
     /// The manual switch as Route 53 has it now (`spec.failover`); `None` without one.
     pub switch: Option<crate::crd::SwitchStatus>,
+    /// Per endpoint (primary, secondary): its health is the last reading, kept while the health
+    /// source fails ([`crate::health::HealthView::stale`]).
+    pub stale: [Option<crate::health::Stale>; 2],
 }
 
 /// What to write after a reconcile that failed without an observation (a transient failure:
@@ -173,6 +179,7 @@ pub fn retrying(
         change: None,
         unobservable: [false, false],
         switch: None,
+        stale: [None, None],
     })
 }
 
@@ -309,6 +316,17 @@ pub fn next_status(
                     "Route 53 has no health data yet".to_string(),
                 ),
             },
+        };
+        // A reading kept while the health source fails: the same status, with its age and why.
+        let (reason, message) = match (&obs.endpoints[i], &obs.stale[i]) {
+            (Some((_, Some(_), _)), Some(st)) => (
+                HEALTH_STALE,
+                format!(
+                    "last read at {}: {message}; not current: the health source fails ({})",
+                    st.read_at, st.error
+                ),
+            ),
+            _ => (reason, message),
         };
         conditions.push(condition(
             prev_conditions,
@@ -487,6 +505,41 @@ mod tests {
         );
     }
 
+    /// A reading kept while the health source fails keeps its status and active role; the
+    /// condition says it is stale, since when and why, and the same staleness gives the same status.
+    #[test]
+    fn a_stale_reading_keeps_its_status_and_says_so() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let t1: Timestamp = "2026-01-01T00:05:00Z".parse().expect("ts");
+        let fresh = observation(Health::Healthy, Health::Healthy);
+        let s0 = next_status(None, &fresh, t0, GRACE);
+        let mut stale = fresh.clone();
+        stale.stale[0] = Some(crate::health::Stale {
+            read_at: "2026-01-01T00:01:00Z".parse().expect("ts"),
+            error: "GetMetricData: Throttling: Rate exceeded".into(),
+        });
+        let s1 = next_status(Some(&s0), &stale, t1, GRACE);
+        assert_eq!(s1.active_role, s0.active_role);
+        assert_eq!(s1.primary, s0.primary);
+        let pc = find_condition(Some(&s1), PRIMARY_HEALTHY).expect("cond");
+        assert_eq!(pc.status, "True", "the last known health");
+        assert_eq!(pc.reason, HEALTH_STALE);
+        assert!(
+            pc.message.contains("2026-01-01T00:01:00Z") && pc.message.contains("Throttling"),
+            "{}",
+            pc.message
+        );
+        let sc = find_condition(Some(&s1), SECONDARY_HEALTHY).expect("cond");
+        assert_eq!(sc.reason, "Healthy", "only the stale endpoint says so");
+        assert_eq!(next_status(Some(&s1), &stale, t1, GRACE), s1, "stable");
+        let s2 = next_status(Some(&s1), &fresh, t1, GRACE);
+        let pc = find_condition(Some(&s2), PRIMARY_HEALTHY).expect("cond");
+        assert_eq!(
+            (pc.status.as_str(), pc.reason.as_str()),
+            ("True", "Healthy")
+        );
+    }
+
     fn observation(p: Health, s: Health) -> Observation {
         let h = |health| EndpointHealth {
             health,
@@ -505,6 +558,7 @@ mod tests {
             change: Some(("C1".into(), true)),
             unobservable: [false, false],
             switch: None,
+            stale: [None, None],
         }
     }
 
@@ -574,6 +628,7 @@ mod tests {
             change: None,
             unobservable: [false, false],
             switch: None,
+            stale: [None, None],
         };
         let s1 = next_status(Some(&s0), &bad, t0, GRACE);
         assert_eq!(s1.primary, s0.primary);

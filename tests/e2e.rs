@@ -864,6 +864,54 @@ async fn objects_waiting_for_one_change_cost_one_poll_per_round_and_no_reconcile
     .await;
 }
 
+/// CloudWatch down: status keeps the last known health, the endpoint conditions say it is stale
+/// (since when, and why), the active role stays, and nothing is written to Route 53 because of it;
+/// once CloudWatch answers again the readings are current again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_goes_stale_while_cloudwatch_is_down_and_nothing_is_written() {
+    let w = world().await;
+    let _op = Operator::start(&w.kube, &w.r53, &[]);
+    apply(&w, &manifest(&w, "dim", "", ""));
+    let condition = |o: &FailoverRecord, t: &str| {
+        find_condition(o.status.as_ref(), t)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    wait_for(&w, "dim", "Ready and healthy", |o| {
+        ready_is(o, "True", "Synced")
+            && condition(o, "PrimaryHealthy").is_some_and(|c| c.1 == "Healthy")
+            && condition(o, "SecondaryHealthy").is_some_and(|c| c.1 == "Healthy")
+    })
+    .await;
+    w.r53.reset_counters();
+    w.r53.configure(serde_json::json!({"faults": {
+        "error_rate": 1.0, "operations": ["GetMetricData"], "code": "ServiceUnavailable"}}));
+    let o = wait_for(&w, "dim", "health stale", |o| {
+        condition(o, "PrimaryHealthy").is_some_and(|c| c.1 == "HealthStale")
+            && condition(o, "SecondaryHealthy").is_some_and(|c| c.1 == "HealthStale")
+    })
+    .await;
+    let (status, _, message) = condition(&o, "PrimaryHealthy").expect("condition");
+    assert_eq!(status, "True", "the last known health: {message}");
+    assert!(
+        message.contains("last read at") && message.contains("health source fails"),
+        "{message}"
+    );
+    assert!(ready_is(&o, "True", "Synced"), "Route 53 is still in sync");
+    assert_eq!(
+        o.status.as_ref().and_then(|s| s.active_role),
+        Some(Role::Primary)
+    );
+    assert!(w.r53.counter("faults", "GetMetricData") > 0);
+    assert_eq!(writes(&w), 0, "{}", w.r53.counters());
+    w.r53.configure(serde_json::json!({"faults": null}));
+    wait_for(&w, "dim", "health current again", |o| {
+        condition(o, "PrimaryHealthy").is_some_and(|c| c.1 == "Healthy")
+            && condition(o, "SecondaryHealthy").is_some_and(|c| c.1 == "Healthy")
+    })
+    .await;
+    assert_eq!(writes(&w), 0, "{}", w.r53.counters());
+}
+
 fn is_leader(op: &Operator) -> bool {
     op.metrics()
         .lines()

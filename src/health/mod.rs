@@ -85,6 +85,22 @@ pub fn reading_of(answer: R53Result<Vec<CheckerObservation>>) -> R53Result<Optio
 pub trait HealthView: Send + Sync {
     /// The latest reading of a check, if it was read.
     fn reading(&self, id: &str) -> Option<Reading>;
+
+    /// When the latest reading is no longer current (the health source has failed since it was
+    /// taken, for longer than a few poll intervals): when it was taken and why it could not be
+    /// taken again. `None` while readings are current.
+    fn stale(&self, _id: &str) -> Option<Stale> {
+        None
+    }
+}
+
+/// A reading kept while the health source fails: status shows it with its age, not as current.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stale {
+    /// When the reading was taken (whole seconds, so that the status built from it is stable).
+    pub read_at: k8s_openapi::jiff::Timestamp,
+    /// The health source's error since.
+    pub error: String,
 }
 
 impl HealthView for HashMap<String, Reading> {

@@ -18,9 +18,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::{HealthSource, HealthView, Reading};
+use super::{HealthSource, HealthView, Reading, Stale};
 use crate::metrics::Metrics;
 use crate::text;
+
+/// The shortest age at which a reading kept through source failures is called stale (it is
+/// otherwise three poll intervals).
+const STALE_AFTER_MIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 struct Entry<K> {
@@ -76,6 +80,9 @@ struct Inner<K> {
     checks: HashMap<String, Entry<K>>,
     uses: HashMap<K, Vec<String>>,
     round_seconds: Option<f64>,
+    /// Checks whose reading is older than the monitor's `stale_after` while the source fails: when it
+    /// was taken and the source's error (empty while the source answers).
+    stale: HashMap<String, Stale>,
 }
 
 /// Health readings shared by every reconcile, kept fresh by [`Monitor::run`].
@@ -84,6 +91,7 @@ pub struct Monitor<K> {
     inner: Mutex<Inner<K>>,
     wake: Notify,
     poll: Duration,
+    stale_after: Duration,
 }
 
 impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
@@ -94,9 +102,11 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
                 checks: HashMap::new(),
                 uses: HashMap::new(),
                 round_seconds: None,
+                stale: HashMap::new(),
             }),
             wake: Notify::new(),
             poll,
+            stale_after: (poll * 3).max(STALE_AFTER_MIN),
         }
     }
 
@@ -220,9 +230,44 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
                 e.users.add_to(&mut changed);
                 e.reading = new;
             }
+            if inner.stale.remove(id).is_some() {
+                // Current again: its users' status drops the staleness.
+                if let Some(e) = inner.checks.get(id) {
+                    e.users.add_to(&mut changed);
+                }
+            }
         }
         if round.is_some() {
             inner.round_seconds = round;
+        }
+        changed.into_iter().collect()
+    }
+
+    /// After a failed read: every check whose reading is older than `stale_after` (and was taken at
+    /// all) becomes stale; returns the users of those that were not stale yet.
+    fn mark_stale(&self, error: &str) -> Vec<K> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let wall = k8s_openapi::jiff::Timestamp::now();
+        let mut changed: HashSet<K> = HashSet::new();
+        let Inner { checks, stale, .. } = &mut *inner;
+        for (id, e) in checks.iter() {
+            let Some(at) = e.read_at else { continue };
+            let age = now.duration_since(at);
+            if age <= self.stale_after || stale.contains_key(id) {
+                continue;
+            }
+            let read_at =
+                k8s_openapi::jiff::Timestamp::from_second(wall.as_second() - age.as_secs() as i64)
+                    .unwrap_or(wall);
+            stale.insert(
+                id.clone(),
+                Stale {
+                    read_at,
+                    error: error.to_string(),
+                },
+            );
+            e.users.add_to(&mut changed);
         }
         changed.into_iter().collect()
     }
@@ -265,6 +310,14 @@ impl<K: Clone + Eq + Hash + Send + 'static> Monitor<K> {
                     }
                 }
                 Err(e) => {
+                    let users = self.mark_stale(&text::for_log(&e.to_string()));
+                    if !users.is_empty() {
+                        warn!(
+                            objects = users.len(),
+                            "health readings are stale: the health source fails"
+                        );
+                        changed(users);
+                    }
                     failures = failures.saturating_add(1);
                     let wait = Duration::from_millis(500)
                         .saturating_mul(1 << failures.min(6))
@@ -285,6 +338,7 @@ fn release<K: Eq + Hash>(inner: &mut Inner<K>, user: &K, before: Vec<String>, ke
         if let Some(e) = inner.checks.get_mut(&id) {
             if e.users.remove(user) {
                 inner.checks.remove(&id);
+                inner.stale.remove(&id);
             }
         }
     }
@@ -293,6 +347,10 @@ fn release<K: Eq + Hash>(inner: &mut Inner<K>, user: &K, before: Vec<String>, ke
 impl<K: Clone + Eq + Hash + Send + 'static> HealthView for Monitor<K> {
     fn reading(&self, id: &str) -> Option<Reading> {
         self.lock().checks.get(id).and_then(|e| e.reading.clone())
+    }
+
+    fn stale(&self, id: &str) -> Option<Stale> {
+        self.lock().stale.get(id).cloned()
     }
 }
 
@@ -519,6 +577,54 @@ mod tests {
         assert_eq!(m.reading("hc-2"), Some(reading(false)));
         m.forget(&"a");
         assert!(m.is_empty());
+        task.abort();
+    }
+
+    /// While the source fails, a reading is kept; once it is older than three poll intervals it is
+    /// reported stale (once: its users are triggered to show it), with when it was taken and the
+    /// source's error; the next successful read makes it current again and triggers them again.
+    #[tokio::test(start_paused = true)]
+    async fn readings_kept_through_failures_become_stale_and_current_again() {
+        let m = Arc::new(Monitor::new(Duration::from_secs(10)));
+        let s = Source::new(10);
+        s.set("hc-1", true);
+        m.watch(&"a", ["hc-1".to_string()]);
+        let (task, seen) = spawn(&m, &s);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(m.reading("hc-1"), Some(reading(true)));
+        assert_eq!(m.stale("hc-1"), None);
+        let read_at = k8s_openapi::jiff::Timestamp::now();
+        seen.lock().unwrap().clear();
+        *s.fail.lock().unwrap() = true;
+        // Two intervals of failures: kept, not stale yet.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(m.stale("hc-1"), None);
+        assert!(seen.lock().unwrap().is_empty());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let st = m.stale("hc-1").expect("stale after three intervals");
+        assert!(st.error.contains("Throttling"), "{st:?}");
+        // Taken at the last successful read, about 1 s in; marked stale once older than 30 s (the
+        // wall clock does not move with the paused test clock: only the age is virtual).
+        let ago = read_at.as_second() - st.read_at.as_second();
+        assert!(
+            (28..=60).contains(&ago),
+            "read {ago} s before it was marked stale"
+        );
+        assert_eq!(
+            m.reading("hc-1"),
+            Some(reading(true)),
+            "the reading is kept"
+        );
+        assert_eq!(*seen.lock().unwrap(), vec!["a"], "its user is told once");
+        seen.lock().unwrap().clear();
+        *s.fail.lock().unwrap() = false;
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        assert_eq!(m.stale("hc-1"), None);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["a"],
+            "and told when it is current again"
+        );
         task.abort();
     }
 }
