@@ -2,6 +2,7 @@
 
 Errors subclass moto.route53.exceptions.Route53ClientError: moto picks the HTTP status and the XML
 error shape from that module (a plain moto.core exception becomes an empty HTTP 500)."""
+import bisect
 import ipaddress
 import random
 import string
@@ -617,11 +618,12 @@ def _is_ip(v, version):
         return False
 
 
-def _consistency(sets, touched, zone_name):
-    """Checks on the resulting zone for every (name, type) the batch touched."""
+def _consistency(at_name, touched, zone_name):
+    """Checks on the resulting zone for every (name, type) the batch touched; `at_name`: the rows of
+    the resulting zone by name, for every touched name."""
     msgs = []
     for name, rtype in sorted(touched):
-        group = [r for r in sets.values() if r["Name"] == name and r["Type"] == rtype]
+        group = [r for r in at_name[name] if r["Type"] == rtype]
         simple = [r for r in group if r["SetIdentifier"] is None]
         routed = [r for r in group if r["SetIdentifier"] is not None]
         if simple and routed:
@@ -639,23 +641,17 @@ def _consistency(sets, touched, zone_name):
                 msgs.append(f"RRSet with DNS name {name}, type {rtype}, SetIdentifier "
                             f"{same[1]['SetIdentifier']} cannot be created because a {role} failover "
                             "RRSet with the same name and type already exists.")
-        if rtype != "CNAME" and any(r["Name"] == name and r["Type"] == "CNAME" for r in sets.values()) \
-                or rtype == "CNAME" and any(r["Name"] == name and r["Type"] != "CNAME" for r in sets.values()):
+        if rtype != "CNAME" and any(r["Type"] == "CNAME" for r in at_name[name]) \
+                or rtype == "CNAME" and any(r["Type"] != "CNAME" for r in at_name[name]):
             msgs.append(f"RRSet of type CNAME with DNS name {name} is not permitted because a conflicting "
                         f"RRSet with the same DNS name already exists in zone {zone_name}")
     return msgs
 
 
-def _groups(sets, touched):
-    """The sets of each touched (name, type), in list order: one pass over the zone."""
-    groups = {key: [] for key in touched}
-    for r in sets.values():
-        group = groups.get((r["Name"], r["Type"]))
-        if group is not None:
-            group.append(r)
-    for group in groups.values():
-        group.sort(key=_sort_key)
-    return groups
+def _groups(at_name, touched):
+    """The sets of each touched (name, type), in list order, from the zone's rows by name."""
+    return {(name, rtype): sorted((r for r in at_name[name] if r["Type"] == rtype), key=_sort_key)
+            for name, rtype in touched}
 
 
 def answer_of(group):
@@ -669,16 +665,15 @@ def answer_of(group):
     return [f"alias {r['AliasTarget']['DNSName']}"] if r["AliasTarget"] else list(r["ResourceRecords"] or [])
 
 
-def answer_gaps(before, touched, after):
+def answer_gaps(before, after):
     """refuse_answer_gaps (a test knob, off by default): a (name, type) that had a failover PRIMARY
     before the batch must still have a PRIMARY after it. Route 53 itself accepts a lone failover
     record and the DELETE of a whole pair (nothing in its documentation refuses them, and
     CloudFormation writes the two records of a pair in separate calls); with the knob on, a test
     sees any intermediate state of a takeover that would drop the primary answer refused.
-    `before`: the zone's sets before the batch; `after`: the groups of the touched (name, type)s."""
+    `before`, `after`: the groups of the touched (name, type)s before and after the batch."""
     if not control.SETTINGS.get("refuse_answer_gaps"):
         return []
-    before = _groups(before, touched)
     msgs = []
     for (name, rtype), group in sorted(after.items()):
         def primary(g):
@@ -690,15 +685,74 @@ def answer_gaps(before, touched, after):
     return msgs
 
 
+class _ZoneIndex:
+    """A zone's record sets as the handlers read them, kept between calls (10,000-record benchmarks
+    would otherwise convert and sort the whole zone on every call): rows by key, moto's objects by
+    key, keys by name, and the keys in list order. Rebuilt when zone.rrsets is not the list it was
+    built from (moto itself adds the SOA and NS records of a new zone)."""
+
+    def __init__(self, rrsets):
+        self.rows, self.objs, self.by_name = {}, {}, {}
+        for rs in rrsets:
+            r = _from_recordset(rs)
+            self._add(_key(r), r, rs)
+        self.order = sorted((_sort_key(r), k) for k, r in self.rows.items())
+        self.src, self.n = rrsets, len(rrsets)
+
+    def _add(self, key, row, obj):
+        self.rows[key], self.objs[key] = row, obj
+        self.by_name.setdefault(key[0], set()).add(key)
+
+    def apply(self, sets, changed):
+        """Take the batch's result: `sets` (every row after it), `changed` (keys it created, replaced
+        or deleted). Returns the new zone.rrsets list."""
+        for key in changed:
+            if key in self.rows:
+                old = self.rows.pop(key)
+                del self.objs[key]
+                self.by_name[key[0]].discard(key)
+                i = bisect.bisect_left(self.order, (_sort_key(old), key))
+                del self.order[i]
+            if key in sets:
+                obj = _to_recordset(sets[key])
+                row = _from_recordset(obj)  # as a later call would read it back
+                self._add(key, row, obj)
+                bisect.insort(self.order, (_sort_key(row), key))
+        self.src = list(self.objs.values())
+        self.n = len(self.src)
+        return self.src
+
+    def at_names(self, sets, names, changed):
+        """The rows of `sets` (a state of this zone differing from the index by `changed` keys) whose
+        name is one of `names`: {name: [row]}."""
+        out = {}
+        for name in names:
+            # Record sets already in the zone first (in list order), then the batch's new ones in
+            # batch order, as a zone that appends would hold them.
+            old = sorted(self.by_name.get(name, ()), key=lambda k: _sort_key(self.rows[k]))
+            new = [k for k in changed if k[0] == name and k not in self.rows]
+            out[name] = [sets[k] for k in old + new if k in sets]
+        return out
+
+
+def _index(zone):
+    idx = getattr(zone, "_world_index", None)
+    if idx is None or idx.src is not zone.rrsets or idx.n != len(zone.rrsets):
+        idx = _ZoneIndex(zone.rrsets)
+        zone._world_index = idx
+    return idx
+
+
 def change_resource_record_sets(self):
     backend = self.backend
     zone = backend.get_hosted_zone(self._get_param("HostedZoneId"))
     changes = self._get_param("ChangeBatch.Changes") or []
     # ChangeBatch.Comment (API reference): at most 256 characters.
     _check_length("changeBatch.comment", self._get_param("ChangeBatch.Comment"), 256)
-    sets = {_key(r): r for r in map(_from_recordset, zone.rrsets)}
-    before = dict(sets)
-    msgs, touched = [], set()
+    idx = _index(zone)
+    before = idx.rows
+    sets = dict(before)
+    msgs, touched, changed = [], set(), {}  # changed: an ordered set of keys
     for change in changes:
         action, rr = change.get("Action"), _norm(change.get("ResourceRecordSet") or {})
         msgs += _validate_change(action, rr, zone, backend)
@@ -714,15 +768,19 @@ def change_resource_record_sets(self):
                         "do not match the current values")
         elif action == "DELETE":
             del sets[key]
+            changed[key] = None
         else:
             sets[key] = rr  # CREATE, or UPSERT which replaces
-    msgs += _consistency(sets, touched, _fqdn(zone.name))
-    after = _groups(sets, touched)
-    msgs += answer_gaps(before, touched, after)
+            changed[key] = None
+    names = {name for name, _ in touched}
+    at_after = idx.at_names(sets, names, changed)
+    msgs += _consistency(at_after, touched, _fqdn(zone.name))
+    after = _groups(at_after, touched)
+    msgs += answer_gaps(_groups(idx.at_names(before, names, ()), touched), after)
     if msgs:
         # A batch is all-or-nothing: any error rejects the whole ChangeBatch.
         raise InvalidChangeBatch(msgs)
-    zone.rrsets = [_to_recordset(r) for r in sets.values()]
+    zone.rrsets = idx.apply(sets, changed)
     info = new_change()
     now = time.time()
     control.record_answers([
@@ -751,16 +809,16 @@ def list_resource_record_sets(self):
     if (rtype and not name) or (ident and not rtype):
         raise InvalidInput("The input is not valid")
     max_items = int(self._get_param("MaxItems") or 300)
-    rows = sorted(map(_from_recordset, zone.rrsets), key=_sort_key)
+    idx = _index(zone)
+    first = 0
     if name:
         # Start at StartRecordName/StartRecordType/StartRecordIdentifier (inclusive), in list order.
-        start = (_labels_reversed(name), rtype or "", ident or "")
-        rows = [r for r in rows if _sort_key(r) >= start]
-    page, rest = rows[:max_items], rows[max_items:]
-    by_key = {_key(_from_recordset(rs)): rs for rs in zone.rrsets}
-    nxt = rest[0] if rest else None
+        first = bisect.bisect_left(idx.order, ((_labels_reversed(name), rtype or "", ident or ""),))
+    keys = [k for _, k in idx.order[first:first + max_items + 1]]
+    page, rest = keys[:max_items], keys[max_items:]
+    nxt = idx.rows[rest[0]] if rest else None
     return ActionResult({
-        "ResourceRecordSets": [by_key[_key(r)] for r in page], "IsTruncated": bool(rest),
+        "ResourceRecordSets": [idx.objs[k] for k in page], "IsTruncated": bool(rest),
         "NextRecordName": nxt["Name"] if nxt else None, "NextRecordType": nxt["Type"] if nxt else None,
         # NextRecordIdentifier is returned for record sets that have a routing policy.
         "NextRecordIdentifier": nxt["SetIdentifier"] if nxt else None, "MaxItems": max_items})
