@@ -78,6 +78,27 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def shown_args(argv):
+    """The command line as scripts/bench takes it (without the wrapper's --binary, or --out)."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x in ("--binary", "--out"):
+            skip = True
+        elif not x.startswith(("--binary=", "--out=")):
+            out.append(x)
+    return out
+
+
+def revision():
+    """The commit the operator was built from, "+changes" when its sources differ from it."""
+    def git(*args):
+        return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True).stdout.strip()
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    return rev + ("+changes" if git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock") else "")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -91,6 +112,9 @@ def main():
                     help="owned: one health check of its own per record (CreateHealthCheck-bound); "
                          "shared: every primary uses one existing check (existingHealthCheckId), to measure "
                          "reads, writes, restart and memory at thousands of records without the create floor")
+    ap.add_argument("--out", default=None,
+                    help="also write the figures as JSON to this file (bench/results/*.json feed the README's table: "
+                         "scripts/bench-table)")
     ap.add_argument("--health-poll", type=float, default=30.0,
                     help="operator --health-poll-interval, seconds (the status lag after a flip is bounded by it "
                          "plus CloudWatch's one-minute period, 3 s in this scaled world)")
@@ -99,6 +123,16 @@ def main():
         a.steady = 1.5 * a.resync
 
     work = tempfile.mkdtemp(prefix="bench-")
+    # Every figure printed is also kept here, for --out.
+    release = "/release/" in a.binary
+    fig = {"command": " ".join(["scripts/bench", *shown_args(sys.argv[1:])] + (["--release"] if release else [])),
+           "date": time.strftime("%Y-%m-%d", time.gmtime()), "records": a.records, "checks": a.checks,
+           "quota": a.quota, "operator_rate": a.operator_rate, "resync_s": a.resync, "health_poll_s": a.health_poll,
+           "build": "release" if release else "debug", "revision": revision(),
+           "load_at_start": os.getloadavg()[0]}
+    if a.checks == "shared":
+        print("checks                          one existing check shared by every primary: the double probes 1 check, "
+              "not one per record (the create floor and the probing cost of N checks are not measured)")
     procs = []
     stopping = []
     try:
@@ -140,7 +174,9 @@ def main():
         env = {**os.environ, "KUBECONFIG": sa_kubeconfig, "AWS_ENDPOINT_URL_ROUTE_53": f"http://127.0.0.1:{r53_port}",
                "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{r53_port}",
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-               "AWS_EC2_METADATA_DISABLED": "true"}
+               "AWS_EC2_METADATA_DISABLED": "true",
+               # As the image sets it (Dockerfile): glibc's malloc with at most two arenas.
+               "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
         admin_port = free_port()
         op_log = open(os.path.join(work, "operator.log"), "w")
 
@@ -245,6 +281,11 @@ spec:
         patches = sum(v for k, v in stats["requests"].items() if k.split(" ")[0] in ("PATCH", "APPLY") and k.endswith("failoverrecords/status"))
         steady_patches = sum(v for k, v in steady_k8s["requests"].items()
                              if k.split(" ")[0] in ("PATCH", "APPLY") and k.endswith("failoverrecords/status"))
+        fig.update(ready_s=ready_at, requests=reqs, requests_per_record=total / n,
+                   throttled=sum(counters.get('throttled', {}).values()), status_patches_per_record=patches / n)
+        if lags:
+            fig["first_status"] = {"p50_s": lags[len(lags) // 2], "p95_s": lags[min(len(lags) - 1, int(0.95 * len(lags)))],
+                                   "max_s": lags[-1], "objects": len(lags)}
         print(f"records                         {n}")
         print(f"emulated quota                  {a.quota or 'none'} req/s; operator budget {a.operator_rate} req/s")
         print(f"time to all Ready               {ready_at:.1f} s" if ready_at else "time to all Ready               TIMEOUT")
@@ -253,6 +294,10 @@ spec:
                 return lags[min(len(lags) - 1, int(q * len(lags)))]
             print(f"records written → first status  p50 {pct(0.5):.1f} s, p95 {pct(0.95):.1f} s, max {lags[-1]:.1f} s "
                   f"({len(lags)} objects; a watch sees the status, the double's commit time of the records)")
+        # The operator's own budget bounds the time to Ready too: its Route 53 requests at --operator-rate.
+        r53_total = sum(v for k, v in reqs.items() if k not in CLOUDWATCH)
+        print(f"operator budget floor           {r53_total / a.operator_rate:.1f} s ({r53_total} Route 53 requests "
+              f"at {a.operator_rate:g}/s)")
         print(f"Route 53 requests to Ready      {total} ({total / n:.2f} per record)")
         for k in sorted(reqs):
             print(f"  {k:<30}{reqs[k]:>6}  ({reqs[k] / n:.2f}/record)")
@@ -265,8 +310,20 @@ spec:
               f"({steady_reads / n / resyncs:.4f} per record per resync), status patches {steady_patches}")
         for k in sorted(steady["requests"]):
             print(f"  {k:<30}{steady['requests'][k]:>6}")
+        # Health reads: GetMetricData calls per poll, per 500 checks read (the goal: at most 1).
+        checks = 1 if shared else n
+        polls = a.steady / a.health_poll
+        gmd = steady["requests"].get("GetMetricData", 0)
+        per500 = gmd / polls / max(1, -(-checks // 500))
+        print(f"health reads                    GetMetricData {gmd} in {a.steady:.0f} s for {checks} checks: "
+              f"{per500:.2f} calls per poll per 500 checks (goal <= 1)")
         print(f"CPU per resync                  {(cpu1 - cpu0) / resyncs:.2f} s ({(cpu1 - cpu0) / resyncs / n * 1000:.2f} ms per record)")
-        print(f"operator memory                 RSS {rss_kib(op.pid, 'VmRSS') / 1024:.1f} MiB, peak {rss_kib(op.pid, 'VmHWM') / 1024:.1f} MiB")
+        rss, peak = rss_kib(op.pid, 'VmRSS') / 1024, rss_kib(op.pid, 'VmHWM') / 1024
+        print(f"operator memory                 RSS {rss:.1f} MiB, peak {peak:.1f} MiB")
+        fig["steady"] = {"seconds": a.steady, "writes": writes, "reads": steady_reads,
+                         "reads_per_record_per_resync": steady_reads / n / resyncs, "status_patches": steady_patches,
+                         "requests": steady["requests"], "health_reads_per_poll_per_500_checks": per500}
+        fig.update(cpu_per_resync_s=(cpu1 - cpu0) / resyncs, rss_mib=rss, peak_rss_mib=peak)
         # Restart with every record in sync: time until each object has been reconciled once.
         op.terminate()
         op.wait(timeout=30)
@@ -290,9 +347,13 @@ spec:
         r_reads = sum(v for k, v in after_restart.items() if k not in CLOUDWATCH) - r_writes
         print(f"restart, first pass             {first_pass or float('nan'):.1f} s; Route 53 writes {r_writes}, "
               f"reads {r_reads} ({', '.join(f'{k} {v}' for k, v in sorted(after_restart.items()))})")
+        restart_rss = rss_kib(op.pid, 'VmRSS') / 1024
+        print(f"memory after the restart        RSS {restart_rss:.1f} MiB (every object reconciled once since the start)")
+        fig["restart"] = {"first_pass_s": first_pass, "writes": r_writes, "reads": r_reads, "rss_mib": restart_rss}
         # Quota floor of the creates: CreateHealthCheck's bucket (burst 50, then 0.5/s), one check per record.
         floor = max(0, n - 50) / 0.5 if a.checks == "owned" else 0.0
         print(f"CreateHealthCheck quota floor   {floor:.1f} s (burst 50, then 0.5/s)")
+        fig["floor_s"] = floor
         # A real health flip: every primary checks the same backend. Route 53's own flip (the double's
         # GetHealthCheckStatus) against the time the last object's status shows the secondary.
         ids = [shared] if shared else [h["Id"] for h in client.list_health_checks()["HealthChecks"]]
@@ -310,7 +371,16 @@ spec:
             time.sleep(0.5)
         print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died "
               f"(health poll {a.health_poll:g} s)")
+        # The goal: FailureThreshold (1) x RequestInterval (10 s, scaled by the double's 0.05) + 10 s.
+        fig["flip"] = {"route53_s": r53_flip, "status_s": status_flip, "goal_s": 1 * 10 * 0.05 + 10}
         after = http(r53_port, "/_world/counters")["requests"]
+        fig["load_at_end"] = os.getloadavg()[0]
+        if a.out:
+            os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+            with open(a.out, "w") as f:
+                json.dump(fig, f, indent=1, sort_keys=True)
+                f.write("\n")
+            print(f"figures written to {a.out}")
         print(f"health reads after all Ready   GetMetricData {after.get('GetMetricData', 0)}, GetHealthCheckStatus {after.get('GetHealthCheckStatus', 0)} (bench's own probe included)")
     finally:
         stopping.append(True)
