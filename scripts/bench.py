@@ -51,6 +51,8 @@ def rss_kib(pid, field):
 
 
 CLOUDWATCH = ("GetMetricData", "ListMetrics", "PutMetricData")
+# The double's health-check time scale (--hc-scale): a 10 s request interval takes 0.5 s, a metric minute 3 s.
+HC_SCALE = 0.05
 
 
 def free_port():
@@ -136,7 +138,7 @@ def main():
     procs = []
     stopping = []
     try:
-        r53, r53_port = start("r53_server.py", work, "--hc-scale", "0.05", "--change-delay", "1")
+        r53, r53_port = start("r53_server.py", work, "--hc-scale", str(HC_SCALE), "--change-delay", "1")
         procs.append(r53)
         cluster = os.path.join(work, "cluster")
         kubeconfig = os.path.join(cluster, "kubeconfig")
@@ -184,8 +186,8 @@ def main():
             return subprocess.Popen([a.binary, "run", "--admin-address", f"127.0.0.1:{admin_port}",
                                      "--no-leader-election",
                                      "--owner-id", "bench", "--health-poll-interval", f"{a.health_poll:g}s",
-                                     # The double publishes HealthCheckStatus once per scaled minute (60 s x 0.05).
-                                     "--health-metric-period", "3s", "--resync-interval", f"{a.resync:g}s",
+                                     # The double publishes HealthCheckStatus once per scaled minute.
+                                     "--health-metric-period", f"{60 * HC_SCALE:g}s", "--resync-interval", f"{a.resync:g}s",
                                      "--change-poll-interval", "1s", "--route53-rate", str(a.operator_rate),
                                      "--route53-burst", str(max(a.operator_rate, 1))],
                                     env=env, stdout=op_log, stderr=op_log)
@@ -281,33 +283,34 @@ spec:
         patches = sum(v for k, v in stats["requests"].items() if k.split(" ")[0] in ("PATCH", "APPLY") and k.endswith("failoverrecords/status"))
         steady_patches = sum(v for k, v in steady_k8s["requests"].items()
                              if k.split(" ")[0] in ("PATCH", "APPLY") and k.endswith("failoverrecords/status"))
-        fig.update(ready_s=ready_at, requests=reqs, requests_per_record=total / n,
-                   throttled=sum(counters.get('throttled', {}).values()), status_patches_per_record=patches / n)
-        if lags:
-            fig["first_status"] = {"p50_s": lags[len(lags) // 2], "p95_s": lags[min(len(lags) - 1, int(0.95 * len(lags)))],
-                                   "max_s": lags[-1], "objects": len(lags)}
+        throttled = sum(counters.get('throttled', {}).values())
+        # The operator's own budget bounds the time to Ready too: its Route 53 requests at --operator-rate.
+        r53_total = sum(v for k, v in reqs.items() if k not in CLOUDWATCH)
+        budget_floor = r53_total / a.operator_rate
+        fig.update(ready_s=ready_at, requests=reqs, requests_per_record=total / n, throttled=throttled,
+                   status_patches_per_record=patches / n, route53_requests=r53_total, budget_floor_s=budget_floor)
         print(f"records                         {n}")
         print(f"emulated quota                  {a.quota or 'none'} req/s; operator budget {a.operator_rate} req/s")
         print(f"time to all Ready               {ready_at:.1f} s" if ready_at else "time to all Ready               TIMEOUT")
         if lags:
             def pct(q):
                 return lags[min(len(lags) - 1, int(q * len(lags)))]
+            fig["first_status"] = {"p50_s": pct(0.5), "p95_s": pct(0.95), "max_s": lags[-1], "objects": len(lags)}
             print(f"records written → first status  p50 {pct(0.5):.1f} s, p95 {pct(0.95):.1f} s, max {lags[-1]:.1f} s "
                   f"({len(lags)} objects; a watch sees the status, the double's commit time of the records)")
-        # The operator's own budget bounds the time to Ready too: its Route 53 requests at --operator-rate.
-        r53_total = sum(v for k, v in reqs.items() if k not in CLOUDWATCH)
-        print(f"operator budget floor           {r53_total / a.operator_rate:.1f} s ({r53_total} Route 53 requests "
+        print(f"operator budget floor           {budget_floor:.1f} s ({r53_total} Route 53 requests "
               f"at {a.operator_rate:g}/s)")
         print(f"Route 53 requests to Ready      {total} ({total / n:.2f} per record)")
         for k in sorted(reqs):
             print(f"  {k:<30}{reqs[k]:>6}  ({reqs[k] / n:.2f}/record)")
-        print(f"throttled by the quota          {sum(counters.get('throttled', {}).values())}")
+        print(f"throttled by the quota          {throttled}")
         print(f"status patches to Ready         {patches} ({patches / n:.2f} per record)")
         # CloudWatch (health) requests are counted by the same double: they are not Route 53 reads.
         steady_reads = sum(v for k, v in steady["requests"].items() if k not in CLOUDWATCH) - writes
         resyncs = a.steady / a.resync
+        reads_per_resync = steady_reads / n / resyncs
         print(f"steady state ({a.steady:.0f} s, resync {a.resync:g} s): Route 53 writes {writes}, Route 53 reads {steady_reads} "
-              f"({steady_reads / n / resyncs:.4f} per record per resync), status patches {steady_patches}")
+              f"({reads_per_resync:.4f} per record per resync), status patches {steady_patches}")
         for k in sorted(steady["requests"]):
             print(f"  {k:<30}{steady['requests'][k]:>6}")
         # Health reads: GetMetricData calls per poll, per 500 checks read (the goal: at most 1).
@@ -317,13 +320,14 @@ spec:
         per500 = gmd / polls / max(1, -(-checks // 500))
         print(f"health reads                    GetMetricData {gmd} in {a.steady:.0f} s for {checks} checks: "
               f"{per500:.2f} calls per poll per 500 checks (goal <= 1)")
-        print(f"CPU per resync                  {(cpu1 - cpu0) / resyncs:.2f} s ({(cpu1 - cpu0) / resyncs / n * 1000:.2f} ms per record)")
+        cpu_resync = (cpu1 - cpu0) / resyncs
+        print(f"CPU per resync                  {cpu_resync:.2f} s ({cpu_resync / n * 1000:.2f} ms per record)")
         rss, peak = rss_kib(op.pid, 'VmRSS') / 1024, rss_kib(op.pid, 'VmHWM') / 1024
         print(f"operator memory                 RSS {rss:.1f} MiB, peak {peak:.1f} MiB")
         fig["steady"] = {"seconds": a.steady, "writes": writes, "reads": steady_reads,
-                         "reads_per_record_per_resync": steady_reads / n / resyncs, "status_patches": steady_patches,
+                         "reads_per_record_per_resync": reads_per_resync, "status_patches": steady_patches,
                          "requests": steady["requests"], "health_reads_per_poll_per_500_checks": per500}
-        fig.update(cpu_per_resync_s=(cpu1 - cpu0) / resyncs, rss_mib=rss, peak_rss_mib=peak)
+        fig.update(cpu_per_resync_s=cpu_resync, rss_mib=rss, peak_rss_mib=peak)
         # Restart with every record in sync: time until each object has been reconciled once.
         op.terminate()
         op.wait(timeout=30)
@@ -371,8 +375,8 @@ spec:
             time.sleep(0.5)
         print(f"health flip                     Route 53 {r53_flip or float('nan'):.1f} s, all statuses {status_flip or float('nan'):.1f} s after the backend died "
               f"(health poll {a.health_poll:g} s)")
-        # The goal: FailureThreshold (1) x RequestInterval (10 s, scaled by the double's 0.05) + 10 s.
-        fig["flip"] = {"route53_s": r53_flip, "status_s": status_flip, "goal_s": 1 * 10 * 0.05 + 10}
+        # The goal: FailureThreshold (1) x RequestInterval (10 s, scaled) + 10 s.
+        fig["flip"] = {"route53_s": r53_flip, "status_s": status_flip, "goal_s": 1 * 10 * HC_SCALE + 10}
         after = http(r53_port, "/_world/counters")["requests"]
         fig["load_at_end"] = os.getloadavg()[0]
         if a.out:
